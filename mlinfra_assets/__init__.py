@@ -1,0 +1,1 @@
+"""mlinfra: a data-centric ML platform shipped as one Dagster code location."""

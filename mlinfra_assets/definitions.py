@@ -1,0 +1,66 @@
+"""The one Definitions object: every stage's assets, checks, sensors and schedules,
+the jobs, the resources, and the cross-cutting pieces (executor, pools)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import dagster as dg
+
+from mlinfra_assets import analytics, edge, keys, labeling, monitoring, synthetic, training, warehouse
+from mlinfra_assets.resources import default_resources
+from mlinfra_assets.spec import DatasetSpec, current_spec
+from mlinfra_assets.warehouse.source import check_source, partitions_for
+
+STAGES = (warehouse, labeling, synthetic, training, edge, monitoring, analytics)
+
+
+def build_jobs(spec: DatasetSpec) -> list[dg.UnresolvedAssetJobDefinition]:
+    partitioned = dg.AssetSelection.assets(keys.raw_key(spec), keys.PREDICTIONS, keys.DRIFT_REPORT)
+    retrain = dg.AssetSelection.groups("labeling", "synthetic", "training", "edge")
+    return [
+        dg.define_asset_job(
+            keys.FULL_JOB,
+            selection=dg.AssetSelection.all(),
+            description="Everything, from the source to the analytics views (make run).",
+        ),
+        dg.define_asset_job(
+            keys.DAILY_JOB,
+            selection=partitioned,
+            partitions_def=partitions_for(spec),
+            description="Ingest and score one day: raw rows, predictions, drift.",
+        ),
+        dg.define_asset_job(
+            keys.RETRAIN_JOB,
+            selection=retrain - dg.AssetSelection.assets(keys.ANNOTATIONS, keys.GOLD_LABELS),
+            description="Weak labels, queue, synthetic rows, training, gate, edge variants.",
+        ),
+        dg.define_asset_job(
+            keys.ANNOTATIONS_JOB,
+            selection=dg.AssetSelection.assets(keys.ANNOTATIONS, keys.GOLD_LABELS),
+            description="Land dropped annotation files into labeling.annotations.",
+        ),
+    ]
+
+
+def build_definitions(spec: DatasetSpec, resources: dict[str, Any] | None = None) -> dg.Definitions:
+    """Build the code location for one dataset spec."""
+    resources = resources or default_resources()
+    check_source(spec, resources["warehouse"].path)
+    stages = [stage.build_stage(spec) for stage in STAGES]
+    return dg.Definitions(
+        assets=[a for s in stages for a in s.assets],
+        asset_checks=[c for s in stages for c in s.checks],
+        sensors=[x for s in stages for x in s.sensors],
+        schedules=[x for s in stages for x in s.schedules],
+        jobs=build_jobs(spec),
+        resources=resources,
+    )
+
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+defs = build_definitions(current_spec())

@@ -1,0 +1,200 @@
+"""Typed resources: the DuckDB warehouse, the data folder, MLflow tracking."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pandas as pd
+
+LOCK_MESSAGE = "Could not set lock"
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process holds the warehouse file for writing."""
+
+
+class Warehouse(dg.ConfigurableResource):
+    """The DuckDB warehouse: one file; short connections; writers go through the `warehouse` pool.
+
+    A connection that meets another process's lock waits up to `lock_timeout_s`, retrying,
+    and then raises `WarehouseBusy` naming the file.
+    """
+
+    path: str
+    lock_timeout_s: float = 120.0
+    threads: int = 2
+    memory_limit: str = "4GB"
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        path = Path(self.path)
+        if read_only and not path.exists():
+            raise FileNotFoundError(
+                f"warehouse {path} does not exist yet: run `make run` (or materialize the "
+                "warehouse assets) first"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.05
+        while True:
+            try:
+                con = duckdb.connect(
+                    str(path),
+                    read_only=read_only,
+                    config={"threads": self.threads, "memory_limit": self.memory_limit},
+                )
+                break
+            except duckdb.IOException as exc:
+                if LOCK_MESSAGE not in str(exc) or time.monotonic() > deadline:
+                    if LOCK_MESSAGE in str(exc):
+                        raise WarehouseBusy(
+                            f"warehouse {path} is locked by another process for more than "
+                            f"{self.lock_timeout_s:.0f}s; try again when the running step ends"
+                        ) from exc
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def query_df(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run a read query and return it as a DataFrame (only for what a library needs)."""
+        with self.connect(read_only=True) as con:
+            return con.execute(sql, params).df()
+
+    def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+        with self.connect(read_only=True) as con:
+            rows = con.execute(sql, params).fetchall()
+            return rows[0][0] if rows else None
+
+    def table_exists(self, qualified: str) -> bool:
+        if not Path(self.path).exists():
+            return False
+        schema, table = qualified.split(".")
+        return bool(
+            self.scalar(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema = ? AND table_name = ?",
+                [schema, table],
+            )
+        )
+
+    def row_count(self, qualified: str) -> int:
+        return int(self.scalar(f"SELECT count(*) FROM {qualified}"))
+
+
+def replace_table(
+    con: duckdb.DuckDBPyConnection,
+    qualified: str,
+    select_sql: str,
+    params: Sequence[Any] | dict[str, Any] | None = None,
+) -> int:
+    """Atomically replace `qualified` with the result of `select_sql`; returns its row count.
+
+    The swap runs in one transaction: a crash leaves the previous version in place.
+    """
+    schema = qualified.split(".")[0]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        con.execute(f"CREATE OR REPLACE TABLE {qualified} AS {select_sql}", params)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return int(con.execute(f"SELECT count(*) FROM {qualified}").fetchall()[0][0])
+
+
+def replace_table_from_df(con: duckdb.DuckDBPyConnection, qualified: str, df: pd.DataFrame) -> int:
+    """Atomically replace `qualified` with a DataFrame's rows."""
+    con.register("_incoming_df", df)
+    try:
+        return replace_table(con, qualified, "SELECT * FROM _incoming_df")
+    finally:
+        con.unregister("_incoming_df")
+
+
+class DataDir(dg.ConfigurableResource):
+    """The project's data folder: model files, annotation inbox, plots."""
+
+    root: str
+
+    def path(self, *parts: str, mkdir: bool = True) -> Path:
+        target = Path(self.root).joinpath(*parts)
+        if mkdir:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    @property
+    def inbox(self) -> Path:
+        p = Path(self.root) / "annotations" / "inbox"
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    @property
+    def rejected(self) -> Path:
+        p = Path(self.root) / "annotations" / "rejected"
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    @property
+    def processed(self) -> Path:
+        p = Path(self.root) / "annotations" / "processed"
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+
+class MLflowTracker(dg.ConfigurableResource):
+    """MLflow tracking and registry. Default: sqlite store and artifacts in the data folder."""
+
+    tracking_uri: str
+    artifact_root: str
+    experiment: str = "mlinfra"
+    ui_url: str = "http://127.0.0.1:5000"
+
+    def activate(self) -> str:
+        """Point the mlflow client at this store and return the experiment id."""
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        os.environ.setdefault("DO_NOT_TRACK", "true")
+        import mlflow
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        exp = mlflow.get_experiment_by_name(self.experiment)
+        if exp is None:
+            Path(self.artifact_root).mkdir(parents=True, exist_ok=True)
+            artifact_location = (
+                Path(self.artifact_root).resolve().as_uri()
+                if "://" not in self.artifact_root
+                else self.artifact_root
+            )
+            exp_id = mlflow.create_experiment(self.experiment, artifact_location=artifact_location)
+        else:
+            exp_id = exp.experiment_id
+        mlflow.set_experiment(experiment_id=exp_id)
+        return exp_id
+
+    def run_link(self, experiment_id: str, run_id: str) -> str:
+        return f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def default_resources(data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Resources from the environment: MLINFRA_DATA_DIR, MLINFRA_WAREHOUSE, MLFLOW_TRACKING_URI."""
+    root = Path(data_dir or os.environ.get("MLINFRA_DATA_DIR", "data")).resolve()
+    warehouse = os.environ.get("MLINFRA_WAREHOUSE") or str(root / "warehouse.duckdb")
+    tracking = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+    return {
+        "warehouse": Warehouse(path=warehouse),
+        "data_dir": DataDir(root=str(root)),
+        "mlflow": MLflowTracker(tracking_uri=tracking, artifact_root=str(root / "mlartifacts")),
+        "io_manager": dg.FilesystemIOManager(base_dir=str(root / "dagster_storage")),
+    }

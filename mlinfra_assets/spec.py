@@ -1,0 +1,251 @@
+"""The dataset spec: everything dataset-specific lives in one YAML file.
+
+`MLINFRA_SPEC` points to the file; the built-in demo's `mlinfra.yaml` is the default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SPEC = PROJECT_ROOT / "mlinfra.yaml"
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SpecError(ValueError):
+    """The dataset spec is wrong: the message names the setting and what to do."""
+
+
+def _identifier(value: str, what: str) -> str:
+    if not _IDENT.match(value):
+        raise ValueError(f"{what} {value!r} is not a plain SQL identifier (letters, digits, _)")
+    return value
+
+
+class Source(BaseModel):
+    kind: Literal["duckdb_table", "parquet", "csv"] = "duckdb_table"
+    table: str | None = None
+    path: str | None = None
+    name: str
+    start_date: date
+    end_date: date | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _identifier(v, "source.name")
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, v: str | None) -> str | None:
+        if v is not None:
+            for part in v.split("."):
+                _identifier(part, "source.table part")
+        return v
+
+    @model_validator(mode="after")
+    def _where(self) -> Source:
+        if self.kind == "duckdb_table" and not self.table:
+            raise ValueError("source.kind is duckdb_table: set source.table (schema.table)")
+        if self.kind in ("parquet", "csv") and not self.path:
+            raise ValueError(f"source.kind is {self.kind}: set source.path")
+        return self
+
+
+class NumericFeature(BaseModel):
+    min: float | None = None
+    max: float | None = None
+    nullable: bool = False
+
+
+class CategoricalFeature(BaseModel):
+    values: list[str] | None = None
+    nullable: bool = False
+
+
+class Features(BaseModel):
+    numeric: dict[str, NumericFeature] = Field(default_factory=dict)
+    categorical: dict[str, CategoricalFeature] = Field(default_factory=dict)
+
+    @field_validator("numeric", "categorical", mode="before")
+    @classmethod
+    def _none_is_empty(cls, v: object) -> object:
+        if isinstance(v, list):
+            return {name: {} for name in v}
+        return v or {}
+
+
+class Gold(BaseModel):
+    table: str
+    column: str = "label"
+    id_column: str | None = None
+
+
+class Drift(BaseModel):
+    day: int | None = None
+    covariate: bool = True
+    concept: bool = True
+
+
+class Demo(BaseModel):
+    rows: int = 200_000
+    customers: int = 20_000
+    merchants: int = 2_000
+    fraud_rate: float = 0.015
+    seed: int = 7
+    drift: Drift = Field(default_factory=Drift)
+
+
+class Annotator(BaseModel):
+    simulated: bool = False
+    noise_rate: float = 0.05
+    name: str = "oracle-sim"
+
+
+class ActiveLearning(BaseModel):
+    strategy: Literal["uncertainty"] = "uncertainty"
+    batch_size: int = 300
+    seed_confidence: float = 0.95
+
+
+class Synthetic(BaseModel):
+    synthesizer: Literal["gaussian_copula"] = "gaussian_copula"
+    fit_rows: int = 20_000
+    target_share: float = 0.10
+    quality_threshold: float = 0.8
+
+
+class Training(BaseModel):
+    hidden: list[int] = Field(default_factory=lambda: [64, 32])
+    epochs: int = 8
+    batch_size: int = 1024
+    learning_rate: float = 0.002
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {"gold": 1.0, "weak": 0.5, "synthetic": 0.3}
+    )
+    holdout_percent: int = 10
+    seed: int = 7
+    promotion_margin: float = 0.01
+
+
+class Edge(BaseModel):
+    f1_margin: float = 0.02
+
+
+class Thresholds(BaseModel):
+    max_quarantine_share: float = 0.05
+    psi_alert: float = 0.2
+    ks_alert: float = 0.1
+    drift_share_alert: float = 0.3
+    slices: list[str] = Field(default_factory=list)
+
+
+class DatasetSpec(BaseModel):
+    """One dataset: where it lives, its columns, its classes and the knobs of every stage."""
+
+    name: str
+    source: Source
+    id_column: str
+    timestamp_column: str
+    features: Features
+    classes: list[str]
+    positive_class: str | None = None
+    labeling_functions: str
+    gold: Gold | None = None
+    demo: Demo | None = None
+    annotator: Annotator = Field(default_factory=Annotator)
+    active_learning: ActiveLearning = Field(default_factory=ActiveLearning)
+    synthetic: Synthetic = Field(default_factory=Synthetic)
+    training: Training = Field(default_factory=Training)
+    edge: Edge = Field(default_factory=Edge)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+
+    @field_validator("id_column", "timestamp_column")
+    @classmethod
+    def _ident(cls, v: str) -> str:
+        return _identifier(v, "column")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DatasetSpec:
+        for col in self.feature_columns:
+            _identifier(col, "feature")
+        if len(self.classes) < 2:
+            raise ValueError("classes: name at least two classes")
+        if self.positive_class is not None and self.positive_class not in self.classes:
+            raise ValueError(f"positive_class {self.positive_class!r} is not one of classes {self.classes}")
+        both = set(self.features.numeric) & set(self.features.categorical)
+        if both:
+            raise ValueError(f"features {sorted(both)} are listed as numeric and categorical")
+        for col in self.thresholds.slices:
+            if col not in self.features.categorical:
+                raise ValueError(f"thresholds.slices: {col!r} is not a categorical feature")
+        if self.annotator.simulated and self.gold is None:
+            raise ValueError("annotator.simulated needs gold: the simulated annotator answers from it")
+        return self
+
+    # ---- derived names, used by every stage -------------------------------------------
+    @property
+    def numeric(self) -> list[str]:
+        return list(self.features.numeric)
+
+    @property
+    def categorical(self) -> list[str]:
+        return list(self.features.categorical)
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return self.numeric + self.categorical
+
+    @property
+    def source_columns(self) -> list[str]:
+        return [self.id_column, self.timestamp_column, *self.feature_columns]
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw.{self.source.name}"
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def positive_index(self) -> int:
+        """Index of the class that F1 and PR-AUC are reported for (the last class by default)."""
+        return self.classes.index(self.positive_class) if self.positive_class else self.n_classes - 1
+
+    @property
+    def prob_columns(self) -> list[str]:
+        return [f"prob_{c}" for c in self.classes]
+
+
+def load_spec(path: str | os.PathLike[str] | None = None) -> DatasetSpec:
+    """Read and validate a spec file; errors name the file and the setting."""
+    path = Path(path or os.environ.get("MLINFRA_SPEC") or DEFAULT_SPEC)
+    if not path.exists():
+        raise SpecError(f"dataset spec {path} does not exist: set MLINFRA_SPEC to your spec file")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+        return DatasetSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise SpecError(f"dataset spec {path} is invalid: {problems}") from exc
+
+
+@lru_cache(maxsize=4)
+def _cached(path: str) -> DatasetSpec:
+    return load_spec(path)
+
+
+def current_spec() -> DatasetSpec:
+    """The spec named by MLINFRA_SPEC (or the demo's), read once per process."""
+    return _cached(str(os.environ.get("MLINFRA_SPEC") or DEFAULT_SPEC))
