@@ -1,0 +1,114 @@
+"""The tabular model: preprocessing that travels with it, and one way to score raw rows.
+
+`Preprocessor` turns raw feature columns into tensors (numeric matrix, categorical codes);
+`TabularMLP` standardizes numerics inside the network (buffers), embeds categoricals and
+returns class logits. `ScoringModel` bundles both, so one artifact scores raw rows.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+UNKNOWN = 0  # categorical code of values not seen in training
+
+
+@dataclass
+class Preprocessor:
+    """Column order, numeric statistics and categorical vocabularies learnt from training rows."""
+
+    numeric: list[str]
+    categorical: list[str]
+    means: list[float] = field(default_factory=list)
+    stds: list[float] = field(default_factory=list)
+    vocab: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, df: pd.DataFrame, numeric: list[str], categorical: list[str]) -> Preprocessor:
+        nums = df[numeric].astype("float64")
+        means = nums.mean().fillna(0.0).tolist()
+        stds = nums.std(ddof=0).replace(0, 1.0).fillna(1.0).tolist()
+        vocab = {c: sorted(df[c].dropna().astype(str).unique().tolist()) for c in categorical}
+        return cls(numeric, categorical, means, stds, vocab)
+
+    def encode(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Raw rows -> (numeric float32 [n, n_num] with NaN as the mean, codes int64 [n, n_cat])."""
+        num = df[self.numeric].to_numpy(dtype="float64", na_value=np.nan) if self.numeric else np.zeros((len(df), 0))
+        num = np.where(np.isnan(num), np.asarray(self.means), num).astype("float32")
+        codes = np.zeros((len(df), len(self.categorical)), dtype="int64")
+        for j, col in enumerate(self.categorical):
+            index = {v: i + 1 for i, v in enumerate(self.vocab[col])}
+            codes[:, j] = df[col].astype(str).map(index).fillna(UNKNOWN).to_numpy(dtype="int64")
+        return num, codes
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__)
+
+    @classmethod
+    def from_json(cls, text: str) -> Preprocessor:
+        return cls(**json.loads(text))
+
+
+class TabularMLP(nn.Module):
+    """Standardize numerics, embed categoricals, then an MLP to class logits."""
+
+    def __init__(self, pre: Preprocessor, n_classes: int, hidden: list[int], dropout: float = 0.1):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(pre.means, dtype=torch.float32))
+        self.register_buffer("std", torch.tensor(pre.stds, dtype=torch.float32))
+        self.embeddings = nn.ModuleList(
+            nn.Embedding(len(pre.vocab[c]) + 1, min(8, (len(pre.vocab[c]) + 2) // 2 + 1))
+            for c in pre.categorical
+        )
+        width = len(pre.numeric) + sum(e.embedding_dim for e in self.embeddings)
+        layers: list[nn.Module] = []
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+            width = h
+        layers.append(nn.Linear(width, n_classes))
+        self.mlp = nn.Sequential(*layers)
+
+    def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+        parts = [(numeric - self.mean) / self.std]
+        parts += [emb(categorical[:, j]) for j, emb in enumerate(self.embeddings)]
+        return self.mlp(torch.cat(parts, dim=1))
+
+
+@dataclass
+class ScoringModel:
+    """A trained model with its preprocessing: scores raw rows."""
+
+    model: nn.Module
+    pre: Preprocessor
+    classes: list[str]
+    version: str = "unregistered"
+
+    @torch.no_grad()
+    def predict_proba(self, df: pd.DataFrame, batch_size: int = 65536) -> np.ndarray:
+        self.model.eval()
+        num, cat = self.pre.encode(df)
+        out = []
+        for i in range(0, len(df), batch_size):
+            logits = self.model(torch.from_numpy(num[i : i + batch_size]), torch.from_numpy(cat[i : i + batch_size]))
+            out.append(torch.softmax(logits, dim=1).numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), dtype="float32")
+
+    def save(self, folder: Path) -> None:
+        """Write the model as a TorchScript-free state dict + preprocessing JSON."""
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save(self.model, folder / "model.pt")
+        (folder / "preprocessor.json").write_text(self.pre.to_json())
+        (folder / "classes.json").write_text(json.dumps(self.classes))
+
+    @classmethod
+    def load(cls, folder: Path, version: str = "unregistered") -> ScoringModel:
+        model = torch.load(folder / "model.pt", weights_only=False)
+        pre = Preprocessor.from_json((folder / "preprocessor.json").read_text())
+        classes = json.loads((folder / "classes.json").read_text())
+        return cls(model, pre, classes, version)
