@@ -8,7 +8,16 @@ from typing import Any
 
 import dagster as dg
 
-from mlinfra_assets import analytics, edge, keys, labeling, monitoring, synthetic, training, warehouse
+from mlinfra_assets import (
+    analytics,
+    edge,
+    keys,
+    labeling,
+    monitoring,
+    synthetic,
+    training,
+    warehouse,
+)
 from mlinfra_assets.resources import default_resources
 from mlinfra_assets.spec import DatasetSpec, current_spec
 from mlinfra_assets.warehouse.source import check_source, partitions_for
@@ -49,12 +58,22 @@ def build_definitions(spec: DatasetSpec, resources: dict[str, Any] | None = None
     resources = resources or default_resources()
     check_source(spec, resources["warehouse"].path)
     stages = [stage.build_stage(spec) for stage in STAGES]
+    jobs = build_jobs(spec)
+    daily = next(j for j in jobs if j.name == keys.DAILY_JOB)
+    schedules = [
+        dg.build_schedule_from_partitioned_job(
+            daily,
+            name="daily_ingest_and_score",
+            description="Each day: ingest the new partition, score it with the champion, check drift.",
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+        )
+    ]
     return dg.Definitions(
         assets=[a for s in stages for a in s.assets],
         asset_checks=[c for s in stages for c in s.checks],
         sensors=[x for s in stages for x in s.sensors],
-        schedules=[x for s in stages for x in s.schedules],
-        jobs=build_jobs(spec),
+        schedules=schedules + [x for s in stages for x in s.schedules],
+        jobs=jobs,
         resources=resources,
     )
 

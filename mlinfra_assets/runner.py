@@ -41,3 +41,23 @@ def run_assets(
         tags=partition_range_tags(spec, first, last),
         raise_on_error=raise_on_error,
     )
+
+
+def run_job(
+    spec: DatasetSpec,
+    resources: dict[str, Any],
+    job_name: str,
+    instance: dg.DagsterInstance | None = None,
+    first: str | None = None,
+    last: str | None = None,
+    raise_on_error: bool = False,
+) -> dg.ExecuteInProcessResult:
+    """Execute one of the code location's jobs in-process (partitioned assets over first..last)."""
+    from mlinfra_assets.definitions import build_definitions
+
+    defs = build_definitions(spec, resources)
+    return defs.resolve_job_def(job_name).execute_in_process(
+        instance=instance,
+        tags=partition_range_tags(spec, first, last),
+        raise_on_error=raise_on_error,
+    )
