@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 import dagster as dg
@@ -63,7 +64,7 @@ def check_source(spec: DatasetSpec, warehouse_path: str) -> None:
         where = f"source.table {spec.source.table}"
     else:
         path = spec.source.path
-        if not any(Path().glob(path)) and not Path(path).exists():
+        if not glob.glob(path):
             raise SpecError(f"source.path {path} matches no file: fix source.path in the spec")
         from_clause, params = source_from(spec)
         con = duckdb.connect()
