@@ -1,0 +1,140 @@
+"""The SQL drift statistics against scipy (KS, chi-squared) and a plain numpy PSI."""
+
+from datetime import date
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from mlinfra_assets.monitoring import drift
+from mlinfra_assets.spec import Thresholds
+
+DAYS = [date(2026, 1, 1), date(2026, 1, 2), date(2026, 1, 3)]
+
+
+def numpy_psi(reference: np.ndarray, current: np.ndarray, eps: float = drift.EPS) -> float:
+    cuts = np.unique(np.quantile(reference, np.arange(1, 10) / 10))
+
+    def bins(x: np.ndarray) -> np.ndarray:  # open intervals between cuts, and each cut itself
+        return np.bincount(
+            2 * np.searchsorted(cuts, x, side="left") + np.isin(x, cuts),
+            minlength=2 * len(cuts) + 1,
+        )
+
+    ref, cur = bins(reference), bins(current)
+    pr = np.maximum(ref / len(reference), eps)
+    pc = np.maximum(cur / len(current), eps)
+    return float(np.sum((pc - pr) * np.log(pc / pr)))
+
+
+@pytest.fixture
+def samples() -> tuple[dict[str, np.ndarray], dict[tuple[date, str], np.ndarray]]:
+    rng = np.random.default_rng(3)
+    reference = {
+        "normal": rng.normal(0, 1, 3000),
+        "integers": rng.poisson(2.0, 3000).astype(float),  # ties and duplicate deciles
+        "binary": (rng.random(3000) < 0.05).astype(float),  # all deciles 0
+        "skewed": rng.lognormal(1, 1, 3000).round(1),
+    }
+    current = {}
+    for i, day in enumerate(DAYS):
+        current[(day, "normal")] = rng.normal(0.25 * i, 1 + 0.2 * i, 400 + 50 * i)
+        current[(day, "integers")] = rng.poisson(2.0 + i, 500).astype(float)
+        current[(day, "binary")] = (rng.random(300) < 0.05 + 0.1 * i).astype(float)
+        current[(day, "skewed")] = rng.lognormal(1 + 0.3 * i, 1, 350).round(1)
+    return reference, current
+
+
+def load_numeric(con: duckdb.DuckDBPyConnection, reference: dict, current: dict) -> None:
+    ref = pd.concat([pd.DataFrame({"feature": f, "value": v}) for f, v in reference.items()])
+    cur = pd.concat(
+        [pd.DataFrame({"_partition": d, "feature": f, "value": v}) for (d, f), v in current.items()]
+    )
+    con.register("ref", ref)
+    con.register("cur", cur)
+    con.execute(
+        "CREATE TEMP TABLE drift_ref_num AS SELECT feature, value::DOUBLE AS value FROM ref"
+    )
+    con.execute(
+        "CREATE TEMP TABLE drift_cur_num AS SELECT _partition::DATE AS _partition, feature, "
+        "value::DOUBLE AS value FROM cur"
+    )
+
+
+def test_numeric_drift_matches_scipy_and_numpy(samples):
+    reference, current = samples
+    con = duckdb.connect()
+    load_numeric(con, reference, current)
+    out = drift.numeric_drift(con).set_index(["_partition", "feature"])
+    assert len(out) == len(current)
+    for (day, feature), values in current.items():
+        row = out.loc[(pd.Timestamp(day), feature)]
+        ks = stats.ks_2samp(reference[feature], values, method="asymp")
+        assert row["ks_stat"] == pytest.approx(ks.statistic, abs=1e-9)
+        assert row["ks_pvalue"] == pytest.approx(ks.pvalue, rel=1e-6, abs=1e-12)
+        exact = stats.ks_2samp(reference[feature], values)
+        assert row["ks_pvalue"] == pytest.approx(exact.pvalue, rel=0.1, abs=1e-3)
+        assert row["psi"] == pytest.approx(numpy_psi(reference[feature], values), abs=1e-9)
+        assert row["reference_rows"] == len(reference[feature]) and row["current_rows"] == len(
+            values
+        )
+    # the first day is drawn from the reference distribution, the last one is shifted
+    assert out.loc[(pd.Timestamp(DAYS[0]), "normal"), "psi"] < 0.05
+    assert out.loc[(pd.Timestamp(DAYS[2]), "normal"), "psi"] > 0.2
+    assert (
+        out.loc[(pd.Timestamp(DAYS[2]), "binary"), "psi"] > 0.2
+    )  # ties do not hide a binary shift
+
+
+def test_categorical_drift_matches_scipy_and_counts_new_categories():
+    rng = np.random.default_rng(5)
+    cats, p = np.array(["a", "b", "c", "d"]), np.array([0.4, 0.3, 0.2, 0.1])
+    reference = rng.choice(cats, 5000, p=p)
+    same = rng.choice(cats, 800, p=p)
+    shifted = np.concatenate([rng.choice(cats, 700, p=p[::-1]), np.full(100, "new")])
+    con = duckdb.connect()
+    ref = pd.DataFrame({"feature": "c1", "value": reference})
+    cur = pd.DataFrame(
+        {
+            "_partition": [DAYS[0]] * 800 + [DAYS[1]] * 800,
+            "feature": "c1",
+            "value": np.concatenate([same, shifted]),
+        }
+    )
+    con.register("ref", ref)
+    con.register("cur", cur)
+    con.execute("CREATE TEMP TABLE drift_ref_cat AS SELECT * FROM ref")
+    con.execute(
+        "CREATE TEMP TABLE drift_cur_cat AS SELECT _partition::DATE AS _partition, feature, value FROM cur"
+    )
+    out = drift.categorical_drift(con).set_index("_partition")
+    first, second = out.loc[pd.Timestamp(DAYS[0])], out.loc[pd.Timestamp(DAYS[1])]
+    observed = pd.Series(same).value_counts().reindex(cats, fill_value=0).to_numpy()
+    expected = pd.Series(reference).value_counts(normalize=True).reindex(cats).to_numpy() * len(
+        same
+    )
+    chi = stats.chisquare(observed, expected)
+    assert first["chi2_stat"] == pytest.approx(chi.statistic, rel=1e-9)
+    assert first["chi2_pvalue"] == pytest.approx(chi.pvalue, rel=1e-6)
+    pr = pd.Series(reference).value_counts(normalize=True).reindex(cats).to_numpy()
+    pc = observed / len(same)
+    assert first["psi"] == pytest.approx(np.sum((pc - pr) * np.log(pc / pr)), abs=1e-9)
+    assert first["new_categories"] == 0 and second["new_categories"] == 1
+    assert first["psi"] < 0.05 < 0.2 < second["psi"]
+
+
+def test_flag_counts_features_not_predictions():
+    report = pd.DataFrame(
+        {
+            "_partition": [DAYS[0]] * 4 + [DAYS[1]] * 4,
+            "feature": ["a", "b", "c", "prob_x"] * 2,
+            "kind": ["numeric", "numeric", "categorical", "prediction"] * 2,
+            "psi": [0.5, 0.01, 0.01, 0.9, 0.5, 0.3, 0.01, 0.0],
+            "ks_stat": [0.01, 0.02, np.nan, 0.5, 0.01, 0.01, np.nan, 0.0],
+        }
+    )
+    out = drift.flag(report, Thresholds(psi_alert=0.2, ks_alert=0.1, drift_share_alert=0.5))
+    assert out["drifted"].tolist() == [True, False, False, True, True, True, False, False]
+    assert out["partition_drifted"].tolist() == [False] * 4 + [True] * 4

@@ -1,0 +1,69 @@
+"""Predictions by the registered champion, replaced per window; prediction drift in the report."""
+
+import duckdb
+import numpy as np
+import pytest
+
+from mlinfra_assets import keys
+from mlinfra_assets.runner import run_assets
+from tests.monitoring.conftest import fixture_model, register_champion
+
+FIRST, LAST = "2026-01-20", "2026-01-31"
+
+
+@pytest.fixture(scope="module")
+def scored(shifted):
+    spec, resources = shifted
+    version = register_champion(resources, spec, fixture_model(spec, resources["warehouse"].path))
+    result = run_assets(spec, resources, selection=[keys.PREDICTIONS], first=FIRST, last=LAST)
+    return spec, resources, version, result
+
+
+def read(path: str, sql: str):
+    con = duckdb.connect(path, read_only=True)
+    try:
+        return con.execute(sql).df()
+    finally:
+        con.close()
+
+
+def test_predictions_score_the_window_with_the_champion(scored):
+    spec, resources, version, result = scored
+    path = resources["warehouse"].path
+    preds = read(path, "SELECT * FROM monitoring.predictions")
+    raw = read(
+        path,
+        f"SELECT count(*) AS n FROM raw.transactions WHERE _partition BETWEEN '{FIRST}' AND '{LAST}'",
+    )
+    assert len(preds) == raw["n"][0] > 0
+    assert preds["_partition"].min().strftime("%Y-%m-%d") == FIRST
+    assert (preds["model_version"] == version).all()
+    probs = preds[spec.prob_columns].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert (preds["prediction"].to_numpy() == probs.argmax(axis=1)).all()
+    metadata = result.asset_materializations_for_node("monitoring__predictions")[-1].metadata
+    assert metadata["model_version"].value == version
+    assert metadata["rows_in_window"].value == len(preds)
+    assert metadata["mean_score"].value == pytest.approx(preds["prob_fraud"].mean())
+    # a re-run of part of the window replaces those days only
+    run_assets(spec, resources, selection=[keys.PREDICTIONS], first=LAST, last=LAST)
+    again = read(path, "SELECT row_id, count(*) AS n FROM monitoring.predictions GROUP BY row_id")
+    assert len(again) == len(preds) and (again["n"] == 1).all()
+
+
+def test_drift_report_compares_predictions_with_reference_scores(scored):
+    spec, resources, version, _ = scored
+    result = run_assets(spec, resources, selection=[keys.DRIFT_REPORT], first=FIRST, last=LAST)
+    metadata = result.asset_materializations_for_node("monitoring__drift_report")[-1].metadata
+    assert metadata["prediction_model_version"].value == version
+    path = resources["warehouse"].path
+    rows = read(
+        path, "SELECT * FROM monitoring.drift_report WHERE kind = 'prediction' ORDER BY _partition"
+    )
+    per_day = read(
+        path, "SELECT _partition, count(*) AS n FROM monitoring.predictions GROUP BY 1 ORDER BY 1"
+    )
+    assert rows["feature"].unique().tolist() == ["prob_fraud"]
+    assert rows["current_rows"].tolist() == per_day["n"].tolist()
+    assert rows["psi"].notna().all() and rows["ks_pvalue"].between(0, 1).all()
+    assert metadata["prediction_psi"].value == pytest.approx(rows["psi"].max())
