@@ -1,8 +1,10 @@
-"""Edge stage."""
+"""Edge stage: compressed variants of the trained model and their trade-off report."""
 
+from mlinfra_assets.edge.assets import build_compressed_models, build_compression_report
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.stage import Stage
 
 
 def build_stage(spec: DatasetSpec) -> Stage:
-    return Stage()
+    """The edge assets: `edge/compressed_models` (from `training/model`) and `edge/compression_report`."""
+    return Stage(assets=[build_compressed_models(spec), build_compression_report(spec)])
