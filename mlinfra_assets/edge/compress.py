@@ -132,7 +132,7 @@ def build_variants(scoring: ScoringModel, folder: Path) -> dict[str, Variant]:
     tmp.mkdir(parents=True)
     (tmp / "preprocessor.json").write_text(scoring.pre.to_json())
     (tmp / "classes.json").write_text(json.dumps(scoring.classes))
-    from kernels.int8_linear import swap_linears
+    from kernels import swap_linears
 
     modules = {
         "fp32": fp32,
