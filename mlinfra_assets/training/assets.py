@@ -1,0 +1,206 @@
+"""Training assets: the training set, the model (MLflow run + registry), the holdout gate."""
+
+from datetime import datetime
+from pathlib import Path
+
+import dagster as dg
+
+from mlinfra_assets import keys
+from mlinfra_assets.plots import df_markdown, png_markdown
+from mlinfra_assets.resources import DataDir, MLflowTracker, Warehouse
+from mlinfra_assets.spec import DatasetSpec
+from mlinfra_assets.training import dataset, evaluation, figures, registry
+from mlinfra_assets.training.trainer import TrainConfig, train
+
+GROUP = "training"
+
+
+def build_training_set(spec: DatasetSpec) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=keys.TRAINING_SET,
+        deps=[keys.raw_key(spec), keys.WEAK_LABELS, keys.GOLD_LABELS, keys.SYNTHETIC_ROWS, keys.SYNTHETIC_QUALITY],
+        group_name=GROUP,
+        kinds={"duckdb"},
+        pool=keys.WAREHOUSE_POOL,
+    )
+    def training_set(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        """Rows the model learns from: gold labels (one-hot), weak labels not in gold (the label
+        model's soft probabilities) and synthetic rows (one-hot), each with its `weight` from
+        training.weights and its `source`; holdout rows are never included."""
+        with warehouse.connect() as con:
+            rows = dataset.build(con, spec)
+            balance = dataset.class_balance(con, spec)
+            version = dataset.data_version(con)
+        per_source = dict(zip(balance["source"], balance["rows"].astype(int), strict=True))
+        mass = {c: float(balance[f"mass_{c}"].sum()) for c in spec.classes}
+        total = sum(mass.values())
+        context.log.info(f"training set {version}: {rows} rows {per_source}")
+
+        def draw(ax) -> None:  # noqa: ANN001
+            bottom = None
+            for c in spec.classes:
+                ax.bar(balance["source"], balance[f"mass_{c}"], bottom=bottom, label=c)
+                bottom = balance[f"mass_{c}"] if bottom is None else bottom + balance[f"mass_{c}"]
+            ax.set_ylabel("weighted soft label mass")
+            ax.legend(fontsize=7)
+
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": rows,
+                **{f"rows_{s}": per_source.get(s, 0) for s in dataset.SOURCES},
+                **{f"share_{c}": mass[c] / total for c in spec.classes},
+                "data_version": version,
+                "class_balance": df_markdown(balance),
+                "class_balance_plot": png_markdown(draw, "weighted class mass per source"),
+            },
+            data_version=dg.DataVersion(version),
+        )
+
+    return training_set
+
+
+def build_model(spec: DatasetSpec) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=keys.MODEL,
+        deps=[keys.TRAINING_SET],
+        group_name=GROUP,
+        kinds={"pytorch", "mlflow"},
+        pool=keys.WAREHOUSE_POOL,
+    )
+    def model(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, data_dir: DataDir, mlflow: MLflowTracker
+    ) -> dg.MaterializeResult:
+        """The tabular MLP trained on the training set with a noise-aware loss (soft targets,
+        source weights, class weights), logged to MLflow and registered as the spec's model with
+        alias `challenger`. The value is {name, version, model_uri, run_id, path}."""
+        from mlinfra_assets.training import tracking
+
+        with warehouse.connect(read_only=True) as con:
+            frame = dataset.load(con)
+            version = dataset.data_version(con)
+        cfg = TrainConfig.from_spec(spec)
+        if cfg.epochs < 1:
+            context.log.warning("training.epochs is 0: the model is the untrained network")
+        result = train(frame, spec, cfg, log=context.log.info)
+        folder = data_dir.path("models", context.run_id)
+        result.model.save(folder)
+        loss_plot = figures.draw_loss(result.history)
+        val_truth = result.val_labels == spec.positive_index
+        pr_plot = figures.draw_pr({"validation": (val_truth, result.val_probs[:, spec.positive_index])})
+        logged = tracking.log_training(
+            mlflow, spec, result, folder, version, context.run_id,
+            input_example=frame[spec.feature_columns].head(5),
+            figures={"plots/loss_curve.png": (loss_plot, "loss per epoch"),
+                     "plots/validation_pr_curve.png": (pr_plot, "validation precision-recall")},
+        )
+        value = {"name": spec.name, "version": logged.version, "model_uri": logged.model_uri,
+                 "run_id": logged.run_id, "path": str(folder)}
+        return dg.MaterializeResult(
+            value=value,
+            metadata={
+                "dagster/row_count": len(frame),
+                "mlflow_run_id": logged.run_id,
+                "mlflow_run": dg.MetadataValue.url(mlflow.run_link(logged.experiment_id, logged.run_id)),
+                "registered_version": logged.version,
+                "model_uri": logged.model_uri,
+                "data_version": version,
+                "epochs": len(result.history),
+                "best_epoch": result.best_epoch,
+                "best_val_f1": result.best_val_f1,
+                "validation": result.validation,
+                "training_rows": result.train_rows,
+                "seconds": round(result.seconds, 2),
+                "samples_per_s": round(result.samples_per_s),
+                "loss_curve": png_markdown(loss_plot, "loss per epoch"),
+            },
+        )
+
+    return model
+
+
+def build_evaluation(spec: DatasetSpec) -> dg.AssetsDefinition:
+    deps = [keys.raw_key(spec)] + ([dg.AssetKey(spec.gold.table.split("."))] if spec.gold else [])
+
+    @dg.asset(
+        key=keys.EVALUATION,
+        ins={"model": dg.AssetIn(keys.MODEL)},
+        deps=deps,
+        group_name=GROUP,
+        kinds={"pytorch", "mlflow", "duckdb"},
+        pool=keys.WAREHOUSE_POOL,
+    )
+    def evaluation_(
+        context: dg.AssetExecutionContext, model: dict, warehouse: Warehouse, mlflow: MLflowTracker
+    ) -> dg.MaterializeResult:
+        """The new model (challenger) and the current champion scored on the frozen holdout
+        against gold labels: F1 and PR-AUC of the positive class, accuracy, calibration error,
+        overall and per slice. The gate moves alias `champion` to the challenger when there is
+        none yet or when its F1 >= the champion's F1 - training.promotion_margin."""
+        from mlinfra_assets.training import tracking
+
+        holdout = warehouse.query_df(dataset.holdout_sql(spec))
+        challenger = evaluation.score(_challenger(model, mlflow), holdout, spec)
+        champ_version = registry.champion_version(mlflow, spec.name)
+        champion = None
+        if champ_version == challenger.version:
+            champion = challenger  # re-evaluating the champion: it keeps its place
+        elif champ_version is not None:
+            champion = evaluation.score(registry.load_version(mlflow, spec.name, champ_version), holdout, spec)
+        decision = evaluation.gate(
+            challenger.overall("f1"), champion.overall("f1") if champion else None, spec.training.promotion_margin
+        )
+        if decision.promote:
+            registry.set_alias(mlflow, spec.name, registry.CHAMPION, challenger.version)
+        context.log.info(f"gate: {decision.name} version {challenger.version} ({decision.reason})")
+        rows = evaluation.evaluation_rows(challenger, champion, decision, datetime.now())
+        with warehouse.connect() as con:
+            evaluation.write(con, rows)
+
+        labels = holdout["label"].to_numpy()
+        pos = spec.positive_index
+        scored = {f"challenger v{challenger.version}": challenger}
+        if champion is not None and champion is not challenger:
+            scored[f"champion v{champion.version}"] = champion
+        pr_plot = figures.draw_pr({k: (labels == pos, s.probs[:, pos]) for k, s in scored.items()})
+        cal_plot = figures.draw_calibration({k: (labels, s.probs) for k, s in scored.items()})
+        headline = ("f1", "pr_auc", "accuracy", "ece")
+        figures_ = {m: challenger.overall(m) for m in headline}
+        champ_figures = {m: champion.overall(m) for m in headline} if champion else {}
+        tracking.log_evaluation(
+            mlflow, model["run_id"],
+            metrics={**{f"holdout_{m}": v for m, v in figures_.items()},
+                     **{f"champion_holdout_{m}": v for m, v in champ_figures.items()}},
+            tags={"gate_decision": decision.name, "gate_reason": decision.reason,
+                  "champion_version": str(champ_version)},
+            table=challenger.table,
+            figures={"evaluation/pr_curve.png": (pr_plot, "holdout precision-recall"),
+                     "evaluation/calibration.png": (cal_plot, "holdout calibration")},
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": len(rows),
+                "decision": decision.name,
+                "reason": decision.reason,
+                "challenger_version": challenger.version,
+                "champion_version_before": champ_version or "none",
+                **figures_,
+                **{f"champion_{m}": v for m, v in champ_figures.items()},
+                "holdout_rows": len(holdout),
+                "holdout_positives": int((labels == pos).sum()),
+                "slices": df_markdown(evaluation.slice_overview(challenger)),
+                "pr_curve": png_markdown(pr_plot, "holdout precision-recall"),
+                "calibration": png_markdown(cal_plot, "holdout calibration"),
+            },
+        )
+
+    return evaluation_
+
+
+def _challenger(model: dict, mlflow: MLflowTracker):  # noqa: ANN202 - a ScoringModel
+    """The model handed over by training/model: its local folder, or the registry's copy."""
+    from mlinfra_assets.training.model import ScoringModel
+
+    path = Path(model["path"])
+    if path.exists():
+        return ScoringModel.load(path, version=model["version"])
+    return registry.load_version(mlflow, model["name"], model["version"])

@@ -1,0 +1,155 @@
+"""The training set in SQL: gold + weak + synthetic rows, soft targets, weights, provenance.
+
+Dagster-free: functions take a DuckDB connection and the spec. Identifiers put into SQL text
+come from the validated spec; values (the source weights) are bound parameters.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from mlinfra_assets.holdout import gold_from, holdout_predicate
+from mlinfra_assets.spec import DatasetSpec
+
+TABLE = "training.training_set"
+SOURCES = ("gold", "weak", "synthetic")
+UPSTREAM_TABLES = ("labeling.weak_labels", "labeling.gold_labels", "synthetic.synthetic_rows")
+_SQL = Path(__file__).parent / "sql"
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def sql(name: str, **identifiers: str) -> str:
+    """Load `sql/<name>.sql` and fill its `{placeholders}` with identifiers (never values)."""
+    return (_SQL / f"{name}.sql").read_text().format(**identifiers)
+
+
+def feature_select(spec: DatasetSpec, alias: str) -> str:
+    """Feature columns with stable types: numerics as DOUBLE, categoricals as VARCHAR."""
+    cols = [f"CAST({alias}.{c} AS DOUBLE) AS {c}" for c in spec.numeric]
+    cols += [f"CAST({alias}.{c} AS VARCHAR) AS {c}" for c in spec.categorical]
+    return ", ".join(cols)
+
+
+def _onehot(spec: DatasetSpec, label_expr: str) -> str:
+    return ", ".join(
+        f"CASE WHEN {label_expr} = {i} THEN 1.0 ELSE 0.0 END::DOUBLE AS {col}"
+        for i, col in enumerate(spec.prob_columns)
+    )
+
+
+def require_tables(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...] | list[str]) -> None:
+    """Raise naming every upstream table that does not exist yet."""
+    present = {
+        f"{s}.{t}"
+        for s, t in con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables"
+        ).fetchall()
+    }
+    missing = [t for t in tables if t not in present]
+    if missing:
+        raise LookupError(
+            f"training set needs {', '.join(missing)}, which does not exist in the warehouse: "
+            "materialize the labeling and synthetic assets first"
+        )
+
+
+def source_weights(spec: DatasetSpec) -> list[float]:
+    """The weights of gold, weak and synthetic rows, in that order (spec.training.weights)."""
+    weights = spec.training.weights
+    missing = [s for s in SOURCES if s not in weights]
+    if missing:
+        raise ValueError(f"training.weights has no entry for {missing}: set a weight for each of {SOURCES}")
+    bad = [s for s in SOURCES if weights[s] < 0]
+    if bad:
+        raise ValueError(f"training.weights {bad} are negative: weights must be >= 0")
+    return [float(weights[s]) for s in SOURCES]
+
+
+def check_classes(spec: DatasetSpec) -> None:
+    """Class names become column names (`prob_<class>`): they must be plain identifiers."""
+    bad = [c for c in spec.classes if not _IDENT.match(c)]
+    if bad:
+        raise ValueError(f"classes {bad} are not plain identifiers (letters, digits, _): rename them")
+
+
+def training_set_sql(spec: DatasetSpec) -> str:
+    """The SELECT that builds `training.training_set` (three ? parameters: source weights)."""
+    check_classes(spec)
+    return sql(
+        "training_set",
+        id=spec.id_column,
+        raw_table=spec.raw_table,
+        raw_features=feature_select(spec, "r"),
+        syn_features=feature_select(spec, "s"),
+        holdout=holdout_predicate(spec, f"r.{spec.id_column}"),
+        onehot_gold=_onehot(spec, "g.label"),
+        onehot_syn=_onehot(spec, "s.label"),
+        weak_probs=", ".join(f"CAST(w.{c} AS DOUBLE) AS {c}" for c in spec.prob_columns),
+        last_class=str(spec.n_classes - 1),
+    )
+
+
+def holdout_sql(spec: DatasetSpec) -> str:
+    """The SELECT of holdout rows (`row_id`, features, `label` from the spec's gold table)."""
+    return sql(
+        "holdout_rows",
+        id=spec.id_column,
+        raw_table=spec.raw_table,
+        raw_features=feature_select(spec, "r"),
+        gold_sql=gold_from(spec),
+        holdout=holdout_predicate(spec, f"r.{spec.id_column}"),
+        last_class=str(spec.n_classes - 1),
+    )
+
+
+def build(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> int:
+    """Replace `training.training_set` in one transaction; an empty result is rolled back.
+
+    Raises
+    ------
+    LookupError
+        when an upstream table is missing (named).
+    ValueError
+        when the training set would be empty (the previous version stays).
+    """
+    require_tables(con, [spec.raw_table, *UPSTREAM_TABLES])
+    select = training_set_sql(spec)
+    weights = source_weights(spec)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS training")
+        con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS {select}", weights)
+        rows = int(con.execute(f"SELECT count(*) FROM {TABLE}").fetchall()[0][0])
+        if rows == 0:
+            raise ValueError(
+                f"{TABLE} would be empty: labeling.weak_labels, labeling.gold_labels and "
+                f"synthetic.synthetic_rows have no labelled row outside the holdout of {spec.raw_table}"
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return rows
+
+
+def load(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The training set as a DataFrame (DuckDB hands it over through Arrow), in a stable order."""
+    return con.execute(sql("training_rows")).df()
+
+
+def data_version(con: duckdb.DuckDBPyConnection, table: str = TABLE) -> str:
+    """A fingerprint of the table's contents computed in SQL (same rows -> same version)."""
+    return str(con.execute(sql("data_version", table=table)).fetchall()[0][0])
+
+
+def class_balance(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> pd.DataFrame:
+    """Per source: rows, weight, hard-label counts (`n_<class>`) and weighted soft mass (`mass_<class>`)."""
+    per_class = ", ".join(
+        f"count(*) FILTER (WHERE label = {i}) AS n_{c}, sum(weight * {p}) AS mass_{c}"
+        for i, (c, p) in enumerate(zip(spec.classes, spec.prob_columns, strict=True))
+    )
+    return con.execute(sql("class_balance", per_class=per_class)).df()

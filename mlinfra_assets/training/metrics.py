@@ -1,0 +1,91 @@
+"""Classification metrics of the positive class, calibration, and per-slice tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+METRICS = ("f1", "pr_auc", "accuracy", "ece", "rows", "positives")
+
+
+def f1_positive(labels: np.ndarray, pred: np.ndarray, positive: int) -> float:
+    """F1 of class `positive` for hard predictions (0.0 when it is never true nor predicted)."""
+    tp = float(np.sum((pred == positive) & (labels == positive)))
+    fp = float(np.sum((pred == positive) & (labels != positive)))
+    fn = float(np.sum((pred != positive) & (labels == positive)))
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+
+
+def pr_auc(labels: np.ndarray, scores: np.ndarray, positive: int) -> float:
+    """Average precision of class `positive`; NaN when the rows hold no positive."""
+    from sklearn.metrics import average_precision_score
+
+    truth = labels == positive
+    if not truth.any():
+        return float("nan")
+    return float(average_precision_score(truth, scores))
+
+
+def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> float:
+    """Top-label ECE: mean |accuracy - confidence| over equal-width confidence bins, by rows."""
+    if len(labels) == 0:
+        return float("nan")
+    conf = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        in_bin = which == b
+        if in_bin.any():
+            ece += in_bin.mean() * abs(correct[in_bin].mean() - conf[in_bin].mean())
+    return float(ece)
+
+
+def summary(labels: np.ndarray, probs: np.ndarray, positive: int) -> dict[str, float]:
+    """F1, PR-AUC (positive class), accuracy, ECE, row and positive counts of one set of rows."""
+    pred = probs.argmax(axis=1)
+    return {
+        "f1": f1_positive(labels, pred, positive),
+        "pr_auc": pr_auc(labels, probs[:, positive], positive),
+        "accuracy": float(np.mean(pred == labels)) if len(labels) else float("nan"),
+        "ece": expected_calibration_error(labels, probs),
+        "rows": float(len(labels)),
+        "positives": float(np.sum(labels == positive)),
+    }
+
+
+def slice_table(
+    frame: pd.DataFrame, probs: np.ndarray, positive: int, slices: list[str]
+) -> pd.DataFrame:
+    """Long table `slice, slice_value, metric, value`: overall, then each value of each slice column.
+
+    Parameters
+    ----------
+    frame : rows with a `label` column and the slice columns.
+    probs : class probabilities of the same rows, shape [n, n_classes].
+    positive : index of the class F1 and PR-AUC are computed for.
+    slices : categorical columns to break the metrics down by.
+    """
+    labels = frame["label"].to_numpy()
+    parts = [("overall", "all", np.ones(len(frame), dtype=bool))]
+    for col in slices:
+        values = frame[col].astype(str).to_numpy()
+        parts += [(col, v, values == v) for v in sorted(set(values))]
+    rows = []
+    for name, value, mask in parts:
+        for metric, figure in summary(labels[mask], probs[mask], positive).items():
+            rows.append((name, value, metric, None if np.isnan(figure) else figure))
+    return pd.DataFrame(rows, columns=["slice", "slice_value", "metric", "value"])
+
+
+def calibration_curve(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Mean confidence and accuracy per non-empty confidence bin (top label)."""
+    conf = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    which = np.clip(np.digitize(conf, np.linspace(0, 1, bins + 1)[1:-1]), 0, bins - 1)
+    kept = [b for b in range(bins) if (which == b).any()]
+    return (
+        np.array([conf[which == b].mean() for b in kept]),
+        np.array([correct[which == b].mean() for b in kept]),
+    )

@@ -1,0 +1,70 @@
+"""The MLflow model registry: aliases `champion` and `challenger`, and loading by alias."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from mlinfra_assets.resources import MLflowTracker
+from mlinfra_assets.training.model import ScoringModel
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+SCORING_ARTIFACT = "scoring_model"  # run artifact folder holding ScoringModel.save()
+
+
+def _client(mlflow: MLflowTracker):  # noqa: ANN202 - mlflow.MlflowClient
+    from mlflow import MlflowClient
+
+    mlflow.activate()
+    return MlflowClient(tracking_uri=mlflow.tracking_uri, registry_uri=mlflow.tracking_uri)
+
+
+def alias_version(mlflow: MLflowTracker, name: str, alias: str) -> str | None:
+    """The version that `alias` points to, or None when the model or the alias does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(mlflow)
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def champion_version(mlflow: MLflowTracker, name: str) -> str | None:
+    """The registered version of the current champion; None when there is no champion yet."""
+    return alias_version(mlflow, name, CHAMPION)
+
+
+def set_alias(mlflow: MLflowTracker, name: str, alias: str, version: str) -> None:
+    """Point `alias` of registered model `name` at `version` (moving it if it pointed elsewhere)."""
+    _client(mlflow).set_registered_model_alias(name, alias, str(version))
+
+
+def load_version(mlflow: MLflowTracker, name: str, version: str) -> ScoringModel:
+    """Download the ScoringModel of version `version` (its run's `scoring_model` artifacts)."""
+    import mlflow as mlflow_lib
+
+    mv = _client(mlflow).get_model_version(name, str(version))
+    with tempfile.TemporaryDirectory(prefix="mlinfra-model-") as tmp:
+        local = mlflow_lib.artifacts.download_artifacts(
+            run_id=mv.run_id, artifact_path=SCORING_ARTIFACT, dst_path=tmp
+        )
+        return ScoringModel.load(Path(local), version=str(mv.version))
+
+
+def load_scoring_model(mlflow: MLflowTracker, name: str, alias: str = CHAMPION) -> ScoringModel:
+    """Resolve `alias` of registered model `name` to a version and load its ScoringModel.
+
+    Raises
+    ------
+    LookupError
+        when the model or the alias does not exist (e.g. no champion before the first evaluation).
+    """
+    version = alias_version(mlflow, name, alias)
+    if version is None:
+        raise LookupError(
+            f"registered model {name!r} has no alias {alias!r} in {mlflow.tracking_uri}: "
+            "materialize training/model and training/evaluation first"
+        )
+    return load_version(mlflow, name, version)

@@ -1,0 +1,2 @@
+-- The training set in a stable order (the trainer shuffles with its own seed).
+SELECT * FROM training.training_set ORDER BY source, row_id

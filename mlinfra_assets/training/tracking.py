@@ -1,0 +1,125 @@
+"""MLflow logging of a training and of its evaluation; registration as the spec's model."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from mlinfra_assets.resources import MLflowTracker
+from mlinfra_assets.spec import DatasetSpec
+from mlinfra_assets.training.figures import figure
+from mlinfra_assets.training.registry import CHALLENGER, SCORING_ARTIFACT, set_alias
+from mlinfra_assets.training.trainer import TrainResult
+
+DAGSTER_RUN_TAG = "dagster_run_id"
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    experiment_id: str
+    run_id: str
+    version: str
+    model_uri: str
+
+
+def training_params(spec: DatasetSpec) -> dict[str, str | float | int]:
+    """spec.training flattened to MLflow params (lists as text, weights as weight_<source>)."""
+    params = spec.training.model_dump()
+    weights = params.pop("weights")
+    params["hidden"] = ",".join(str(h) for h in params["hidden"])
+    params.update({f"weight_{k}": v for k, v in weights.items()})
+    return params
+
+
+def _log_figures(client, run_id: str, figures: dict[str, tuple[Callable, str]]) -> None:  # noqa: ANN001
+    import matplotlib.pyplot as plt
+
+    for path, (draw, title) in figures.items():
+        fig = figure(draw, title)
+        try:
+            client.log_figure(run_id, fig, path)
+        finally:
+            plt.close(fig)
+
+
+def log_training(
+    tracker: MLflowTracker,
+    spec: DatasetSpec,
+    result: TrainResult,
+    model_dir: Path,
+    data_version: str,
+    dagster_run_id: str,
+    input_example: pd.DataFrame,
+    figures: dict[str, tuple[Callable, str]],
+) -> LoggedModel:
+    """One MLflow run: params, data version, per-epoch metrics, plots, the model (pyfunc over
+    the ScoringModel folder), registered as `spec.name` with alias `challenger`."""
+    import mlflow
+
+    from mlinfra_assets.training.pyfunc import ARTIFACT, ScoringPyfunc
+
+    experiment_id = tracker.activate()
+    client = mlflow.MlflowClient(tracking_uri=tracker.tracking_uri)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}-{dagster_run_id[:8]}") as run:
+        mlflow.set_tags({DAGSTER_RUN_TAG: dagster_run_id, "dataset": spec.name, "data_version": data_version})
+        mlflow.log_params(
+            {**training_params(spec), "data_version": data_version, "validation": result.validation,
+             "class_weights": ",".join(f"{w:.4f}" for w in result.class_weights)}
+        )
+        for h in result.history:
+            mlflow.log_metrics({"train_loss": h.train_loss, "val_loss": h.val_loss, "val_f1": h.val_f1}, step=h.epoch)
+        mlflow.log_metrics(
+            {"best_val_f1": result.best_val_f1, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+             "training_rows": result.train_rows, "validation_rows": result.val_rows,
+             "train_seconds": result.seconds, "samples_per_s": result.samples_per_s}
+        )
+        _log_figures(client, run.info.run_id, figures)
+        mlflow.log_artifacts(str(model_dir), artifact_path=SCORING_ARTIFACT)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=ScoringPyfunc(),
+            artifacts={ARTIFACT: str(model_dir)},
+            input_example=input_example,
+            registered_model_name=spec.name,
+            pip_requirements=_requirements(),
+        )
+    if info.registered_model_version is None:
+        raise RuntimeError(f"MLflow did not register the model as {spec.name!r}: check {tracker.tracking_uri}")
+    version = str(info.registered_model_version)
+    set_alias(tracker, spec.name, CHALLENGER, version)
+    return LoggedModel(experiment_id, run.info.run_id, version, f"models:/{spec.name}/{version}")
+
+
+def _requirements() -> list[str]:
+    """Pinned requirements of the pyfunc (given, so MLflow does not infer them in a subprocess)."""
+    from importlib.metadata import version
+
+    return [f"{p}=={version(p)}" for p in ("torch", "pandas", "numpy", "mlflow")]
+
+
+def log_evaluation(
+    tracker: MLflowTracker,
+    run_id: str,
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    table: pd.DataFrame,
+    figures: dict[str, tuple[Callable, str]],
+) -> None:
+    """Add the holdout evaluation (metrics, decision tags, slice table, plots) to a training run."""
+    import mlflow
+
+    tracker.activate()
+    client = mlflow.MlflowClient(tracking_uri=tracker.tracking_uri)
+    for key, value in metrics.items():
+        client.log_metric(run_id, key, value)
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+    _log_figures(client, run_id, figures)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "holdout_slices.csv"
+        table.to_csv(path, index=False)
+        client.log_artifact(run_id, str(path), artifact_path="evaluation")
