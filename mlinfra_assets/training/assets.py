@@ -62,7 +62,7 @@ def build_training_set(spec: DatasetSpec) -> dg.AssetsDefinition:
 def build_model(spec: DatasetSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=keys.MODEL,
-        deps=[keys.TRAINING_SET],
+        deps=[keys.TRAINING_SET, keys.raw_key(spec)],
         group_name=GROUP,
         kinds={"pytorch", "mlflow"},
         pool=keys.WAREHOUSE_POOL,
@@ -72,12 +72,14 @@ def build_model(spec: DatasetSpec) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         """The tabular MLP trained on the training set with a noise-aware loss (soft targets,
         source weights, class weights), logged to MLflow and registered as the spec's model with
-        alias `challenger`. The value is {name, version, model_uri, run_id, path}."""
+        alias `challenger`; its MLflow pyfunc takes raw feature rows (the raw table's types).
+        The value is {name, version, model_uri, run_id, path}."""
         from mlinfra_assets.training import tracking
 
         with warehouse.connect(read_only=True) as con:
             frame = dataset.load(con)
             version = dataset.data_version(con)
+            example = dataset.raw_example(con, spec)
         cfg = TrainConfig.from_spec(spec)
         if cfg.epochs < 1:
             context.log.warning("training.epochs is 0: the model is the untrained network")
@@ -89,7 +91,7 @@ def build_model(spec: DatasetSpec) -> dg.AssetsDefinition:
         pr_plot = figures.draw_pr({"validation": (val_truth, result.val_probs[:, spec.positive_index])})
         logged = tracking.log_training(
             mlflow, spec, result, folder, version, context.run_id,
-            input_example=frame[spec.feature_columns].head(5),
+            input_example=example,
             figures={"plots/loss_curve.png": (loss_plot, "loss per epoch"),
                      "plots/validation_pr_curve.png": (pr_plot, "validation precision-recall")},
         )

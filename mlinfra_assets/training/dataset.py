@@ -153,3 +153,11 @@ def class_balance(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> pd.DataF
         for i, (c, p) in enumerate(zip(spec.classes, spec.prob_columns, strict=True))
     )
     return con.execute(sql("class_balance", per_class=per_class)).df()
+
+
+def raw_example(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, rows: int = 5) -> pd.DataFrame:
+    """A few raw feature rows with the raw table's own types: the model's input example."""
+    features = ", ".join(spec.feature_columns)
+    return con.execute(
+        f"SELECT {features} FROM {spec.raw_table} ORDER BY {spec.id_column} LIMIT ?", [rows]
+    ).df()

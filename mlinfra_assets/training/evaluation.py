@@ -50,6 +50,11 @@ def score(model: ScoringModel, holdout: pd.DataFrame, spec: DatasetSpec) -> Scor
             f"the holdout of {spec.raw_table} has no rows with a gold label in "
             f"{spec.gold.table if spec.gold else '(no gold)'}: evaluation needs labelled holdout rows"
         )
+    if not (holdout["label"] == spec.positive_index).any():
+        raise ValueError(
+            f"the holdout has no row of class {spec.classes[spec.positive_index]!r}: F1 and PR-AUC "
+            "are undefined; raise training.holdout_percent or add gold labels"
+        )
     probs = model.predict_proba(holdout)
     return Scored(model.version, probs, slice_table(holdout, probs, spec.positive_index, spec.thresholds.slices))
 

@@ -22,7 +22,8 @@ def draw_loss(history: list[EpochStats]) -> Callable[[object], None]:
         f1 = ax.twinx()
         f1.plot(epochs, [h.val_f1 for h in history], color="tab:green", ls="--", label="validation F1")
         f1.set_ylabel("validation F1")
-        ax.legend(loc="upper center", fontsize=7)
+        handles = ax.get_legend_handles_labels()[0] + f1.get_legend_handles_labels()[0]
+        ax.legend(handles=handles, loc="upper center", fontsize=7)
 
     return draw
 

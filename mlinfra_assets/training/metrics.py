@@ -9,11 +9,12 @@ METRICS = ("f1", "pr_auc", "accuracy", "ece", "rows", "positives")
 
 
 def f1_positive(labels: np.ndarray, pred: np.ndarray, positive: int) -> float:
-    """F1 of class `positive` for hard predictions (0.0 when it is never true nor predicted)."""
+    """F1 of class `positive` for hard predictions; NaN (undefined) when it is neither true nor
+    predicted anywhere in the rows."""
     tp = float(np.sum((pred == positive) & (labels == positive)))
     fp = float(np.sum((pred == positive) & (labels != positive)))
     fn = float(np.sum((pred != positive) & (labels == positive)))
-    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
 
 
 def pr_auc(labels: np.ndarray, scores: np.ndarray, positive: int) -> float:

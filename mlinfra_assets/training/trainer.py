@@ -113,7 +113,9 @@ def _evaluate(model: TabularMLP, num: torch.Tensor, cat: torch.Tensor, t: torch.
         loss, norm = soft_cross_entropy(logits, t, w, cw)
         probs = torch.softmax(logits, dim=1).numpy()
     labels = t.argmax(dim=1).numpy()
-    return float(loss / norm.clamp_min(1e-12)), f1_positive(labels, probs.argmax(1), positive), probs
+    f1 = f1_positive(labels, probs.argmax(1), positive)
+    # no positive in the validation rows nor predicted: F1 is undefined; rank such epochs by loss
+    return float(loss / norm.clamp_min(1e-12)), 0.0 if np.isnan(f1) else f1, probs
 
 
 def train(df: pd.DataFrame, spec: DatasetSpec, cfg: TrainConfig, log=print) -> TrainResult:  # noqa: ANN001

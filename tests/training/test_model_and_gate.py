@@ -22,7 +22,6 @@ def _evaluation(resources: dict, version: str) -> dict:
     return {(s, v, m): (value, champ, decision) for s, v, m, value, champ, decision in rows}
 
 
-@pytest.mark.integration
 def test_train_register_promote_then_reject_a_worse_model(resources):
     import mlflow
 
@@ -88,6 +87,12 @@ def test_train_register_promote_then_reject_a_worse_model(resources):
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     pred_f1 = _f1(holdout["label"].to_numpy(), probs.argmax(axis=1))
     assert pred_f1 == pytest.approx(f1)
+    # the registered pyfunc takes raw feature rows and returns the same probabilities
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{spec.name}@champion")
+    raw = resources["warehouse"].query_df(f"SELECT * FROM {spec.raw_table} ORDER BY txn_id LIMIT 50")
+    out = pyfunc.predict(raw[spec.feature_columns])
+    assert list(out.columns) == spec.prob_columns
+    assert np.allclose(out.to_numpy(), champion_model.predict_proba(raw), atol=1e-6)
 
 
 def _f1(labels: np.ndarray, pred: np.ndarray) -> float:
