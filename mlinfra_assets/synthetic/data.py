@@ -1,0 +1,148 @@
+"""The real rows the synthetic stage learns from: labeled, outside the holdout, stratified.
+
+Only identifiers from the validated spec are put into SQL text; values are bound.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from mlinfra_assets.holdout import holdout_predicate
+from mlinfra_assets.spec import DatasetSpec
+
+SQL_DIR = Path(__file__).parent / "sql"
+LABEL = "label"
+FIT_SALT = "synthesizer-fit"
+REAL_SAMPLE_SALT = "quality-real-sample"
+
+
+@cache
+def _sql(name: str) -> str:
+    return (SQL_DIR / f"{name}.sql").read_text()
+
+
+def labeled_sql(spec: DatasetSpec) -> str:
+    """SELECT of `row_id, <features>, label` for every labeled real row outside the holdout."""
+    return _sql("labeled_rows").format(
+        id=spec.id_column,
+        features=", ".join(f"r.{c}" for c in spec.feature_columns),
+        raw=spec.raw_table,
+        probs=", ".join(f"w.{c}" for c in spec.prob_columns),
+        holdout=holdout_predicate(spec, f"r.{spec.id_column}"),
+    )
+
+
+def match_predicate(spec: DatasetSpec, left: str = "s", right: str = "r") -> str:
+    """SQL predicate: every feature of `left` equals the same feature of `right` (NULL = NULL)."""
+    return " AND ".join(f"{left}.{c} IS NOT DISTINCT FROM {right}.{c}" for c in spec.feature_columns)
+
+
+def synthetic_rows_sql(spec: DatasetSpec) -> str:
+    """SELECT over staged parquet batches that drops exact copies of real rows."""
+    return _sql("synthetic_rows").format(raw=spec.raw_table, match=match_predicate(spec))
+
+
+def exact_matches_sql(spec: DatasetSpec) -> str:
+    """SELECT count(*) of synthetic rows identical to a real row on every feature."""
+    return _sql("exact_matches").format(raw=spec.raw_table, match=match_predicate(spec))
+
+
+def class_counts(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> dict[int, int]:
+    """Labeled real rows (outside the holdout) per class index; every class of the spec is a key.
+
+    Raises
+    ------
+    ValueError
+        When there is no labeled row at all, or a label is not a class index of the spec.
+    """
+    rows = con.execute(
+        f"SELECT label, count(*) FROM ({labeled_sql(spec)}) GROUP BY label ORDER BY label"
+    ).fetchall()
+    counts = {i: 0 for i in range(spec.n_classes)}
+    for label, n in rows:
+        if label not in counts:
+            raise ValueError(
+                f"label {label} in labeling.weak_labels/gold_labels is not a class index of "
+                f"classes {spec.classes}: re-materialize the labeling stage for this spec"
+            )
+        counts[int(label)] = int(n)
+    if sum(counts.values()) == 0:
+        raise ValueError(
+            f"no labeled rows outside the holdout in {spec.raw_table}: materialize "
+            "labeling/weak_labels (and raw) first"
+        )
+    return counts
+
+
+def minority_classes(counts: dict[int, int], target_share: float) -> list[int]:
+    """Class indexes whose share of the labeled rows is under `target_share`."""
+    total = sum(counts.values())
+    return [c for c, n in counts.items() if n / total < target_share]
+
+
+def fit_quotas(counts: dict[int, int], budget: int, target_share: float) -> dict[int, int]:
+    """Rows to draw per class for fitting, at most `budget` in all.
+
+    With minority classes (share under `target_share`), the sample is balanced: each
+    minority class gives all its rows up to `budget / n_classes`, and every other class
+    as many rows as the largest minority quota. The Gaussian copula learns the label only
+    through correlations, and conditioning on a class moves the other columns most when the
+    classes are balanced (measured on the 200k demo: quality 0.85 -> 0.89 against a
+    minority-gets-half-the-budget sample). Without minority classes: proportional.
+
+    Examples
+    --------
+    >>> fit_quotas({0: 9800, 1: 200}, budget=1000, target_share=0.1)
+    {1: 200, 0: 200}
+    """
+    if budget <= 0:
+        raise ValueError(f"synthetic.fit_rows is {budget}: set it to a positive number of rows")
+    minority = minority_classes(counts, target_share)
+    total = sum(counts.values())
+    if not minority:
+        return dict(counts) if total <= budget else {c: budget * n // total for c, n in counts.items()}
+    cap = budget // len(counts)
+    quotas = {c: min(counts[c], cap) for c in minority}
+    balanced = max(quotas.values())
+    quotas.update({c: min(n, balanced) for c, n in counts.items() if c not in quotas})
+    return quotas
+
+
+def stratified_frame(
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, quotas: dict[int, int], salt: str
+) -> pd.DataFrame:
+    """Labeled rows drawn per class by `quotas` (deterministic for a salt), ordered by row id.
+
+    The label column holds class names (what the synthesizer sees), not indexes.
+    """
+    per_class = [int(quotas.get(i, 0)) for i in range(spec.n_classes)]
+    sql = _sql("stratified_sample").format(labeled=labeled_sql(spec))
+    frame = con.execute(sql, [salt, per_class]).df()
+    frame[LABEL] = frame[LABEL].map(dict(enumerate(spec.classes)))
+    return frame
+
+
+def empty_rows_sql(spec: DatasetSpec) -> str:
+    """SELECT of a typed, empty synthetic_rows table (nothing to rebalance)."""
+    return _sql("empty_synthetic_rows").format(
+        features=", ".join(f"r.{c}" for c in spec.feature_columns), raw=spec.raw_table
+    )
+
+
+def mix_quotas(mix: dict[int, int], available: dict[int, int]) -> dict[int, int]:
+    """Per-class quotas with the class proportions of `mix`, scaled down to what is available.
+
+    Examples
+    --------
+    >>> mix_quotas({1: 1000}, {0: 9000, 1: 300})
+    {1: 300}
+    """
+    wanted = {c: n for c, n in mix.items() if n > 0}
+    if not wanted:
+        return {}
+    scale = min(1.0, *(available.get(c, 0) / n for c, n in wanted.items()))
+    return {c: int(n * scale) for c, n in wanted.items()}
