@@ -17,9 +17,12 @@ from mlinfra_assets.synthetic.sampling import rebalance_plan, sample_batches, st
 from mlinfra_assets.synthetic.synthesizer import fit_or_reuse, load
 
 QUALITY_CHECK = "synthetic_quality_gate"
-ROWS_TABLE = "synthetic.synthetic_rows"
 QUALITY_TABLE = "synthetic.synthetic_quality"
 SYNTHESIZER_IN = {"synthesizer": dg.AssetIn(key=keys.SYNTHESIZER)}
+SCORES_SELECT = (
+    "SELECT metric, property, column_name::VARCHAR AS column_name, score::DOUBLE AS score "
+    "FROM _quality_scores"
+)
 
 
 def fit_rows_path(model_path: str | Path) -> Path:
@@ -104,10 +107,10 @@ def build_synthetic_rows(spec: DatasetSpec) -> dg.AssetsDefinition:
             files, sampled = stage_batches(sample_batches(model, spec, plan), Path(tmp), version)
             with warehouse.connect() as con:
                 if files:
-                    rows = replace_table(con, ROWS_TABLE, data.synthetic_rows_sql(spec), [files])
+                    rows = replace_table(con, data.ROWS_TABLE, data.synthetic_rows_sql(spec), [files])
                 else:
-                    rows = replace_table(con, ROWS_TABLE, data.empty_rows_sql(spec))
-                written = dict(con.execute(f"SELECT label, count(*) FROM {ROWS_TABLE} GROUP BY label").fetchall())
+                    rows = replace_table(con, data.ROWS_TABLE, data.empty_rows_sql(spec))
+                written = dict(con.execute(f"SELECT label, count(*) FROM {data.ROWS_TABLE} GROUP BY label").fetchall())
         real, synthetic = sum(counts.values()), sum(written.values())
         table = pd.DataFrame(
             {
@@ -133,23 +136,6 @@ def build_synthetic_rows(spec: DatasetSpec) -> dg.AssetsDefinition:
         )
 
     return synthetic_rows
-
-
-def _quality_frames(con, spec: DatasetSpec) -> tuple[pd.DataFrame, pd.DataFrame, list[str], int]:  # noqa: ANN001
-    """The synthetic rows compared (a deterministic sample), real rows of their class mix,
-    the synthesizer versions found and the exact copies of real rows."""
-    synthetic = con.execute(
-        f"SELECT * EXCLUDE (synthetic_id, synthesizer_version) FROM {ROWS_TABLE} "
-        "ORDER BY hash(synthetic_id), synthetic_id LIMIT ?",
-        [QUALITY_ROWS],
-    ).df()
-    versions = [v for (v,) in con.execute(f"SELECT DISTINCT synthesizer_version FROM {ROWS_TABLE}").fetchall()]
-    exact = int(con.execute(data.exact_matches_sql(spec)).fetchall()[0][0])
-    mix = {int(c): int(n) for c, n in synthetic[data.LABEL].value_counts().items()}
-    quotas = data.mix_quotas(mix, data.class_counts(con, spec))
-    real = data.stratified_frame(con, spec, quotas, data.REAL_SAMPLE_SALT).drop(columns=["row_id"])
-    synthetic[data.LABEL] = synthetic[data.LABEL].map(dict(enumerate(spec.classes)))
-    return synthetic, real, versions, exact
 
 
 def build_synthetic_quality(spec: DatasetSpec) -> dg.AssetsDefinition:
@@ -178,62 +164,43 @@ def build_synthetic_quality(spec: DatasetSpec) -> dg.AssetsDefinition:
         of the same class mix, SDV diagnostic (validity, structure) against the fit rows, and the
         count of synthetic rows identical to a real row: one score per metric/property/column."""
         with warehouse.connect(read_only=True) as con:
-            synthetic, real, versions, exact = _quality_frames(con, spec)
+            synthetic, real, versions, exact = data.quality_frames(con, spec, QUALITY_ROWS)
         if versions and versions != [synthesizer["version"]]:
             raise ValueError(
-                f"{ROWS_TABLE} was sampled by synthesizer {versions}, not the current "
+                f"{data.ROWS_TABLE} was sampled by synthesizer {versions}, not the current "
                 f"{synthesizer['version']}: re-materialize synthetic/synthetic_rows"
             )
-        if synthetic.empty:
+        if synthetic.empty:  # no class under the target share: nothing was sampled, nothing to judge
+            result, problems = None, []
             scores = pd.DataFrame([{"metric": "summary", "property": "Synthetic Rows", "column_name": None, "score": 0.0}])
-            problems, overall, validity = [], None, None
         else:
             reference = pd.read_parquet(fit_rows_path(synthesizer["path"]))
-            result = evaluate(real, synthetic, reference, load(synthesizer["path"]).get_metadata())
-            privacy = [
-                {"metric": "privacy", "property": "Exact Matches", "column_name": None, "score": float(exact)},
-                {"metric": "privacy", "property": "Exact Match Share", "column_name": None,
-                 "score": exact / len(synthetic)},
-            ]
-            scores = pd.concat([result.scores, pd.DataFrame(privacy)], ignore_index=True)
-            overall, validity = result.overall, result.validity
-            problems = []
-            if not overall >= threshold:
-                problems.append(f"overall quality {overall:.3f} < synthetic.quality_threshold {threshold}")
-            if not validity >= 1.0:
-                problems.append(f"diagnostic validity {validity:.3f} < 1.0")
-            if exact:
-                problems.append(f"{exact} synthetic rows equal a real row on every feature")
+            metadata = load(synthesizer["path"]).get_metadata()
+            result = evaluate(real, synthetic, reference, metadata, exact)
+            problems, scores = result.problems(threshold), result.scores
         with warehouse.connect() as con:
             con.register("_quality_scores", scores)
-            rows = replace_table(
-                con, QUALITY_TABLE,
-                "SELECT metric, property, column_name::VARCHAR AS column_name, score::DOUBLE AS score "
-                "FROM _quality_scores",
-            )
+            rows = replace_table(con, QUALITY_TABLE, SCORES_SELECT)
             con.unregister("_quality_scores")
-        figures_md = {}
-        if overall is not None:
-            figures_md = {
-                "column_pair_trends": result.property_score("quality", "Column Pair Trends"),
-                "column_shapes": result.property_score("quality", "Column Shapes"),
-                "data_structure": result.property_score("diagnostic", "Data Structure"),
-                "per_column": df_markdown(result.per_column),
-                "per_column_plot": figures.column_scores(result.per_column, threshold),
-            }
+        figures_md = {} if result is None else {
+            "overall_quality": result.overall,
+            "data_validity": result.validity,
+            "column_shapes": result.property_score("quality", "Column Shapes"),
+            "column_pair_trends": result.property_score("quality", "Column Pair Trends"),
+            "data_structure": result.property_score("diagnostic", "Data Structure"),
+            "per_column": df_markdown(result.per_column),
+            "per_column_plot": figures.column_scores(result.per_column, threshold),
+        }
         description = "; ".join(problems) or (
-            "no synthetic rows: nothing to check" if synthetic.empty else "quality, validity and privacy met"
+            "no synthetic rows: nothing to check" if result is None else "quality, validity and privacy met"
         )
         context.log.info(f"synthetic quality: {description}")
+        figures_md.update({"exact_matches": exact, "quality_threshold": threshold})
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": rows,
-                "overall_quality": overall,
-                "data_validity": validity,
-                "exact_matches": exact,
                 "synthetic_rows_compared": len(synthetic),
                 "real_rows_compared": len(real),
-                "quality_threshold": threshold,
                 **figures_md,
             },
             check_results=[
@@ -242,8 +209,7 @@ def build_synthetic_quality(spec: DatasetSpec) -> dg.AssetsDefinition:
                     passed=not problems,
                     severity=dg.AssetCheckSeverity.ERROR,
                     description=description,
-                    metadata={"overall_quality": overall, "data_validity": validity, "exact_matches": exact,
-                              "quality_threshold": threshold},
+                    metadata={k: v for k, v in figures_md.items() if isinstance(v, int | float)},
                 )
             ],
         )

@@ -16,6 +16,7 @@ from mlinfra_assets.spec import DatasetSpec
 
 SQL_DIR = Path(__file__).parent / "sql"
 LABEL = "label"
+ROWS_TABLE = "synthetic.synthetic_rows"
 FIT_SALT = "synthesizer-fit"
 REAL_SAMPLE_SALT = "quality-real-sample"
 
@@ -146,3 +147,33 @@ def mix_quotas(mix: dict[int, int], available: dict[int, int]) -> dict[int, int]
         return {}
     scale = min(1.0, *(available.get(c, 0) / n for c, n in wanted.items()))
     return {c: int(n * scale) for c, n in wanted.items()}
+
+
+def quality_frames(
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, limit: int
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str], int]:
+    """What the quality report compares.
+
+    Returns
+    -------
+    synthetic
+        Up to `limit` synthetic rows (a deterministic sample), label as class names.
+    real
+        Real labeled rows outside the holdout with the same class mix.
+    versions
+        The synthesizer versions found in the synthetic rows.
+    exact_matches
+        Synthetic rows (all of them) equal to a real row on every feature.
+    """
+    synthetic = con.execute(
+        f"SELECT * EXCLUDE (synthetic_id, synthesizer_version) FROM {ROWS_TABLE} "
+        "ORDER BY hash(synthetic_id), synthetic_id LIMIT ?",
+        [limit],
+    ).df()
+    versions = [v for (v,) in con.execute(f"SELECT DISTINCT synthesizer_version FROM {ROWS_TABLE}").fetchall()]
+    exact = int(con.execute(exact_matches_sql(spec)).fetchall()[0][0])
+    mix = {int(c): int(n) for c, n in synthetic[LABEL].value_counts().items()}
+    quotas = mix_quotas(mix, class_counts(con, spec))
+    real = stratified_frame(con, spec, quotas, REAL_SAMPLE_SALT).drop(columns=["row_id"])
+    synthetic[LABEL] = synthetic[LABEL].map(dict(enumerate(spec.classes)))
+    return synthetic, real, versions, exact

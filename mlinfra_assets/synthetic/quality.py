@@ -19,7 +19,19 @@ class QualityResult:
     scores: pd.DataFrame  # metric, property, column_name, score
     overall: float
     validity: float
+    exact_matches: int
     per_column: pd.DataFrame  # column, shape_metric, shape, validity_metric, validity
+
+    def problems(self, threshold: float) -> list[str]:
+        """Why the rows must not reach training (empty when they may)."""
+        found = []
+        if not self.overall >= threshold:
+            found.append(f"overall quality {self.overall:.3f} < synthetic.quality_threshold {threshold}")
+        if not self.validity >= 1.0:
+            found.append(f"diagnostic validity {self.validity:.3f} < 1.0")
+        if self.exact_matches:
+            found.append(f"{self.exact_matches} synthetic rows equal a real row on every feature")
+        return found
 
     def property_score(self, metric: str, prop: str) -> float:
         rows = self.scores[
@@ -48,7 +60,9 @@ def _columns(report: Any, metric: str, prop: str) -> pd.DataFrame:
     )
 
 
-def evaluate(real: pd.DataFrame, synthetic: pd.DataFrame, reference: pd.DataFrame, metadata: Any) -> QualityResult:
+def evaluate(
+    real: pd.DataFrame, synthetic: pd.DataFrame, reference: pd.DataFrame, metadata: Any, exact_matches: int
+) -> QualityResult:
     """Compare synthetic rows with real rows of the same class mix.
 
     Parameters
@@ -63,6 +77,8 @@ def evaluate(real: pd.DataFrame, synthetic: pd.DataFrame, reference: pd.DataFram
     metadata
         The synthesizer's SDV metadata. The label is left out of the quality report when the
         synthetic rows hold a single class (it would score a trivial 1.0).
+    exact_matches
+        Synthetic rows equal to a real row on every feature (counted in the warehouse).
     """
     from sdv.evaluation import evaluate_quality, run_diagnostic
 
@@ -80,7 +96,14 @@ def evaluate(real: pd.DataFrame, synthetic: pd.DataFrame, reference: pd.DataFram
     pairs = _columns(quality, "quality", "Column Pair Trends")
     validity = _columns(diagnostic, "diagnostic", "Data Validity")
     overall = {"metric": "quality", "property": "Overall", "column_name": None, "score": float(quality.get_score())}
-    summary = pd.DataFrame([overall, *_properties(quality, "quality"), *_properties(diagnostic, "diagnostic")])
+    privacy = [
+        {"metric": "privacy", "property": "Exact Matches", "column_name": None, "score": float(exact_matches)},
+        {"metric": "privacy", "property": "Exact Match Share", "column_name": None,
+         "score": exact_matches / len(synthetic)},
+    ]
+    summary = pd.DataFrame(
+        [overall, *_properties(quality, "quality"), *_properties(diagnostic, "diagnostic"), *privacy]
+    )
     scores = pd.concat([summary, shapes[COLUMNS], pairs[COLUMNS], validity[COLUMNS]], ignore_index=True)
     per_column = shapes.rename(columns={"column_name": "column", "score": "shape", "sdmetric": "shape_metric"})[
         ["column", "shape_metric", "shape"]
@@ -96,5 +119,6 @@ def evaluate(real: pd.DataFrame, synthetic: pd.DataFrame, reference: pd.DataFram
         scores=scores,
         overall=float(quality.get_score()),
         validity=float(validity_score.iloc[0]) if len(validity_score) else float("nan"),
+        exact_matches=exact_matches,
         per_column=per_column,
     )

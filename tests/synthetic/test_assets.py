@@ -76,3 +76,20 @@ def test_gate_blocks_at_a_strict_threshold(first_run, upstream):
     assert not result.success
     [check] = result.get_asset_check_evaluations()
     assert not check.passed and "quality_threshold 0.999" in check.description
+
+
+def test_gate_blocks_a_copy_of_a_real_row(first_run, upstream):
+    spec = synthetic_spec()
+    features = ", ".join(spec.feature_columns)
+    version = _metadata(first_run, keys.SYNTHESIZER)["version"]
+    con = duckdb.connect(upstream["warehouse"].path)
+    con.execute(
+        f"INSERT INTO synthetic.synthetic_rows SELECT 'copied', {features}, 1, ? "
+        "FROM raw.transactions LIMIT 1",
+        [version],
+    )
+    con.close()
+    result = run_assets(spec, upstream, selection=[keys.SYNTHETIC_QUALITY], raise_on_error=False)
+    [check] = result.get_asset_check_evaluations()
+    assert not result.success and not check.passed
+    assert check.description == "1 synthetic rows equal a real row on every feature"
