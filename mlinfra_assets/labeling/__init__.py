@@ -1,8 +1,34 @@
-"""Labeling stage."""
+"""Labeling stage: labeling functions, the label model, active learning, annotations.
+
+`build_stage(spec)` returns its assets (label_matrix, weak_labels, lf_summary,
+annotation_queue, annotations, gold_labels) and the annotation-file sensor.
+"""
 
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.stage import Stage
 
 
 def build_stage(spec: DatasetSpec) -> Stage:
-    return Stage()
+    from mlinfra_assets.labeling.assets.human import (
+        build_annotation_queue,
+        build_annotations,
+        build_gold_labels,
+    )
+    from mlinfra_assets.labeling.assets.weak import (
+        build_label_matrix,
+        build_lf_summary,
+        build_weak_labels,
+    )
+    from mlinfra_assets.labeling.sensors import build_annotation_sensor
+
+    return Stage(
+        assets=[
+            build_label_matrix(spec),
+            build_weak_labels(spec),
+            build_lf_summary(spec),
+            build_annotation_queue(spec),
+            build_annotations(spec),
+            build_gold_labels(spec),
+        ],
+        sensors=[build_annotation_sensor()],
+    )

@@ -1,0 +1,174 @@
+"""Annotation files: the simulated annotator's answers, and landing dropped CSV files.
+
+A file is `row_id,label,annotator` (label: a class index or a class name). Good files land
+in `labeling.annotations` and move to `processed/`; bad ones move to `rejected/` with a
+`<name>.reason` file beside them. One bad file never stops the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from mlinfra_assets.labeling.queries import load_sql
+from mlinfra_assets.spec import DatasetSpec
+
+COLUMNS = ["row_id", "label", "annotator"]
+SIM_PREFIX = "simulated-"
+
+
+class AnnotationFileError(ValueError):
+    """A file that cannot land; the message is written to its `.reason` file."""
+
+
+@dataclass
+class IngestReport:
+    landed: list[str] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    labels_added: int = 0
+    rows_in_files: int = 0
+
+
+def simulate_answers(
+    pending: pd.DataFrame, n_classes: int, noise_rate: float, annotator: str, seed: int
+) -> pd.DataFrame:
+    """The simulated annotator: the gold label, replaced by another class with p=noise_rate.
+
+    `pending` has `row_id, label` (gold); the noise is seeded by `seed` and the row ids,
+    so the same questions get the same answers.
+    """
+    digest = hashlib.sha1(pending["row_id"].astype(str).str.cat(sep=",").encode()).digest()
+    rng = np.random.default_rng([seed, int.from_bytes(digest[:4], "little")])
+    labels = pending["label"].to_numpy(dtype=np.int64).copy()
+    flip = rng.random(len(labels)) < noise_rate
+    labels[flip] = (labels[flip] + rng.integers(1, n_classes, flip.sum())) % n_classes
+    return pd.DataFrame({"row_id": pending["row_id"].to_numpy(), "label": labels, "annotator": annotator})
+
+
+def write_answers(answers: pd.DataFrame, inbox: Path) -> Path:
+    """Write answers as a CSV into the inbox (via a hidden temp file, then an atomic rename)."""
+    digest = hashlib.sha1(answers.to_csv(index=False).encode()).hexdigest()[:12]
+    target = inbox / f"{SIM_PREFIX}{digest}.csv"
+    tmp = inbox / f".{target.name}.tmp"
+    answers[COLUMNS].to_csv(tmp, index=False)
+    tmp.replace(target)
+    return target
+
+
+def read_annotation_file(path: Path, classes: list[str]) -> pd.DataFrame:
+    """Parse and check one file; returns `row_id` (text), `label` (class index), `annotator`.
+
+    Raises
+    ------
+    AnnotationFileError
+        Unreadable, missing columns, empty, blank values, labels out of range, or one
+        annotator giving one row two different labels.
+    """
+    if path.suffix.lower() != ".csv":
+        raise AnnotationFileError(f"{path.name}: not a .csv file (expected columns {COLUMNS})")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except Exception as exc:  # noqa: BLE001 - any parse error rejects the file
+        raise AnnotationFileError(f"{path.name}: unreadable as CSV ({type(exc).__name__}: {exc})") from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise AnnotationFileError(f"{path.name}: missing column(s) {missing}; has {list(df.columns)}")
+    df = df[COLUMNS].apply(lambda s: s.str.strip())
+    if df.empty:
+        raise AnnotationFileError(f"{path.name}: no rows")
+    blank = df[(df == "").any(axis=1)]
+    if len(blank):
+        raise AnnotationFileError(f"{path.name}: {len(blank)} row(s) with a blank value, e.g. line {blank.index[0] + 2}")
+    lookup = {c: k for k, c in enumerate(classes)} | {str(k): k for k in range(len(classes))}
+    labels = df["label"].map(lookup)
+    if labels.isna().any():
+        bad = sorted(df.loc[labels.isna(), "label"].unique())[:5]
+        raise AnnotationFileError(
+            f"{path.name}: label(s) {bad} out of range: use 0..{len(classes) - 1} or one of {classes}"
+        )
+    df["label"] = labels.astype(np.int16)
+    df = df.drop_duplicates()
+    clash = df[df.duplicated(["row_id", "annotator"], keep=False)]
+    if len(clash):
+        raise AnnotationFileError(
+            f"{path.name}: annotator {clash['annotator'].iloc[0]!r} gives row {clash['row_id'].iloc[0]} "
+            "different labels in one file"
+        )
+    return df.reset_index(drop=True)
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, path: Path, now: datetime
+) -> tuple[int, int]:
+    """Land one file in one transaction; returns (rows in file, labels added)."""
+    df = read_annotation_file(path, spec.classes)
+    ids = {"id_column": spec.id_column, "raw_table": spec.raw_table}
+    con.register("_incoming", df)
+    try:
+        unknown = [r[0] for r in con.execute(load_sql("unknown_ids", **ids)).fetchall()]
+        if unknown:
+            raise AnnotationFileError(
+                f"{path.name}: {len(unknown)} row id(s) not in {spec.raw_table}, e.g. {unknown[:5]}"
+            )
+        source = "simulator" if path.name.startswith(SIM_PREFIX) else "file"
+        con.execute("BEGIN TRANSACTION")
+        try:
+            before = con.execute("SELECT count(*) FROM labeling.annotations").fetchall()[0][0]
+            con.execute(load_sql("insert_annotations", **ids), [source, path.name, now])
+            after = con.execute("SELECT count(*) FROM labeling.annotations").fetchall()[0][0]
+            if _queue_exists(con):
+                con.execute(load_sql("mark_labeled"))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.unregister("_incoming")
+    return len(df), int(after - before)
+
+
+def ingest_inbox(
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, inbox: Path, processed: Path, rejected: Path
+) -> IngestReport:
+    """Land every file of the inbox (hidden files are skipped: they are being written)."""
+    report = IngestReport()
+    con.execute(load_sql("annotations_table", id_column=spec.id_column, raw_table=spec.raw_table))
+    for path in sorted(p for p in inbox.iterdir() if p.is_file() and not p.name.startswith(".")):
+        try:
+            rows, added = ingest_file(con, spec, path, datetime.now())
+        except AnnotationFileError as exc:
+            target = _move(path, rejected)
+            target.with_name(target.name + ".reason").write_text(str(exc) + "\n")
+            report.rejected.append((path.name, str(exc)))
+            continue
+        _move(path, processed)
+        report.landed.append(path.name)
+        report.rows_in_files += rows
+        report.labels_added += added
+    return report
+
+
+def _queue_exists(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = 'labeling' AND table_name = 'annotation_queue'"
+        ).fetchall()[0][0]
+    )
+
+
+def _move(path: Path, folder: Path) -> Path:
+    """Move a file into `folder`; a name already there gets a numeric suffix (nothing overwritten)."""
+    target, n = folder / path.name, 1
+    while target.exists():
+        target, n = folder / f"{path.stem}.{n}{path.suffix}", n + 1
+    shutil.move(str(path), target)
+    return target

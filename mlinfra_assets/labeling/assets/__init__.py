@@ -1,0 +1,1 @@
+"""Labeling assets: weak supervision (weak.py) and the human loop (human.py)."""
