@@ -81,7 +81,7 @@ def read_annotation_file(path: Path, classes: list[str]) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise AnnotationFileError(f"{path.name}: missing column(s) {missing}; has {list(df.columns)}")
-    df = df[COLUMNS].apply(lambda s: s.str.strip())
+    df = df[COLUMNS].fillna("").apply(lambda s: s.str.strip())
     if df.empty:
         raise AnnotationFileError(f"{path.name}: no rows")
     blank = df[(df == "").any(axis=1)]

@@ -120,7 +120,7 @@ def _query_metadata(result: active.QueryResult, pool_rows: int) -> dict:
 def build_annotations(spec: DatasetSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=keys.ANNOTATIONS,
-        deps=[keys.ANNOTATION_QUEUE],
+        deps=[keys.ANNOTATION_QUEUE, keys.raw_key(spec)],
         group_name=GROUP,
         kinds={"duckdb", "csv"},
         pool=keys.WAREHOUSE_POOL,
@@ -177,7 +177,7 @@ def build_annotations(spec: DatasetSpec) -> dg.AssetsDefinition:
 def build_gold_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=keys.GOLD_LABELS,
-        deps=[keys.ANNOTATIONS],
+        deps=[keys.ANNOTATIONS, keys.raw_key(spec)],
         group_name=GROUP,
         kinds={"duckdb"},
         pool=keys.WAREHOUSE_POOL,

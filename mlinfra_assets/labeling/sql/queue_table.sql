@@ -1,4 +1,5 @@
 -- labeling.annotation_queue: rows chosen for annotation; row_id has the raw id column's type
+CREATE SCHEMA IF NOT EXISTS labeling;
 CREATE TABLE IF NOT EXISTS labeling.annotation_queue AS
 SELECT {id_column} AS row_id,
        CAST(NULL AS VARCHAR) AS strategy,

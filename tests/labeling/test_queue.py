@@ -1,0 +1,73 @@
+"""Active-learning queue: least-sure rows first, holdout and labeled rows excluded, never re-queued."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlinfra_assets import keys
+from mlinfra_assets.holdout import holdout_predicate
+from mlinfra_assets.labeling import active
+from mlinfra_assets.runner import run_assets
+from tests.labeling.conftest import labeling_spec, metadata, sql
+
+WEAK = [keys.LABEL_MATRIX, keys.WEAK_LABELS]
+LOOP = [keys.ANNOTATION_QUEUE, keys.ANNOTATIONS, keys.GOLD_LABELS]
+
+
+def test_query_batch_picks_the_least_sure_rows():
+    spec = labeling_spec()
+    rng = np.random.default_rng(0)
+
+    def rows(n: int, start: int) -> pd.DataFrame:
+        df = pd.DataFrame({c: rng.normal(size=n) for c in spec.numeric})
+        for c in spec.categorical:
+            df[c] = rng.choice(spec.features.categorical[c].values, n)
+        df["row_id"] = np.arange(start, start + n)
+        return df
+
+    seed_rows = rows(400, 0)
+    seed_rows["label"] = (seed_rows["amount"] + 0.3 * rng.normal(size=400) > 0).astype(int)
+    pool = rows(2000, 10_000)
+    result = active.query_batch(spec, seed_rows, pool, n=50)
+    assert len(result.batch) == 50 and result.batch["rank"].tolist() == list(range(1, 51))
+    queued = pool["row_id"].isin(result.batch["row_id"]).to_numpy()
+    assert result.pool_scores[queued].min() >= result.pool_scores[~queued].max()
+    # least sure = closest to the boundary the seed labels draw (amount = 0)
+    assert pool.loc[queued, "amount"].abs().mean() < 0.2 * pool.loc[~queued, "amount"].abs().mean()
+
+
+def test_seed_set_needs_every_class():
+    gold = pd.DataFrame({"row_id": [1], "label": [0]})
+    weak = pd.DataFrame({"row_id": [2, 3], "label": [0, 0]})
+    with pytest.raises(ValueError, match="class 'fraud'.*seed_confidence"):
+        active.seed_set(gold, weak, ["legit", "fraud"], seed=1)
+
+
+def test_queue_is_uncertain_never_requeues_and_skips_holdout(resources):
+    spec = labeling_spec()
+    batch = spec.active_learning.batch_size
+    first = run_assets(spec, resources, selection=[*WEAK, keys.ANNOTATION_QUEUE])
+    meta = metadata(first, keys.ANNOTATION_QUEUE)
+    assert meta["batch_rows"] == batch and not meta["already_queued"]
+    assert meta["queued_min_score"] >= meta["pool_max_unqueued_score"]
+    assert meta["queued_min_score"] > 10 * meta["pool_median_score"]
+
+    # the same inputs are the same batch: nothing added
+    again = run_assets(spec, resources, selection=[keys.ANNOTATION_QUEUE])
+    assert metadata(again, keys.ANNOTATION_QUEUE)["already_queued"]
+    assert sql(resources, "SELECT count(*) FROM labeling.annotation_queue") == [(batch,)]
+
+    # answers land (simulated annotator), new gold labels: the next batch holds new rows only
+    run_assets(spec, resources, selection=LOOP)
+    assert sql(resources, "SELECT DISTINCT status FROM labeling.annotation_queue") == [("labeled",)]
+    run_assets(spec, resources, selection=[keys.WEAK_LABELS, *LOOP])
+    counts = sql(
+        resources,
+        "SELECT count(*), count(DISTINCT row_id), count(DISTINCT batch_id) FROM labeling.annotation_queue",
+    )
+    assert counts == [(2 * batch, 2 * batch, 2)]
+    holdout = holdout_predicate(spec, "row_id")
+    assert sql(resources, f"SELECT count(*) FROM labeling.annotation_queue WHERE {holdout}") == [(0,)]
+    assert sql(resources, "SELECT count(*), count(DISTINCT row_id) FROM labeling.annotations") == [
+        (2 * batch, 2 * batch)
+    ]
