@@ -19,6 +19,7 @@ class QueryResult:
 
     batch: pd.DataFrame  # row_id, score, rank (1 = least sure)
     pool_scores: np.ndarray  # the uncertainty of every pool row
+    queued: np.ndarray  # bool per pool row: in the batch
     seed_counts: dict[str, int]  # seed rows per class
     model_version: str
 
@@ -112,4 +113,6 @@ def query_batch(
     digest = pd.util.hash_pandas_object(seed_rows[["row_id", "label"]], index=False).to_numpy()
     version = "al-" + hashlib.sha1(np.sort(digest).tobytes()).hexdigest()[:10]
     counts = {cls: int((seed_rows["label"] == k).sum()) for k, cls in enumerate(spec.classes)}
-    return QueryResult(batch, scores, counts, version)
+    queued = np.zeros(len(pool), dtype=bool)
+    queued[idx] = True
+    return QueryResult(batch, scores, queued, counts, version)

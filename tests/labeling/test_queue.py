@@ -31,6 +31,7 @@ def test_query_batch_picks_the_least_sure_rows():
     result = active.query_batch(spec, seed_rows, pool, n=50)
     assert len(result.batch) == 50 and result.batch["rank"].tolist() == list(range(1, 51))
     queued = pool["row_id"].isin(result.batch["row_id"]).to_numpy()
+    assert (queued == result.queued).all()
     assert result.pool_scores[queued].min() >= result.pool_scores[~queued].max()
     # least sure = closest to the boundary the seed labels draw (amount = 0)
     assert pool.loc[queued, "amount"].abs().mean() < 0.2 * pool.loc[~queued, "amount"].abs().mean()
@@ -71,3 +72,20 @@ def test_queue_is_uncertain_never_requeues_and_skips_holdout(resources):
     assert sql(resources, "SELECT count(*), count(DISTINCT row_id) FROM labeling.annotations") == [
         (2 * batch, 2 * batch)
     ]
+
+    # with gold labels, the LF summary counts each LF's right and wrong votes on them
+    run_assets(spec, resources, selection=[keys.LF_SUMMARY])
+    summary = dict(
+        (r[0], r[1:])
+        for r in sql(resources, "SELECT lf, correct, incorrect, emp_acc FROM labeling.lf_summary")
+    )
+    for lf, (correct, incorrect, emp_acc) in summary.items():
+        votes = sql(
+            resources,
+            f"SELECT count(*) FILTER (m.{lf} = g.label), count(*) FILTER (m.{lf} NOT IN (-1, g.label)) "
+            "FROM labeling.label_matrix m JOIN labeling.gold_labels g USING (row_id)",
+        )[0]
+        if sum(votes) == 0:
+            assert correct is None and emp_acc is None, lf
+        else:
+            assert (correct, incorrect) == votes and emp_acc == pytest.approx(votes[0] / sum(votes)), lf

@@ -96,7 +96,8 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
 def _query_metadata(result: active.QueryResult, pool_rows: int) -> dict:
     scores = result.pool_scores
     threshold = float(result.batch["score"].min())
-    unqueued_max = float(scores[scores < threshold].max()) if (scores < threshold).any() else threshold
+    rest = scores[~result.queued]
+    unqueued_max = float(rest.max()) if len(rest) else None
 
     def draw(ax) -> None:  # noqa: ANN001
         ax.hist(scores, bins=50, color="C0")
