@@ -20,13 +20,15 @@ from mlinfra_assets import (
 )
 from mlinfra_assets.resources import default_resources
 from mlinfra_assets.spec import DatasetSpec, current_spec
-from mlinfra_assets.warehouse.source import check_source, partitions_for
+from mlinfra_assets.warehouse.source import check_source
 
 STAGES = (warehouse, labeling, synthetic, training, edge, monitoring, analytics)
 
 
 def build_jobs(spec: DatasetSpec) -> list[dg.UnresolvedAssetJobDefinition]:
-    partitioned = dg.AssetSelection.assets(keys.raw_key(spec), keys.PREDICTIONS, keys.DRIFT_REPORT)
+    partitioned = dg.AssetSelection.assets(
+        keys.raw_key(spec), keys.QUARANTINE, keys.PREDICTIONS, keys.DRIFT_REPORT
+    )
     retrain = dg.AssetSelection.groups("labeling", "synthetic", "training", "edge")
     return [
         dg.define_asset_job(
@@ -37,7 +39,6 @@ def build_jobs(spec: DatasetSpec) -> list[dg.UnresolvedAssetJobDefinition]:
         dg.define_asset_job(
             keys.DAILY_JOB,
             selection=partitioned,
-            partitions_def=partitions_for(spec),
             description="Ingest and score one day: raw rows, predictions, drift.",
         ),
         dg.define_asset_job(

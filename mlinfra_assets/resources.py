@@ -188,10 +188,16 @@ class MLflowTracker(dg.ConfigurableResource):
 
 
 def default_resources(data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Resources from the environment: MLINFRA_DATA_DIR, MLINFRA_WAREHOUSE, MLFLOW_TRACKING_URI."""
-    root = Path(data_dir or os.environ.get("MLINFRA_DATA_DIR", "data")).resolve()
-    warehouse = os.environ.get("MLINFRA_WAREHOUSE") or str(root / "warehouse.duckdb")
-    tracking = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+    """Resources for a data folder.
+
+    Without `data_dir` they come from the environment: MLINFRA_DATA_DIR (default `data/`),
+    MLINFRA_WAREHOUSE, MLFLOW_TRACKING_URI. With `data_dir` (tests, tools) everything lives
+    inside it and the environment is ignored (mlflow itself exports MLFLOW_TRACKING_URI).
+    """
+    env = os.environ if data_dir is None else {}
+    root = Path(data_dir or env.get("MLINFRA_DATA_DIR", "data")).resolve()
+    warehouse = env.get("MLINFRA_WAREHOUSE") or str(root / "warehouse.duckdb")
+    tracking = env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
     return {
         "warehouse": Warehouse(path=warehouse),
         "data_dir": DataDir(root=str(root)),
