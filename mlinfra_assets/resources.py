@@ -92,6 +92,28 @@ class Warehouse(dg.ConfigurableResource):
         return int(self.scalar(f"SELECT count(*) FROM {qualified}"))
 
 
+@contextmanager
+def transaction(
+    con: duckdb.DuckDBPyConnection, **frames: pd.DataFrame
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One DuckDB transaction, with DataFrames registered under the given names for its SQL.
+
+    Commits when the block ends, rolls back (leaving the previous data) when it raises.
+    """
+    for name, frame in frames.items():
+        con.register(name, frame)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in frames:
+            con.unregister(name)
+
+
 def replace_table(
     con: duckdb.DuckDBPyConnection,
     qualified: str,
@@ -103,14 +125,9 @@ def replace_table(
     The swap runs in one transaction: a crash leaves the previous version in place.
     """
     schema = qualified.split(".")[0]
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         con.execute(f"CREATE OR REPLACE TABLE {qualified} AS {select_sql}", params)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return int(con.execute(f"SELECT count(*) FROM {qualified}").fetchall()[0][0])
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
+from mlinfra_assets.resources import transaction
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.warehouse.quality import Validation, validate
 from mlinfra_assets.warehouse.source import source_from
@@ -64,9 +65,7 @@ def ingest_window(
     staged = df.assign(_reason=reasons.values)
     ts, rid, table = spec.timestamp_column, spec.id_column, spec.raw_table
     cols = ", ".join(spec.source_columns)
-    con.register("_staged", staged)
-    try:
-        con.execute("BEGIN TRANSACTION")
+    with transaction(con, _staged=staged):
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
         con.execute(
             f"CREATE TABLE IF NOT EXISTS {table} AS SELECT {cols}, "
@@ -88,11 +87,5 @@ def ingest_window(
             "FROM _staged WHERE _reason IS NOT NULL",
             [table, start.date()],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("_staged")
     quarantined = int(reasons.notna().sum())
     return IngestResult(len(df), len(df) - quarantined, quarantined, validation)
