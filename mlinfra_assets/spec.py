@@ -145,6 +145,11 @@ class Thresholds(BaseModel):
     psi_alert: float = 0.2
     ks_alert: float = 0.1
     drift_share_alert: float = 0.3
+    js_alert: float = 0.05  # Jensen-Shannon divergence (base 2) of a categorical feature
+    missing_rate_alert: float = 0.1  # absolute change of a feature's share of missing values
+    drift_alpha: float = 0.01  # significance of the KS / chi-squared tests, after correction
+    drift_correction: Literal["holm", "bonferroni", "fdr_bh", "none"] = "holm"
+    retrain_cooldown_days: int = Field(default=7, ge=0)  # drifted days this close: same event
     slices: list[str] = Field(default_factory=list)
 
 
