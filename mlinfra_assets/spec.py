@@ -111,9 +111,12 @@ class Annotator(BaseModel):
 
 
 class ActiveLearning(BaseModel):
-    strategy: Literal["uncertainty"] = "uncertainty"
-    batch_size: int = 300
+    # uncertainty / margin / entropy (modAL.uncertainty), ranked_batch (modAL.batch),
+    # committee (modAL.disagreement), random (the baseline)
+    strategy: Literal["uncertainty", "margin", "entropy", "ranked_batch", "committee", "random"] = "uncertainty"
+    batch_size: int = Field(300, ge=1, le=100_000)
     seed_confidence: float = 0.95
+    committee_size: int = Field(5, ge=2, le=20)
 
 
 class Synthetic(BaseModel):
@@ -142,6 +145,7 @@ class Edge(BaseModel):
 
 class Thresholds(BaseModel):
     max_quarantine_share: float = 0.05
+    max_volume_ratio: float = 5.0  # a day with this many times the median daily rows fails the suite
     psi_alert: float = 0.2
     ks_alert: float = 0.1
     drift_share_alert: float = 0.3
