@@ -119,11 +119,47 @@ class ActiveLearning(BaseModel):
     committee_size: int = Field(5, ge=2, le=20)
 
 
+SYNTHESIZERS = ("gaussian_copula", "ctgan", "tvae", "copula_gan")
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z_]\w*)\s*(>=|<=|>|<)\s*([A-Za-z_]\w*|-?[0-9.]+(?:[eE]-?[0-9]+)?)\s*$")
+
+
+class SyntheticPrivacy(BaseModel):
+    # median distance to the closest fit row: synthetic rows / real holdout rows; under this, blocked
+    min_dcr_ratio: float = 0.8
+    rows: int = 2_000  # rows per side compared (deterministic samples)
+
+
 class Synthetic(BaseModel):
-    synthesizer: Literal["gaussian_copula"] = "gaussian_copula"
+    synthesizer: str = "gaussian_copula"  # one of SYNTHESIZERS
+    epochs: int = 100  # ctgan, tvae, copula_gan
     fit_rows: int = 20_000
     target_share: float = 0.10
+    min_class_rows: int = 30  # a class with fewer labeled rows is not sampled (warning)
     quality_threshold: float = 0.8
+    batch_rows: int = 5_000  # conditional sampling batch: bounds memory
+    max_categories: int = 200  # more distinct values: high-cardinality text, not modeled
+    metadata: dict[str, str | dict[str, str]] = Field(default_factory=dict)  # column -> sdtype
+    constraints: list[str] = Field(default_factory=list)  # "amount >= 0", "low <= high"
+    privacy: SyntheticPrivacy = Field(default_factory=SyntheticPrivacy)
+    utility: bool = True  # TSTR vs TRTR and the model's F1 with and without synthetic rows
+
+    @field_validator("synthesizer")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in SYNTHESIZERS:
+            raise ValueError(f"synthetic.synthesizer {v!r} is unknown: choose one of {', '.join(SYNTHESIZERS)}")
+        return v
+
+    @field_validator("constraints")
+    @classmethod
+    def _constraints(cls, v: list[str]) -> list[str]:
+        for text in v:
+            if not _CONSTRAINT.match(text):
+                raise ValueError(
+                    f"synthetic.constraints {text!r} is not `column OP number` or `column OP column` "
+                    "(OP one of >=, <=, >, <)"
+                )
+        return v
 
 
 class Training(BaseModel):
