@@ -129,6 +129,17 @@ class SyntheticPrivacy(BaseModel):
     rows: int = 2_000  # rows per side compared (deterministic samples)
 
 
+class Labeling(BaseModel):
+    """Weak supervision: `class_balance` (prior per class, in the order of `classes`)
+    overrides the LF module's CLASS_BALANCE; without either it is estimated (from
+    annotated gold labels, else by the label model). The label model is fit on at most
+    `fit_rows` voted rows (a seeded sample) and applied to every row."""
+
+    class_balance: list[float] | None = None
+    chunk_rows: int = Field(default=50_000, gt=0)
+    fit_rows: int = Field(default=500_000, gt=0)
+
+
 class Synthetic(BaseModel):
     synthesizer: str = "gaussian_copula"  # one of SYNTHESIZERS
     epochs: int = 100  # ctgan, tvae, copula_gan
@@ -208,6 +219,7 @@ class DatasetSpec(BaseModel):
     demo: Demo | None = None
     annotator: Annotator = Field(default_factory=Annotator)
     active_learning: ActiveLearning = Field(default_factory=ActiveLearning)
+    labeling: Labeling = Field(default_factory=Labeling)
     synthetic: Synthetic = Field(default_factory=Synthetic)
     training: Training = Field(default_factory=Training)
     edge: Edge = Field(default_factory=Edge)
