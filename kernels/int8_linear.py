@@ -23,6 +23,10 @@ QMAX = 127
 GPU_CONFIGS = [
     triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk}, num_warps=w, num_stages=s)
     for bm, bn, bk, w, s in [
+        # small batches are weight-bandwidth bound: narrow N tiles, long K tiles, many programs
+        (16, 16, 256, 2, 4),
+        (16, 32, 128, 4, 4),
+        (16, 64, 128, 4, 4),
         (16, 64, 64, 4, 3),
         (32, 64, 64, 4, 3),
         (64, 64, 32, 4, 4),
@@ -149,6 +153,12 @@ def int8_linear_triton(
     n, k = w_int8.shape
     if x.shape[-1] != k:
         raise ValueError(f"int8_linear: x has {x.shape[-1]} features, the weight expects {k}")
+    for name, t in (("scales", scales), ("bias", bias)):
+        if t is not None and (tuple(t.shape) != (n,) or not t.is_floating_point()):
+            raise ValueError(f"int8_linear: {name} must be a float tensor of shape ({n},), got {t.dtype} {tuple(t.shape)}")
+    for name, t in (("weight", w_int8), ("scales", scales), ("bias", bias)):
+        if t is not None and t.device != x.device:
+            raise ValueError(f"int8_linear: {name} is on {t.device}, x on {x.device}: move them to one device")
     lead = x.shape[:-1]
     x2 = x.reshape(-1, k)
     m = x2.shape[0]

@@ -105,3 +105,17 @@ def test_swap_linears_fuses_relu_and_keeps_outputs():
         k.int8_linear(x, lin.weight_int8, lin.scales, lin.bias, True, force_triton=True, block_sizes=BLOCKS),
         rtol=1e-5, atol=1e-5,
     )
+
+
+def test_mismatched_shapes_and_dtypes_raise_before_launch():
+    x, _, w_int8, scales, bias = _case(4, 13, 5)
+    with pytest.raises(ValueError, match="x has 12 features, the weight expects 13"):
+        k.int8_linear(x[:, :12], w_int8, scales, bias, force_triton=True)
+    with pytest.raises(TypeError, match="weight must be a 2-D int8"):
+        k.int8_linear(x, w_int8.float(), scales, bias, force_triton=True)
+    with pytest.raises(TypeError, match="float32 or float16"):
+        k.int8_linear(x.double(), w_int8, scales, bias, force_triton=True)
+    with pytest.raises(ValueError, match=r"scales must be a float tensor of shape \(5,\)"):
+        k.int8_linear(x, w_int8, scales[:4], bias, force_triton=True)
+    with pytest.raises(ValueError, match=r"bias must be a float tensor of shape \(5,\)"):
+        k.int8_linear(x, w_int8, scales, bias[:, None], force_triton=True)
