@@ -204,6 +204,31 @@ class MLflowTracker(dg.ConfigurableResource):
         return f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
+class LabelStudio(dg.ConfigurableResource):
+    """A Label Studio server (label-studio-sdk): from LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY.
+
+    Unset URL = not configured: the queue is still written as a tasks file, nothing is pushed.
+    The server runs in its own virtualenv (`make labelstudio`); see docs/labeling.md.
+    """
+
+    url: str = ""
+    api_key: str = ""
+    project_title: str = ""  # default: "mlinfra <spec name>"
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.url)
+
+    def client(self):  # noqa: ANN201 - a label_studio_sdk.LabelStudio
+        if not self.url or not self.api_key:
+            raise RuntimeError(
+                "Label Studio is not configured: set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY"
+            )
+        from label_studio_sdk import LabelStudio as Client
+
+        return Client(base_url=self.url, api_key=self.api_key, timeout=60)
+
+
 def default_resources(data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Resources for a data folder.
 
@@ -219,5 +244,8 @@ def default_resources(data_dir: str | os.PathLike[str] | None = None) -> dict[st
         "warehouse": Warehouse(path=warehouse),
         "data_dir": DataDir(root=str(root)),
         "mlflow": MLflowTracker(tracking_uri=tracking, artifact_root=str(root / "mlartifacts")),
+        "label_studio": LabelStudio(
+            url=env.get("LABEL_STUDIO_URL", ""), api_key=env.get("LABEL_STUDIO_API_KEY", "")
+        ),
         "io_manager": dg.FilesystemIOManager(base_dir=str(root / "dagster_storage")),
     }
