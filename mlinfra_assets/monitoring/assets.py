@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 
 from mlinfra_assets import keys
-from mlinfra_assets.monitoring import drift, report, scoring
+from mlinfra_assets.monitoring import drift, performance, report, scoring
 from mlinfra_assets.plots import df_markdown, png_markdown
 from mlinfra_assets.resources import MLflowTracker, Warehouse
 from mlinfra_assets.spec import DatasetSpec
@@ -115,12 +115,14 @@ def build_drift_report(spec: DatasetSpec) -> dg.AssetsDefinition:
                 )
             if reference_scores is not None:
                 drift.stage_prediction(con, spec, start, end, reference_scores, version)
-            table = drift.drift_report(con, spec)
+            table = drift.drift_report(con, spec, performance.realized_f1(con, spec, start, end))
             report.replace_window(con, start, end, table)
             total = con.execute(f"SELECT count(*) FROM {report.TABLE}").fetchall()[0][0]
         days = report.partitions_summary(table)
         flagged = days.loc[days["flagged"], "day"].tolist()
         prediction_psi = days["prediction_psi"].max()
+        realized = table[table["kind"] == "performance"]
+        empty_days = report.empty_days(start, end, table)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": int(total),
@@ -134,6 +136,13 @@ def build_drift_report(spec: DatasetSpec) -> dg.AssetsDefinition:
                 else float(prediction_psi),
                 "prediction_model_version": version,
                 "reference_rows": int(table["reference_rows"].max()),
+                "realized_f1": float(realized["realized_f1"].iloc[-1])
+                if len(realized) and realized["realized_f1"].notna().iloc[-1]
+                else None,
+                "labeled_rows": int(realized["labeled_rows"].sum()),
+                "empty_partitions": dg.MetadataValue.json(empty_days),
+                "decision_rule": f"{thresholds.drift_correction} at alpha {thresholds.drift_alpha}, "
+                f"share > {thresholds.drift_share_alert}",
                 "window": f"{start} .. {end}",
                 "partitions": df_markdown(days),
                 "features": df_markdown(report.features_summary(table)),
@@ -170,7 +179,11 @@ def _reference_scores(
     if not versions:
         context.log.warning(f"no predictions in {start}..{end}: no prediction drift in this report")
         return None, None
-    model = scoring.load_champion(mlflow, spec)
+    try:
+        model = scoring.load_champion(mlflow, spec)
+    except Exception as exc:  # a broken champion must not stop the feature drift report
+        context.log.warning(f"the champion failed to load ({exc}): no prediction drift in this report")
+        return None, None
     if str(model.version) not in versions:
         context.log.warning(
             f"predictions in {start}..{end} are by version(s) {versions}, the champion is "

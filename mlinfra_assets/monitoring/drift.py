@@ -1,4 +1,4 @@
-"""Drift statistics in SQL: PSI, KS and chi-squared per partition and feature, in one pass.
+"""Drift statistics in SQL: PSI, KS, chi-squared, JS and missing shares per partition and feature.
 
 The statistics run in DuckDB over four long-format temp tables (`drift_ref_num`,
 `drift_cur_num`, `drift_ref_cat`, `drift_cur_cat`: one row per row and feature), so the
@@ -14,7 +14,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from mlinfra_assets.spec import DatasetSpec, Thresholds
+from mlinfra_assets.monitoring.decision import flag
+from mlinfra_assets.spec import DatasetSpec
 
 SQL = Path(__file__).parent / "sql"
 EPS = 1e-4
@@ -27,7 +28,15 @@ REPORT_COLUMNS = [
     "ks_pvalue",
     "chi2_stat",
     "chi2_pvalue",
+    "js_divergence",
     "new_categories",
+    "missing_reference",
+    "missing_current",
+    "missing_change",
+    "p_value",
+    "p_adjusted",
+    "realized_f1",
+    "labeled_rows",
     "drifted",
     "partition_drifted",
     "reference_rows",
@@ -102,24 +111,23 @@ def stage_prediction(
 
 
 def numeric_drift(con: duckdb.DuckDBPyConnection, eps: float = EPS) -> pd.DataFrame:
-    """PSI (reference-decile bins), KS statistic and its p-value per partition and numeric feature.
+    """PSI (reference-decile bins), KS statistic and p-value, missing shares per partition and
+    numeric feature.
 
-    Reads `drift_ref_num(feature, value)` and `drift_cur_num(_partition, feature, value)`.
+    Reads `drift_ref_num(feature, value)` and `drift_cur_num(_partition, feature, value)`. A
+    feature with no non-null value on one side has no KS figure (NaN); its missing shares and
+    PSI (NULL is a bin) still say what happened.
 
     Returns
     -------
-    DataFrame with `_partition, feature, psi, ks_stat, ks_pvalue, reference_rows, current_rows`.
+    DataFrame with `_partition, feature, psi, ks_stat, ks_pvalue, reference_rows, current_rows,
+    missing_reference, missing_current`.
     """
     df = con.execute(_sql("numeric_drift.sql"), {"eps": eps}).df()
-    empty = df["ks_reference_n"] == 0
-    if empty.any():
-        raise ValueError(
-            f"numeric feature(s) {sorted(df.loc[empty, 'feature'].unique())} have no non-null "
-            "reference value: the reference (training set) cannot describe them"
-        )
-    df["ks_pvalue"] = ks_pvalue(
-        df["ks_stat"].to_numpy(), df["ks_reference_n"].to_numpy(), df["ks_current_n"].to_numpy()
-    )
+    n, m = df["ks_reference_n"].to_numpy(), df["ks_current_n"].to_numpy()
+    both = (n > 0) & (m > 0)
+    df["ks_stat"] = df["ks_stat"].where(both)
+    df["ks_pvalue"] = np.where(both, ks_pvalue(df["ks_stat"].fillna(0).to_numpy(), n, m), np.nan)
     return df.drop(columns=["ks_reference_n", "ks_current_n"])
 
 
@@ -151,35 +159,21 @@ def ks_pvalue(stat: np.ndarray, n_reference: np.ndarray, n_current: np.ndarray) 
     return np.clip(kstwo.sf(np.asarray(stat, dtype="float64"), effective), 0.0, 1.0)
 
 
-def flag(report: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
-    """Mark drifted features and partitions.
-
-    A feature drifts when `psi > psi_alert` or `ks_stat > ks_alert` (KS for numerics only);
-    a partition drifts when the share of its drifted features exceeds `drift_share_alert`.
-    Prediction rows (kind `prediction`) are flagged but not counted in the share.
-    """
-    ks = report["ks_stat"].fillna(0.0)
-    report = report.assign(
-        drifted=(report["psi"] > thresholds.psi_alert) | (ks > thresholds.ks_alert)
-    )
-    features = report[report["kind"] != "prediction"]
-    share = features.groupby("_partition")["drifted"].mean()
-    flagged = share > thresholds.drift_share_alert
-    report["partition_drifted"] = report["_partition"].map(flagged).fillna(False).astype(bool)
-    return report
-
-
-def drift_report(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> pd.DataFrame:
-    """The flagged report over the staged tables: features, then the prediction row if staged."""
+def drift_report(
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, performance: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The flagged report over the staged tables: features, the prediction row if staged, and
+    the `performance` rows (realized F1, see performance.realized_f1) if given."""
     num = numeric_drift(con)
     num["kind"] = np.where(num["feature"].isin(spec.numeric), "numeric", "prediction")
     cat = categorical_drift(con).assign(kind="categorical")
-    report = pd.concat([num, cat], ignore_index=True)
+    parts = [num, cat] + ([performance] if performance is not None and len(performance) else [])
+    report = pd.concat(parts, ignore_index=True)
     for col in REPORT_COLUMNS:
         if col not in report:
             report[col] = np.nan
     report = flag(report, spec.thresholds)
-    for col in ("new_categories", "reference_rows", "current_rows"):
+    for col in ("new_categories", "reference_rows", "current_rows", "labeled_rows"):
         report[col] = report[col].fillna(0).astype("int64")
     return report.sort_values(["_partition", "kind", "feature"]).reset_index(drop=True)[
         REPORT_COLUMNS

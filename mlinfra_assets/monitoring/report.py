@@ -10,10 +10,16 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from mlinfra_assets.monitoring.decision import FEATURE_KINDS
 from mlinfra_assets.monitoring.drift import REPORT_COLUMNS
 
 SQL = Path(__file__).parent / "sql"
 TABLE = "monitoring.drift_report"
+ADDED_COLUMNS = {
+    "js_divergence": "DOUBLE", "missing_reference": "DOUBLE", "missing_current": "DOUBLE",
+    "missing_change": "DOUBLE", "p_value": "DOUBLE", "p_adjusted": "DOUBLE",
+    "realized_f1": "DOUBLE", "labeled_rows": "BIGINT",
+}
 
 
 def replace_window(
@@ -27,6 +33,8 @@ def replace_window(
         try:
             con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
             con.execute((SQL / "drift_report_ddl.sql").read_text())
+            for column, sql_type in ADDED_COLUMNS.items():  # tables made by older versions
+                con.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
             con.execute(
                 f"DELETE FROM {TABLE} WHERE _partition >= ? AND _partition < ?", [start, end]
             )
@@ -45,7 +53,7 @@ def replace_window(
 def partitions_summary(report: pd.DataFrame) -> pd.DataFrame:
     """Per partition: features checked and drifted, their share, max PSI, prediction PSI, flag."""
     report = report.assign(day=pd.to_datetime(report["_partition"]).dt.strftime("%Y-%m-%d"))
-    features = report[report["kind"] != "prediction"]
+    features = report[report["kind"].isin(FEATURE_KINDS)]
     out = features.groupby("day").agg(
         features=("feature", "size"),
         drifted=("drifted", "sum"),
@@ -55,13 +63,24 @@ def partitions_summary(report: pd.DataFrame) -> pd.DataFrame:
     out["drifted_share"] = out["drifted"] / out["features"]
     prediction = report[report["kind"] == "prediction"].set_index("day")["psi"]
     out["prediction_psi"] = prediction.reindex(out.index)
+    realized = report[report["kind"] == "performance"].set_index("day")["realized_f1"]
+    out["realized_f1"] = realized.reindex(out.index)
     return out.reset_index()[
-        ["day", "features", "drifted", "drifted_share", "max_psi", "prediction_psi", "flagged"]
+        ["day", "features", "drifted", "drifted_share", "max_psi", "prediction_psi",
+         "realized_f1", "flagged"]
     ]
+
+
+def empty_days(start: date, end: date, report: pd.DataFrame) -> list[str]:
+    """The days of [start, end) that have no row in the report (no raw row that day)."""
+    seen = set(pd.to_datetime(report["_partition"]).dt.strftime("%Y-%m-%d"))
+    days = pd.date_range(start, end, inclusive="left").strftime("%Y-%m-%d")
+    return [d for d in days if d not in seen]
 
 
 def features_summary(report: pd.DataFrame) -> pd.DataFrame:
     """Per feature over the window: mean and max PSI, max KS, days drifted."""
+    report = report[report["kind"] != "performance"]
     out = report.groupby(["feature", "kind"]).agg(
         mean_psi=("psi", "mean"),
         max_psi=("psi", "max"),

@@ -1,4 +1,4 @@
-"""The SQL drift statistics against scipy (KS, chi-squared) and a plain numpy PSI."""
+"""The SQL drift statistics against scipy (KS, chi-squared, Jensen-Shannon) and plain numpy (PSI, missing shares)."""
 
 from datetime import date
 
@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from scipy.spatial.distance import jensenshannon
 
 from mlinfra_assets.monitoring import drift
-from mlinfra_assets.spec import Thresholds
 
 DAYS = [date(2026, 1, 1), date(2026, 1, 2), date(2026, 1, 3)]
 
@@ -122,19 +122,43 @@ def test_categorical_drift_matches_scipy_and_counts_new_categories():
     pc = observed / len(same)
     assert first["psi"] == pytest.approx(np.sum((pc - pr) * np.log(pc / pr)), abs=1e-9)
     assert first["new_categories"] == 0 and second["new_categories"] == 1
+    for day, values in ((first, same), (second, shifted)):
+        union = sorted(set(reference) | set(values))
+        p_ref = pd.Series(reference).value_counts(normalize=True).reindex(union, fill_value=0)
+        p_cur = pd.Series(values).value_counts(normalize=True).reindex(union, fill_value=0)
+        js = jensenshannon(p_ref.to_numpy(), p_cur.to_numpy(), base=2) ** 2
+        assert day["js_divergence"] == pytest.approx(js, abs=1e-12)
     assert first["psi"] < 0.05 < 0.2 < second["psi"]
 
 
-def test_flag_counts_features_not_predictions():
-    report = pd.DataFrame(
+def test_missing_shares_all_null_feature_and_unseen_category():
+    """Bad input is reported in the figures, not raised: an all-null day, a day of new values."""
+    rng = np.random.default_rng(11)
+    ref = pd.DataFrame({"feature": "x", "value": np.where(rng.random(2000) < 0.1, np.nan, rng.normal(size=2000))})
+    cur = pd.DataFrame(
         {
-            "_partition": [DAYS[0]] * 4 + [DAYS[1]] * 4,
-            "feature": ["a", "b", "c", "prob_x"] * 2,
-            "kind": ["numeric", "numeric", "categorical", "prediction"] * 2,
-            "psi": [0.5, 0.01, 0.01, 0.9, 0.5, 0.3, 0.01, 0.0],
-            "ks_stat": [0.01, 0.02, np.nan, 0.5, 0.01, 0.01, np.nan, 0.0],
+            "_partition": [DAYS[0]] * 500 + [DAYS[1]] * 300,
+            "feature": "x",
+            "value": np.concatenate([np.where(rng.random(500) < 0.4, np.nan, rng.normal(size=500)), np.full(300, np.nan)]),
         }
     )
-    out = drift.flag(report, Thresholds(psi_alert=0.2, ks_alert=0.1, drift_share_alert=0.5))
-    assert out["drifted"].tolist() == [True, False, False, True, True, True, False, False]
-    assert out["partition_drifted"].tolist() == [False] * 4 + [True] * 4
+    cats_ref = pd.DataFrame({"feature": "c", "value": rng.choice(["a", "b", None], 1000, p=[0.5, 0.45, 0.05])})
+    cats_cur = pd.DataFrame({"_partition": DAYS[0], "feature": "c", "value": ["zz"] * 200})
+    con = duckdb.connect()
+    for name, df in (("r", ref), ("c", cur), ("rc", cats_ref), ("cc", cats_cur)):
+        con.register(name, df)
+    con.execute("CREATE TEMP TABLE drift_ref_num AS SELECT feature, value::DOUBLE AS value FROM r")
+    con.execute("CREATE TEMP TABLE drift_cur_num AS SELECT _partition::DATE AS _partition, feature, value::DOUBLE AS value FROM c")
+    con.execute("CREATE TEMP TABLE drift_ref_cat AS SELECT feature, value::VARCHAR AS value FROM rc")
+    con.execute("CREATE TEMP TABLE drift_cur_cat AS SELECT _partition::DATE AS _partition, feature, value::VARCHAR AS value FROM cc")
+    num = drift.numeric_drift(con).set_index("_partition")
+    first, empty = num.loc[pd.Timestamp(DAYS[0])], num.loc[pd.Timestamp(DAYS[1])]
+    assert first["missing_reference"] == pytest.approx(ref["value"].isna().mean())
+    assert first["missing_current"] == pytest.approx(cur["value"][:500].isna().mean())
+    # the all-null day: no KS figure, every row missing, PSI high (NULL is a bin)
+    assert np.isnan(empty["ks_stat"]) and np.isnan(empty["ks_pvalue"])
+    assert empty["missing_current"] == 1.0 and empty["psi"] > 1.0
+    [cat] = drift.categorical_drift(con).to_dict("records")
+    assert cat["new_categories"] == 1 and cat["js_divergence"] == pytest.approx(1.0)
+    assert cat["missing_reference"] == pytest.approx(cats_ref["value"].isna().mean())
+    assert cat["missing_current"] == 0.0 and cat["chi2_pvalue"] < 1e-12

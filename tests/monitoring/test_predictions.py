@@ -67,3 +67,39 @@ def test_drift_report_compares_predictions_with_reference_scores(scored):
     assert rows["current_rows"].tolist() == per_day["n"].tolist()
     assert rows["psi"].notna().all() and rows["ks_pvalue"].between(0, 1).all()
     assert metadata["prediction_psi"].value == pytest.approx(rows["psi"].max())
+
+
+def test_realized_f1_once_annotations_arrive(scored):
+    from sklearn.metrics import f1_score
+
+    spec, resources, version, _ = scored
+    path = resources["warehouse"].path
+    con = duckdb.connect(path)
+    con.execute("CREATE SCHEMA IF NOT EXISTS labeling")
+    con.execute(  # annotations for every other row of two days; the rest of the window has none
+        "CREATE OR REPLACE TABLE labeling.gold_labels AS SELECT txn_id AS row_id, label, 1 AS n_annotations "
+        "FROM oracle.labels JOIN raw.transactions USING (txn_id) "
+        "WHERE _partition IN ('2026-01-21', '2026-01-25') AND txn_id % 2 = 0"
+    )
+    con.close()
+    try:
+        result = run_assets(spec, resources, selection=[keys.DRIFT_REPORT], first=FIRST, last=LAST)
+    finally:
+        con = duckdb.connect(path)
+        con.execute("DROP TABLE labeling.gold_labels")
+        con.close()
+    rows = read(path, "SELECT * FROM monitoring.drift_report WHERE kind = 'performance' ORDER BY _partition")
+    assert rows["_partition"].dt.strftime("%Y-%m-%d").tolist() == ["2026-01-21", "2026-01-25"]
+    assert not rows["drifted"].any()
+    truth = read(
+        path,
+        "SELECT p._partition, p.prediction, o.label FROM monitoring.predictions p "
+        "JOIN oracle.labels o ON o.txn_id = p.row_id "
+        "WHERE p._partition IN ('2026-01-21', '2026-01-25') AND p.row_id % 2 = 0",
+    )
+    for (_, row), (_, day) in zip(rows.iterrows(), truth.groupby("_partition"), strict=True):
+        assert row["labeled_rows"] == len(day)
+        expected = f1_score(day["label"], day["prediction"], pos_label=1, zero_division=np.nan)
+        assert row["realized_f1"] == pytest.approx(expected, nan_ok=True)
+    metadata = result.asset_materializations_for_node("monitoring__drift_report")[-1].metadata
+    assert metadata["labeled_rows"].value == rows["labeled_rows"].sum()

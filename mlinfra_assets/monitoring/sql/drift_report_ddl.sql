@@ -1,15 +1,24 @@
--- monitoring.drift_report: one row per partition and feature (and one for the prediction).
+-- monitoring.drift_report: one row per partition and feature (and one for the prediction, one
+-- for the realized F1 once annotations arrive).
 CREATE TABLE IF NOT EXISTS monitoring.drift_report (
     _partition DATE,
     feature VARCHAR,
-    kind VARCHAR,               -- numeric | categorical | prediction
+    kind VARCHAR,               -- numeric | categorical | prediction | performance
     psi DOUBLE,
     ks_stat DOUBLE,             -- numeric and prediction only
     ks_pvalue DOUBLE,
     chi2_stat DOUBLE,           -- categorical only
     chi2_pvalue DOUBLE,
+    js_divergence DOUBLE,       -- categorical only: Jensen-Shannon divergence, base 2
     new_categories BIGINT,      -- categories the reference never saw
-    drifted BOOLEAN,            -- psi > psi_alert or ks_stat > ks_alert
+    missing_reference DOUBLE,   -- share of NULLs in the reference
+    missing_current DOUBLE,     -- share of NULLs in the partition
+    missing_change DOUBLE,      -- missing_current - missing_reference
+    p_value DOUBLE,             -- the feature's test: KS (numeric), chi-squared (categorical)
+    p_adjusted DOUBLE,          -- corrected over the partition's features (drift_correction)
+    realized_f1 DOUBLE,         -- performance only: F1 of the positive class against gold labels
+    labeled_rows BIGINT,        -- performance only: annotated rows it rests on
+    drifted BOOLEAN,            -- the decision rule (monitoring/decision.py)
     partition_drifted BOOLEAN,  -- share of drifted features > drift_share_alert
     reference_rows BIGINT,
     current_rows BIGINT,
