@@ -119,3 +119,15 @@ def test_mismatched_shapes_and_dtypes_raise_before_launch():
         k.int8_linear(x, w_int8, scales[:4], bias, force_triton=True)
     with pytest.raises(ValueError, match=r"bias must be a float tensor of shape \(5,\)"):
         k.int8_linear(x, w_int8, scales, bias[:, None], force_triton=True)
+
+
+def test_gpu_bench_exits_with_a_message_without_cuda():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: kernels/bench.py would run the benchmark")
+    bench = Path(k.__file__).with_name("bench.py")
+    done = subprocess.run([sys.executable, str(bench), "--batches", "1"], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "no CUDA device" in done.stderr
