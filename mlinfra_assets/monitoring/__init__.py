@@ -1,15 +1,23 @@
-"""Monitoring stage: the champion's daily predictions, the drift report, the drift sensor."""
+"""Monitoring stage: the champion's daily predictions, the drift report, the drift and run-failure sensors."""
 
 from mlinfra_assets.monitoring.assets import build_drift_report, build_predictions
-from mlinfra_assets.monitoring.sensors import DRIFT_SENSOR, build_drift_sensor
+from mlinfra_assets.monitoring.sensors import (
+    DRIFT_SENSOR,
+    RUN_FAILURE_SENSOR,
+    build_drift_sensor,
+    build_run_failure_sensor,
+)
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.stage import Stage
 
-__all__ = ["DRIFT_SENSOR", "build_stage"]
+__all__ = ["DRIFT_SENSOR", "RUN_FAILURE_SENSOR", "build_stage"]
 
 
 def build_stage(spec: DatasetSpec) -> Stage:
     return Stage(
         assets=[build_predictions(spec), build_drift_report(spec)],
-        sensors=[build_drift_sensor()],
+        sensors=[
+            build_drift_sensor(spec.thresholds.retrain_cooldown_days),
+            build_run_failure_sensor(),
+        ],
     )

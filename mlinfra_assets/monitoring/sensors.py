@@ -1,13 +1,19 @@
-"""The drift sensor: a drift report that flags new days launches the retraining job."""
+"""The drift sensor (drift -> one retraining per drift event) and the run-failure sensor."""
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 import dagster as dg
 
 from mlinfra_assets import keys
+from mlinfra_assets.monitoring.events import DriftState, plan
+from mlinfra_assets.resources import DataDir
 
 DRIFT_SENSOR = "drift_retrain_sensor"
+RUN_FAILURE_SENSOR = "run_failure_report"
+DAYS_TAG = "mlinfra/drifted_partitions"
+TRIGGER_TAG = "mlinfra/trigger"
 BATCH = 200
 
 
@@ -23,14 +29,17 @@ def drifted_days(metadata: Mapping[str, dg.MetadataValue], partition: str | None
     return [partition or "unpartitioned"]
 
 
-def _parse(cursor: str | None) -> tuple[int | None, set[str]]:
-    if not cursor:
-        return None, set()
-    state = json.loads(cursor)
-    return state["after"], set(state["requested"])
+def requested_events(instance: dg.DagsterInstance) -> list[list[str]]:
+    """The days of every retraining run this sensor requested, from the instance's runs: the
+    state survives a lost cursor or a daemon restart."""
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(job_name=keys.RETRAIN_JOB, tags={TRIGGER_TAG: DRIFT_SENSOR}),
+        limit=500,
+    )
+    return [r.tags[DAYS_TAG].split(",") for r in runs if r.tags.get(DAYS_TAG)]
 
 
-def build_drift_sensor() -> dg.SensorDefinition:
+def build_drift_sensor(cooldown_days: int = 7) -> dg.SensorDefinition:
     @dg.sensor(
         name=DRIFT_SENSOR,
         job_name=keys.RETRAIN_JOB,
@@ -38,34 +47,79 @@ def build_drift_sensor() -> dg.SensorDefinition:
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def drift_retrain_sensor(context: dg.SensorEvaluationContext):
-        """Reads new monitoring/drift_report materializations; when they flag days that no
-        earlier request covered, requests one retrain_job run for them (run key and tag name
-        the days). A backfill that flags many days at once gives one retrain, not one per day.
-        The cursor keeps the last event read and every day already requested."""
-        after, requested = _parse(context.cursor)
+        """Reads new monitoring/drift_report materializations; newly drifted days more than
+        thresholds.retrain_cooldown_days after the first day of the last drift event start a
+        new event: one retrain_job run for all of them (run key and tags name the days). Days
+        within the cooldown join the earlier event. The cursor keeps the last event read and
+        the days handled; the retraining runs in the instance are the ground truth, so a lost
+        cursor or a restarted daemon never requests the same days twice."""
+        state = DriftState.loads(context.cursor) or DriftState()
+        known = {tuple(e) for e in state.events}
+        state.events += [e for e in requested_events(context.instance) if tuple(e) not in known]
         records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=keys.DRIFT_REPORT, after_storage_id=after),
+            dg.AssetRecordsFilter(asset_key=keys.DRIFT_REPORT, after_storage_id=state.after),
             limit=BATCH,
             ascending=True,
         ).records
         if not records:
             return dg.SkipReason("no new drift_report materialization")
-        new: list[str] = []
+        drifted: list[str] = []
         for record in records:
-            materialization = record.asset_materialization
-            for day in drifted_days(materialization.metadata, materialization.partition):
-                if day not in requested and day not in new:
-                    new.append(day)
-        requested.update(new)
-        context.update_cursor(
-            json.dumps({"after": records[-1].storage_id, "requested": sorted(requested)})
-        )
+            event = record.asset_materialization
+            drifted += drifted_days(event.metadata, event.partition)
+        new, absorbed = plan(state, drifted, cooldown_days)
+        state.after = records[-1].storage_id
+        state.absorbed = sorted(set(state.absorbed) | set(absorbed))
+        if new:
+            state.events.append(new)
+        context.update_cursor(state.dumps())
         if not new:
-            return dg.SkipReason(f"{len(records)} new drift report(s), no newly drifted day")
-        new.sort()
+            note = f"; {len(absorbed)} day(s) within the cooldown of an earlier event" if absorbed else ""
+            return dg.SkipReason(f"{len(records)} new drift report(s), no new drift event{note}")
         return dg.RunRequest(
             run_key=f"drift:{','.join(new)}",
-            tags={"mlinfra/drifted_partitions": ",".join(new)},
+            tags={DAYS_TAG: ",".join(new), TRIGGER_TAG: DRIFT_SENSOR},
         )
 
     return drift_retrain_sensor
+
+
+def failure_record(run: dg.DagsterRun, message: str) -> dict:
+    """The line the run-failure sensor writes for a failed run."""
+    return {
+        "run_id": run.run_id,
+        "job": run.job_name,
+        "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "partition": run.tags.get("dagster/partition")
+        or run.tags.get("dagster/asset_partition_range_start"),
+        "trigger": run.tags.get(TRIGGER_TAG) or run.tags.get("dagster/schedule_name"),
+        "error": message[:2000],
+    }
+
+
+def build_run_failure_sensor() -> dg.SensorDefinition:
+    @dg.run_failure_sensor(
+        name=RUN_FAILURE_SENSOR,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description="Reports every failed run of this code location: an error log line and "
+        "one JSON line in <data dir>/alerts/run_failures.jsonl.",
+    )
+    def run_failure_report(context: dg.RunFailureSensorContext, data_dir: DataDir) -> None:
+        """Appends the failed run (job, partition, trigger, error) to alerts/run_failures.jsonl."""
+        message = context.failure_event.message or "run failed"
+        steps = [e for e in context.get_step_failure_events() if e.step_key]
+        if steps:
+            first = steps[0]
+            error = first.event_specific_data.error if first.event_specific_data else None
+            while error is not None and error.cause is not None:  # the user's exception
+                error = error.cause
+            detail = error.message.strip() if error is not None else first.message or ""
+            message = f"step {first.step_key} failed: {detail}"
+        record = failure_record(context.dagster_run, message)
+        path = data_dir.path("alerts", "run_failures.jsonl")
+        with path.open("a") as out:
+            out.write(json.dumps(record) + "\n")
+        context.log.error(f"run {record['run_id']} of {record['job']} failed: {message[:300]}")
+
+    return run_failure_report

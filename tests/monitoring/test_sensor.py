@@ -1,9 +1,19 @@
-"""The drift sensor: one retrain request for newly drifted days, none without drift, never twice."""
+"""The drift sensor: one retrain per drift event, a cooldown, no duplicate after a restart; the run-failure sensor."""
+
+import json
 
 import dagster as dg
+import pytest
 
 from mlinfra_assets import keys
-from mlinfra_assets.monitoring.sensors import build_drift_sensor
+from mlinfra_assets.monitoring.events import DriftState, plan
+from mlinfra_assets.monitoring.sensors import (
+    DAYS_TAG,
+    RUN_FAILURE_SENSOR,
+    build_drift_sensor,
+    build_run_failure_sensor,
+)
+from mlinfra_assets.resources import DataDir
 
 
 def report_drift(instance: dg.DagsterInstance, days: list[str]) -> None:
@@ -22,8 +32,23 @@ def tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, cursor: str 
     return sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor))
 
 
+@dg.op
+def noop() -> None:
+    pass
+
+
+@dg.job(name=keys.RETRAIN_JOB)
+def stand_in_retrain():
+    noop()
+
+
+def launch(instance: dg.DagsterInstance, request: dg.RunRequest) -> None:
+    """What the daemon does with a request: a run of retrain_job with the request's tags."""
+    stand_in_retrain.execute_in_process(instance=instance, tags=request.tags)
+
+
 def test_drift_sensor_requests_each_drifted_day_once():
-    sensor = build_drift_sensor()
+    sensor = build_drift_sensor(cooldown_days=0)
     assert sensor.job_name == keys.RETRAIN_JOB
     with dg.DagsterInstance.ephemeral() as instance:
         first = tick(sensor, instance, None)
@@ -31,13 +56,13 @@ def test_drift_sensor_requests_each_drifted_day_once():
 
         report_drift(instance, [])
         calm = tick(sensor, instance, first.cursor)
-        assert not calm.run_requests and "no newly drifted day" in calm.skip_message
+        assert not calm.run_requests and "no new drift event" in calm.skip_message
 
         report_drift(instance, ["2026-01-16", "2026-01-17"])
         drifted = tick(sensor, instance, calm.cursor)
         [request] = drifted.run_requests
         assert request.run_key == "drift:2026-01-16,2026-01-17"
-        assert request.tags["mlinfra/drifted_partitions"] == "2026-01-16,2026-01-17"
+        assert request.tags[DAYS_TAG] == "2026-01-16,2026-01-17"
 
         # the same days again (a re-run of the report) and one new day: only the new day
         report_drift(instance, ["2026-01-16", "2026-01-17"])
@@ -45,6 +70,79 @@ def test_drift_sensor_requests_each_drifted_day_once():
         later = tick(sensor, instance, drifted.cursor)
         assert [r.run_key for r in later.run_requests] == ["drift:2026-01-18"]
 
-        # nothing new since: skip, and the cursor stays usable
         idle = tick(sensor, instance, later.cursor)
         assert not idle.run_requests and idle.skip_message
+
+
+def test_cooldown_absorbs_persistent_drift_then_allows_a_new_event():
+    sensor = build_drift_sensor(cooldown_days=3)
+    with dg.DagsterInstance.ephemeral() as instance:
+        cursor = None
+        requested = []
+        for day in range(16, 24):  # drift every day from the 16th
+            report_drift(instance, [f"2026-01-{day}"])
+            data = tick(sensor, instance, cursor)
+            cursor = data.cursor
+            requested += [r.tags[DAYS_TAG] for r in data.run_requests]
+        assert requested == ["2026-01-16", "2026-01-19", "2026-01-22"]
+        state = DriftState.loads(cursor)
+        assert state.absorbed == ["2026-01-17", "2026-01-18", "2026-01-20", "2026-01-21", "2026-01-23"]
+
+
+def test_no_duplicate_after_a_daemon_restart(tmp_path):
+    """The instance reopened from the same DAGSTER_HOME, the cursor lost: the runs tell."""
+    sensor = build_drift_sensor(cooldown_days=7)
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+        report_drift(instance, ["2026-01-16"])
+        [request] = tick(sensor, instance, None).run_requests
+        launch(instance, request)
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as reopened:
+        report_drift(reopened, ["2026-01-17"])
+        for cursor in (None, "not json"):  # lost or corrupt: rebuilt from the runs
+            again = tick(sensor, reopened, cursor)
+            assert not again.run_requests and "cooldown" in again.skip_message
+        report_drift(reopened, ["2026-01-25"])  # a new event after the cooldown
+        [later] = tick(sensor, reopened, None).run_requests
+        assert later.tags[DAYS_TAG] == "2026-01-25"
+
+
+def test_plan_ignores_unpartitioned_days_in_cooldowns():
+    state = DriftState(events=[["2026-01-16"]])
+    assert plan(state, ["unpartitioned", "2026-01-17"], 7) == (["unpartitioned"], ["2026-01-17"])
+
+
+@dg.op
+def broken() -> None:
+    raise ValueError("registered model 'card_fraud' has no alias 'champion'")
+
+
+@dg.job(name=keys.DAILY_JOB)
+def failing_daily():
+    broken()
+
+
+def test_run_failure_sensor_reports_the_failed_step(tmp_path):
+    sensor = build_run_failure_sensor()
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = failing_daily.execute_in_process(
+            instance=instance, raise_on_error=False, tags={"dagster/partition": "2026-01-21"}
+        )
+        assert not result.success
+        context = dg.build_run_status_sensor_context(
+            sensor_name=RUN_FAILURE_SENSOR,
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=result.get_run_failure_event(),
+            resources={"data_dir": DataDir(root=str(tmp_path))},
+        ).for_run_failure()
+        sensor(context)
+    [line] = (tmp_path / "alerts" / "run_failures.jsonl").read_text().splitlines()
+    record = json.loads(line)
+    assert record["job"] == keys.DAILY_JOB and record["partition"] == "2026-01-21"
+    assert record["run_id"] == result.run_id
+    assert "step broken failed" in record["error"] and "no alias 'champion'" in record["error"]
+
+
+@pytest.mark.parametrize("cursor", [None, "{}", "[1, 2]"])
+def test_state_reads_any_cursor(cursor):
+    assert isinstance(DriftState.loads(cursor) or DriftState(), DriftState)
