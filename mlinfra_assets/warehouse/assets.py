@@ -108,11 +108,23 @@ def build_raw(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "WHERE _partition >= ? AND _partition < ? GROUP BY 1 ORDER BY 1",
                 [start.date(), end.date()],
             ).df()
+            typical = con.execute(
+                f"SELECT median(n) FROM (SELECT count(*) AS n FROM {spec.raw_table} GROUP BY _partition)"
+            ).fetchall()[0][0]
         v = result.validation
         limit = spec.thresholds.max_quarantine_share
         problems = list(v.table_failures)
+        empty_days = sorted(set(context.partition_keys) - set(per_day["day"]))
         if result.rows_in == 0:
             problems.append("no rows in the source for this window")
+        elif empty_days:
+            problems.append(f"no rows on {', '.join(empty_days)}")
+        ratio = spec.thresholds.max_volume_ratio
+        if typical and len(per_day) and per_day["rows"].max() > ratio * typical:
+            problems.append(
+                f"volume spike: {int(per_day['rows'].max())} rows in a day, over {ratio:g}x the "
+                f"median day ({typical:.0f} rows)"
+            )
         if result.quarantine_share > limit:
             problems.append(
                 f"{result.quarantine_share:.1%} of rows quarantined (limit {limit:.1%})"
@@ -125,13 +137,17 @@ def build_raw(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "rows_in_window": result.rows_in,
                 "rows_landed": result.rows_landed,
                 "rows_quarantined": result.rows_quarantined,
+                "rows_outside_partitions": result.rows_outside,
                 "window": f"{start:%Y-%m-%d} .. {end:%Y-%m-%d}",
                 "rows_per_day": df_markdown(per_day) if len(per_day) <= 62 else None,
             },
         )
         yield dg.MaterializeResult(
             asset_key=keys.QUARANTINE,
-            metadata={"rows_quarantined_in_window": result.rows_quarantined},
+            metadata={
+                "rows_quarantined_in_window": result.rows_quarantined,
+                "rows_outside_partitions": result.rows_outside,
+            },
         )
         yield dg.AssetCheckResult(
             check_name=RAW_SUITE_CHECK,

@@ -8,6 +8,7 @@ Each failing row is traced back (by position) so ingest can quarantine it with a
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -64,10 +65,10 @@ def build_suite(spec: DatasetSpec):  # -> gx.ExpectationSuite
     for col, rule in spec.features.numeric.items():
         if not rule.nullable:
             suite.add_expectation(ex.ExpectColumnValuesToNotBeNull(column=col))
-        if rule.min is not None or rule.max is not None:
-            suite.add_expectation(
-                ex.ExpectColumnValuesToBeBetween(column=col, min_value=rule.min, max_value=rule.max)
-            )
+        # finite bounds on every numeric column: +-inf never passes
+        low = rule.min if rule.min is not None else -sys.float_info.max
+        high = rule.max if rule.max is not None else sys.float_info.max
+        suite.add_expectation(ex.ExpectColumnValuesToBeBetween(column=col, min_value=low, max_value=high))
     for col, rule in spec.features.categorical.items():
         if not rule.nullable:
             suite.add_expectation(ex.ExpectColumnValuesToNotBeNull(column=col))

@@ -15,8 +15,10 @@ def source_from(spec: DatasetSpec) -> tuple[str, list[str]]:
     """The FROM clause of the source and its bound parameters."""
     if spec.source.kind == "duckdb_table":
         return spec.source.table, []
-    reader = "read_parquet" if spec.source.kind == "parquet" else "read_csv"
-    return f"{reader}(?)", [spec.source.path]
+    if spec.source.kind == "parquet":
+        return "read_parquet(?)", [spec.source.path]
+    # unparseable lines are kept aside (reject_errors) rather than failing the whole file
+    return "read_csv(?, store_rejects = true)", [spec.source.path]
 
 
 def partitions_for(spec: DatasetSpec) -> dg.DailyPartitionsDefinition:
@@ -64,12 +66,19 @@ def check_source(spec: DatasetSpec, warehouse_path: str) -> None:
         where = f"source.table {spec.source.table}"
     else:
         path = spec.source.path
-        if not glob.glob(path):
+        files = glob.glob(path)
+        if not files:
             raise SpecError(f"source.path {path} matches no file: fix source.path in the spec")
+        if all(Path(f).stat().st_size == 0 for f in files):
+            raise SpecError(f"source.path {path} is empty (0 bytes): the export did not complete?")
         from_clause, params = source_from(spec)
         con = duckdb.connect()
         try:
             columns = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {from_clause}", params).fetchall()}
+        except duckdb.Error as exc:
+            raise SpecError(
+                f"source.path {path} cannot be read as {spec.source.kind} ({exc}): fix or replace the file"
+            ) from exc
         finally:
             con.close()
         where = f"source.path {path}"
