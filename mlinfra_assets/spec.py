@@ -188,6 +188,19 @@ class Training(BaseModel):
 
 class Edge(BaseModel):
     f1_margin: float = 0.02
+    prune_amounts: list[float] = Field(default_factory=lambda: [0.5, 0.8])  # shares of Linear weights zeroed
+    finetune_rows: int = 20000  # training-set rows the pruned variants are fine-tuned on
+    finetune_epochs: int = 2
+    finetune_learning_rate: float = 0.001
+    seed: int = 7
+
+    @field_validator("prune_amounts")
+    @classmethod
+    def _amounts(cls, v: list[float]) -> list[float]:
+        bad = [a for a in v if not 0 < a < 1]
+        if bad or len({round(a * 100) for a in v}) != len(v):
+            raise ValueError(f"edge.prune_amounts {v}: each must be in (0, 1) and distinct in whole percent")
+        return v
 
 
 class Thresholds(BaseModel):
