@@ -118,7 +118,7 @@ def build_raw(spec: DatasetSpec) -> dg.AssetsDefinition:
         if result.rows_in == 0:
             problems.append("no rows in the source for this window")
         elif empty_days:
-            problems.append(f"no rows on {', '.join(empty_days)}")
+            problems.append(f"no rows landed on {', '.join(empty_days)}")
         ratio = spec.thresholds.max_volume_ratio
         if typical and len(per_day) and per_day["rows"].max() > ratio * typical:
             problems.append(

@@ -1,5 +1,8 @@
-"""Bad raw input, generated on purpose: each kind is quarantined with a reason, stopped by the
-blocking check, or refused with a clear error, and rows in = rows in raw + rows in quarantine."""
+"""The catalogue of bad raw input and how to try one: used by tests/faults and benchmarks/faults.py.
+
+Each fault is generated from a clean demo frame; its expected outcome is one of: quarantined
+with a reason, stopped by the blocking check (naming what failed), or a clear error.
+"""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -8,13 +11,13 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
-import pytest
 
 from mlinfra_assets import keys
 from mlinfra_assets.definitions import build_definitions
+from mlinfra_assets.resources import default_resources
 from mlinfra_assets.runner import run_assets
 from mlinfra_assets.spec import DatasetSpec, SpecError
-from mlinfra_assets.warehouse import RAW_SUITE_CHECK, demo
+from mlinfra_assets.warehouse import demo
 from tests.conftest import small_spec
 
 DAYS = 4
@@ -44,10 +47,9 @@ def _spec(path: Path, fmt: str) -> DatasetSpec:
     return DatasetSpec.model_validate(data)
 
 
-@pytest.fixture(scope="module")
-def clean() -> pd.DataFrame:
-    spec = small_spec(rows=ROWS)
-    data = spec.model_dump()
+def clean_frame() -> pd.DataFrame:
+    """The clean source rows the faults start from (deterministic demo rows over DAYS days)."""
+    data = small_spec(rows=ROWS).model_dump()
     data["source"]["end_date"] = f"2026-01-0{DAYS + 1}"
     return demo.generate(DatasetSpec.model_validate(data)).transactions
 
@@ -143,30 +145,55 @@ def _source_rows(path: Path, fault: Fault, df: pd.DataFrame) -> int:
     return len(df)
 
 
-@pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
-def test_bad_raw_input(fault: Fault, clean: pd.DataFrame, tmp_path: Path, resources):
-    df = fault.change(clean.copy()) if fault.change else clean.copy()
-    path = _write(df, fault, tmp_path)
-    spec = _spec(path, fault.fmt)
+@dataclass(frozen=True)
+class Outcome:
+    fault: str
+    expected: str
+    seen: str
+    rows_in: int
+    rows_raw: int
+    rows_quarantined: int
+    ok: bool
+
+    @property
+    def rows_lost(self) -> int:
+        return self.rows_in - self.rows_raw - self.rows_quarantined if self.rows_in else 0
+
+
+def expected(fault: Fault) -> str:
     if fault.error:
-        with pytest.raises(SpecError, match=fault.error):
+        return f"clear error naming '{fault.error}'"
+    if fault.check_fails:
+        return f"blocking check fails: '{fault.check_fails}'"
+    return f"{fault.quarantined} row(s) quarantined: '{fault.reason}'"
+
+
+def try_fault(fault: Fault, clean: pd.DataFrame, folder: Path) -> Outcome:
+    """Write the faulty source, ingest it like the platform does, and report what happened."""
+    df = fault.change(clean.copy()) if fault.change else clean.copy()
+    path = _write(df, fault, folder)
+    spec = _spec(path, fault.fmt)
+    resources = default_resources(folder / "data")
+    if fault.error:
+        try:
             build_definitions(spec, resources)
-        return
+        except SpecError as exc:
+            return Outcome(fault.name, expected(fault), f"error: {exc}"[:160], 0, 0, 0, fault.error in str(exc))
+        return Outcome(fault.name, expected(fault), "no error", 0, 0, 0, False)
     selection = [keys.raw_key(spec), keys.QUARANTINE]
     days = [f"2026-01-0{d}" for d in range(1, DAYS + 1)]
     for first, last in [(d, d) for d in days] if fault.per_day else [(days[0], days[-1])]:
         result = run_assets(spec, resources, selection, first=first, last=last, raise_on_error=False)
     (check,) = result.get_asset_check_evaluations()
-    assert check.check_name == RAW_SUITE_CHECK
     con = duckdb.connect(resources["warehouse"].path, read_only=True)
     landed = con.execute("SELECT count(*) FROM raw.transactions").fetchall()[0][0]
     reasons = [r[0] for r in con.execute("SELECT reason FROM raw.quarantine").fetchall()]
     con.close()
-    assert landed + len(reasons) == _source_rows(path, fault, df), "a row was lost or duplicated"
+    rows_in = _source_rows(path, fault, df)
     if fault.check_fails:
-        assert not check.passed and fault.check_fails in check.description
-        assert not result.success  # the blocking check stops everything downstream
-        return
-    assert check.passed, check.description
-    assert len(reasons) == fault.quarantined, reasons
-    assert all(fault.reason in r for r in reasons), reasons
+        seen = f"check {'passed' if check.passed else 'failed'}: {check.description}"
+        ok = not check.passed and fault.check_fails in check.description and not result.success
+    else:
+        seen = f"{len(reasons)} quarantined: {sorted(set(reasons))[:2]}; check passed={check.passed}"
+        ok = check.passed and len(reasons) == fault.quarantined and all(fault.reason in r for r in reasons)
+    return Outcome(fault.name, expected(fault), seen[:160], rows_in, landed, len(reasons), ok)
