@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ import duckdb
 import pandas as pd
 
 LOCK_MESSAGE = "Could not set lock"
+FAILPOINT = "MLINFRA_FAILPOINT"
 
 
 class WarehouseBusy(RuntimeError):
@@ -99,12 +101,16 @@ def transaction(
     """One DuckDB transaction, with DataFrames registered under the given names for its SQL.
 
     Commits when the block ends, rolls back (leaving the previous data) when it raises.
+    The fault campaign sets MLINFRA_FAILPOINT=before_commit to kill the process (SIGKILL)
+    after the writes and before the commit: the previous version must survive.
     """
     for name, frame in frames.items():
         con.register(name, frame)
     con.execute("BEGIN TRANSACTION")
     try:
         yield con
+        if os.environ.get(FAILPOINT) == "before_commit":
+            os.kill(os.getpid(), signal.SIGKILL)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
