@@ -1,54 +1,32 @@
-"""Active learning: a modAL ActiveLearner picks the rows a classifier is least sure of."""
+"""Active learning: a modAL learner, seeded with gold and confident weak labels, picks the
+rows to ask people about (strategies in `strategies.py`)."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from mlinfra_assets.labeling import strategies
 from mlinfra_assets.spec import DatasetSpec
 
 SEED_PER_CLASS = 5_000  # bounds the learner's fit: at most this many seed rows per class
+CHUNK_ROWS = 100_000  # pool rows scored at a time
 
 
 @dataclass(frozen=True)
 class QueryResult:
     """One queried batch and what it was chosen from."""
 
-    batch: pd.DataFrame  # row_id, score, rank (1 = least sure)
-    pool_scores: np.ndarray  # the uncertainty of every pool row
+    batch: pd.DataFrame  # row_id, score, rank (1 = asked first)
+    pool_scores: np.ndarray  # the strategy's score of every pool row
     queued: np.ndarray  # bool per pool row: in the batch
     seed_counts: dict[str, int]  # seed rows per class
     model_version: str
-
-
-def classifier(spec: DatasetSpec):  # noqa: ANN201 - an sklearn Pipeline
-    """Standardized numeric + one-hot categorical features into a balanced logistic regression."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    parts = []
-    if spec.numeric:
-        parts.append(("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), spec.numeric))
-    if spec.categorical:
-        parts.append(
-            (
-                "cat",
-                make_pipeline(
-                    SimpleImputer(strategy="constant", fill_value="(missing)"),
-                    OneHotEncoder(handle_unknown="ignore"),
-                ),
-                spec.categorical,
-            )
-        )
-    # balanced weights: uncertainty then sits between the classes, not near the rare one
-    model = LogisticRegression(max_iter=1000, class_weight="balanced")
-    return make_pipeline(ColumnTransformer(parts), model)
+    strategy: str
 
 
 def seed_set(
@@ -76,43 +54,47 @@ def seed_set(
     return pd.concat(parts, ignore_index=True).drop(columns=["_gold", "_order"])
 
 
+def pool_chunks(pool: pd.DataFrame, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """Split an in-memory pool into chunks (the asset streams them from DuckDB instead)."""
+    for start in range(0, len(pool), rows):
+        yield pool.iloc[start : start + rows]
+
+
 def query_batch(
-    spec: DatasetSpec, seed_rows: pd.DataFrame, pool: pd.DataFrame, n: int
+    spec: DatasetSpec,
+    seed_rows: pd.DataFrame,
+    pool: pd.DataFrame | Iterable[pd.DataFrame],
+    n: int,
+    strategy: str | None = None,
+    seed: int = 0,
 ) -> QueryResult:
-    """Fit an ActiveLearner on the seed rows and query `n` pool rows by uncertainty sampling.
+    """Fit the strategy's modAL learner on the seed rows and choose `n` pool rows.
 
     Parameters
     ----------
     spec
-        The dataset spec (feature columns, classes).
+        The dataset spec (feature columns, classes, `active_learning`).
     seed_rows
-        Feature columns and `label` (class index).
+        `row_id`, feature columns and `label` (class index).
     pool
-        `row_id` and the feature columns of the rows that may be queued.
+        `row_id` and the feature columns of the rows that may be queued: one DataFrame,
+        or an iterable of chunks (scored one at a time: memory stays bounded).
     n
         Batch size; fewer when the pool is smaller.
+    strategy
+        One of `strategies.STRATEGIES`; default: the spec's `active_learning.strategy`.
+    seed
+        Seeds the committee's bootstraps, the random baseline and ranked batch's sample.
     """
-    from modAL.models import ActiveLearner
-    from modAL.uncertainty import classifier_uncertainty, uncertainty_sampling
-
-    if pool.empty:
-        raise ValueError("the annotation pool is empty: every non-holdout row is labeled or queued")
-    features = spec.feature_columns
-    learner = ActiveLearner(
-        estimator=classifier(spec),
-        query_strategy=uncertainty_sampling,
-        X_training=seed_rows[features],
-        y_training=seed_rows["label"].to_numpy(dtype=np.int64),
+    strategy = strategy or spec.active_learning.strategy
+    chunks = pool_chunks(pool) if isinstance(pool, pd.DataFrame) else pool
+    fitted = strategies.fit(
+        spec, strategy, seed_rows[spec.feature_columns], seed_rows["label"].to_numpy(), seed,
+        spec.active_learning.committee_size,
     )
-    X_pool = pool[features].reset_index(drop=True)
-    idx, _ = learner.query(X_pool, n_instances=min(n, len(pool)))
-    scores = classifier_uncertainty(learner, X_pool)
-    batch = pd.DataFrame({"row_id": pool["row_id"].to_numpy()[idx], "score": scores[idx]})
-    batch = batch.sort_values(["score", "row_id"], ascending=[False, True], ignore_index=True)
-    batch["rank"] = np.arange(1, len(batch) + 1, dtype=np.int32)
+    batch, scores, ids = strategies.select(fitted, (c[["row_id", *spec.feature_columns]] for c in chunks), n)
     digest = pd.util.hash_pandas_object(seed_rows[["row_id", "label"]], index=False).to_numpy()
-    version = "al-" + hashlib.sha1(np.sort(digest).tobytes()).hexdigest()[:10]
+    version = f"al-{strategy}-" + hashlib.sha1(np.sort(digest).tobytes()).hexdigest()[:10]
     counts = {cls: int((seed_rows["label"] == k).sum()) for k, cls in enumerate(spec.classes)}
-    queued = np.zeros(len(pool), dtype=bool)
-    queued[idx] = True
-    return QueryResult(batch, scores, queued, counts, version)
+    queued = pd.Series(ids).isin(batch["row_id"]).to_numpy()
+    return QueryResult(batch, scores, queued, counts, version, strategy)

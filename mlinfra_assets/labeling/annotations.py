@@ -8,6 +8,7 @@ in `labeling.annotations` and move to `processed/`; bad ones move to `rejected/`
 from __future__ import annotations
 
 import hashlib
+import io
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,9 @@ from mlinfra_assets.spec import DatasetSpec
 
 COLUMNS = ["row_id", "label", "annotator"]
 SIM_PREFIX = "simulated-"
+LABEL_STUDIO_PREFIX = "labelstudio-"
+MAX_FILE_BYTES = 20 * 1024 * 1024  # a bigger file is rejected: split it
+MAX_FILE_ROWS = 200_000
 
 
 class AnnotationFileError(ValueError):
@@ -62,44 +66,89 @@ def write_answers(answers: pd.DataFrame, inbox: Path) -> Path:
     return target
 
 
-def read_annotation_file(path: Path, classes: list[str]) -> pd.DataFrame:
+def inbox_file(inbox: Path, name: str) -> Path:
+    """The inbox file called `name`; refuses names that could point outside the inbox."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or Path(name).is_absolute():
+        raise AnnotationFileError(
+            f"{name!r}: annotation files are named by a plain file name inside the inbox "
+            "(no '/', no '..', no absolute path)"
+        )
+    return inbox / name
+
+
+def read_text(path: Path) -> str:
+    """The file's text, refused when it is a link, empty, over MAX_FILE_BYTES or not UTF-8."""
+    if path.is_symlink():
+        raise AnnotationFileError(f"{path.name}: a symbolic link; copy the file itself into the inbox")
+    size = path.stat().st_size
+    if size == 0:
+        raise AnnotationFileError(f"{path.name}: empty file")
+    if size > MAX_FILE_BYTES:
+        raise AnnotationFileError(
+            f"{path.name}: {size} bytes is over the limit of {MAX_FILE_BYTES} bytes; split it into smaller files"
+        )
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise AnnotationFileError(f"{path.name}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
+
+
+def read_annotation_file(path: Path, spec: DatasetSpec) -> pd.DataFrame:
     """Parse and check one file; returns `row_id` (text), `label` (class index), `annotator`.
+
+    A `.csv` has `row_id,label,annotator`; a `.json` is a Label Studio JSON export.
 
     Raises
     ------
     AnnotationFileError
-        Unreadable, missing columns, empty, blank values, labels out of range, or one
-        annotator giving one row two different labels.
+        Unreadable, too big, not UTF-8, missing columns, empty, blank values, labels out of
+        range, another project's export, or one annotator giving one row two labels.
     """
-    if path.suffix.lower() != ".csv":
-        raise AnnotationFileError(f"{path.name}: not a .csv file (expected columns {COLUMNS})")
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except Exception as exc:  # noqa: BLE001 - any parse error rejects the file
-        raise AnnotationFileError(f"{path.name}: unreadable as CSV ({type(exc).__name__}: {exc})") from exc
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".json"):
+        raise AnnotationFileError(
+            f"{path.name}: not a .csv file (expected columns {COLUMNS}) nor a .json Label Studio export"
+        )
+    text = read_text(path)
+    if suffix == ".json":
+        from mlinfra_assets.labeling.labelstudio import read_export
+
+        df = read_export(text, spec, path.name)
+    else:
+        try:
+            df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+        except Exception as exc:  # noqa: BLE001 - any parse error rejects the file
+            raise AnnotationFileError(f"{path.name}: unreadable as CSV ({type(exc).__name__}: {exc})") from exc
+    return check_rows(df, spec.classes, path.name)
+
+
+def check_rows(df: pd.DataFrame, classes: list[str], name: str) -> pd.DataFrame:
+    """Check parsed rows (see `read_annotation_file`) and map labels to class indexes."""
     df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
-        raise AnnotationFileError(f"{path.name}: missing column(s) {missing}; has {list(df.columns)}")
+        raise AnnotationFileError(f"{name}: missing column(s) {missing}; has {list(df.columns)}")
     df = df[COLUMNS].fillna("").apply(lambda s: s.str.strip())
     if df.empty:
-        raise AnnotationFileError(f"{path.name}: no rows")
+        raise AnnotationFileError(f"{name}: no rows (no finished annotation)")
+    if len(df) > MAX_FILE_ROWS:
+        raise AnnotationFileError(f"{name}: {len(df)} rows is over the limit of {MAX_FILE_ROWS}; split the file")
     blank = df[(df == "").any(axis=1)]
     if len(blank):
-        raise AnnotationFileError(f"{path.name}: {len(blank)} row(s) with a blank value, e.g. line {blank.index[0] + 2}")
+        raise AnnotationFileError(f"{name}: {len(blank)} row(s) with a blank value, e.g. line {blank.index[0] + 2}")
     lookup = {c: k for k, c in enumerate(classes)} | {str(k): k for k in range(len(classes))}
     labels = df["label"].map(lookup)
     if labels.isna().any():
         bad = sorted(df.loc[labels.isna(), "label"].unique())[:5]
         raise AnnotationFileError(
-            f"{path.name}: label(s) {bad} out of range: use 0..{len(classes) - 1} or one of {classes}"
+            f"{name}: label(s) {bad} out of range: use 0..{len(classes) - 1} or one of {classes}"
         )
     df["label"] = labels.astype(np.int16)
     df = df.drop_duplicates()
     clash = df[df.duplicated(["row_id", "annotator"], keep=False)]
     if len(clash):
         raise AnnotationFileError(
-            f"{path.name}: annotator {clash['annotator'].iloc[0]!r} gives row {clash['row_id'].iloc[0]} "
+            f"{name}: annotator {clash['annotator'].iloc[0]!r} gives row {clash['row_id'].iloc[0]} "
             "different labels in one file"
         )
     return df.reset_index(drop=True)
@@ -109,7 +158,7 @@ def ingest_file(
     con: duckdb.DuckDBPyConnection, spec: DatasetSpec, path: Path, now: datetime
 ) -> tuple[int, int]:
     """Land one file in one transaction; returns (rows in file, labels added)."""
-    df = read_annotation_file(path, spec.classes)
+    df = read_annotation_file(path, spec)
     ids = {"id_column": spec.id_column, "raw_table": spec.raw_table}
     con.register("_incoming", df)
     try:
@@ -118,7 +167,7 @@ def ingest_file(
             raise AnnotationFileError(
                 f"{path.name}: {len(unknown)} row id(s) not in {spec.raw_table}, e.g. {unknown[:5]}"
             )
-        source = "simulator" if path.name.startswith(SIM_PREFIX) else "file"
+        source = source_of(path.name)
         con.execute("BEGIN TRANSACTION")
         try:
             before = con.execute("SELECT count(*) FROM labeling.annotations").fetchall()[0][0]
@@ -135,13 +184,33 @@ def ingest_file(
     return len(df), int(after - before)
 
 
+def source_of(name: str) -> str:
+    """`simulator`, `labelstudio` (pulled exports) or `file`, from the file's name."""
+    if name.startswith(SIM_PREFIX):
+        return "simulator"
+    return "labelstudio" if name.startswith(LABEL_STUDIO_PREFIX) else "file"
+
+
 def ingest_inbox(
-    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, inbox: Path, processed: Path, rejected: Path
+    con: duckdb.DuckDBPyConnection,
+    spec: DatasetSpec,
+    inbox: Path,
+    processed: Path,
+    rejected: Path,
+    only: list[str] | None = None,
 ) -> IngestReport:
-    """Land every file of the inbox (hidden files are skipped: they are being written)."""
+    """Land every file of the inbox, or only the named ones (plain names, checked by
+    `inbox_file`). Hidden files are skipped: they are being written."""
     report = IngestReport()
     con.execute(load_sql("annotations_table", id_column=spec.id_column, raw_table=spec.raw_table))
-    for path in sorted(p for p in inbox.iterdir() if p.is_file() and not p.name.startswith(".")):
+    if only is not None:
+        paths = [inbox_file(inbox, name) for name in only]
+        missing = [p.name for p in paths if not p.exists()]
+        if missing:
+            raise AnnotationFileError(f"file(s) {missing} are not in the inbox {inbox}")
+    else:
+        paths = [p for p in inbox.iterdir() if (p.is_file() or p.is_symlink()) and not p.name.startswith(".")]
+    for path in sorted(paths):
         try:
             rows, added = ingest_file(con, spec, path, datetime.now())
         except AnnotationFileError as exc:
@@ -171,4 +240,12 @@ def _move(path: Path, folder: Path) -> Path:
     while target.exists():
         target, n = folder / f"{path.stem}.{n}{path.suffix}", n + 1
     shutil.move(str(path), target)
+    return target
+
+
+def write_file(content: bytes, target: Path) -> Path:
+    """Write a file into the inbox atomically (hidden temp file, then rename)."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_bytes(content)
+    tmp.replace(target)
     return target

@@ -1,5 +1,6 @@
 """Annotation files: good files land once, bad ones go to rejected with a reason; the gold-label rule."""
 
+import json
 import re
 from datetime import datetime
 
@@ -41,7 +42,13 @@ def test_good_file_lands_once_even_if_dropped_twice(resources):
         ("no_label.csv", "row_id,annotator\n11,ana\n", "missing column"),
         ("unknown.csv", "row_id,label,annotator\n11,1,ana\n99999999,0,ana\n", "not in raw.transactions"),
         ("range.csv", "row_id,label,annotator\n11,2,ana\n12,maybe,ana\n", "out of range"),
-        ("binary.csv", b"\x00\xff\xfe\x00garbage", "unreadable"),
+        ("binary.csv", b"\x00\xff\xfe\x00garbage", "not UTF-8"),
+        ("latin1.csv", "row_id,label,annotator\n11,1,Jos\xe9\n".encode("latin-1"), "not UTF-8"),
+        ("empty.csv", "", "empty file"),
+        ("header_only.csv", "row_id,label,annotator\n", "no rows"),
+        ("other_project.json", json.dumps([{"id": 1, "data": {"row_id": "11", "mlinfra_dataset": "churn"},
+                                            "annotations": []}]), "not from this dataset"),
+        ("broken.json", "[{", "not valid JSON"),
         ("short.csv", "row_id,label,annotator\n11,1\n", "blank value"),
         ("clash.csv", "row_id,label,annotator\n11,1,ana\n11,0,ana\n", "different labels"),
         ("notes.txt", "row_id,label,annotator\n11,1,ana\n", "not a .csv"),

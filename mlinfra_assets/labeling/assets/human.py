@@ -1,21 +1,26 @@
 """Human-in-the-loop assets: the active-learning queue, annotations, gold labels."""
 
+import base64
 import hashlib
+import json
+import time
 from datetime import datetime
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from mlinfra_assets import keys
 from mlinfra_assets.holdout import gold_from, holdout_predicate
-from mlinfra_assets.labeling import active, annotations
+from mlinfra_assets.labeling import active, annotations, labelstudio
 from mlinfra_assets.labeling.queries import load_sql
 from mlinfra_assets.plots import df_markdown, png_markdown
-from mlinfra_assets.resources import DataDir, Warehouse
+from mlinfra_assets.resources import DataDir, LabelStudio, Warehouse, transaction
 from mlinfra_assets.spec import DatasetSpec
 
 GROUP = "labeling"
-MAX_POOL_ROWS = 500_000  # bounds the learner's scoring pass on very large tables
+MAX_POOL_ROWS = 5_000_000  # scored in chunks: memory is one chunk plus 12 bytes a pool row
+CURVES_PNG = Path(__file__).resolve().parents[3] / "benchmarks" / "results" / "active_learning.png"
 
 
 def _idents(spec: DatasetSpec) -> dict[str, str]:
@@ -37,13 +42,17 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
         kinds={"sklearn", "duckdb"},
         pool=keys.WAREHOUSE_POOL,
     )
-    def annotation_queue(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-        """Rows for people to label, chosen by a modAL ActiveLearner (uncertainty sampling
-        over a logistic regression seeded with gold labels and confident weak labels): the
-        rows the model is least sure of, with their `score` (uncertainty) and `rank`.
-        Append-only: a row is never queued twice, holdout rows never; `status` turns from
-        `pending` to `labeled` when an annotation lands. A re-run with the same weak labels
-        and gold labels is the same batch and adds nothing."""
+    def annotation_queue(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, data_dir: DataDir, label_studio: LabelStudio
+    ) -> dg.MaterializeResult:
+        """Rows for people to label, chosen by a modAL learner seeded with gold labels and
+        confident weak labels, with the spec's strategy (`active_learning.strategy`:
+        uncertainty, margin, entropy, ranked_batch, committee or random). Each row has its
+        `strategy`, `score`, `rank`, `model_version` and `status` (pending, exported,
+        labeled, skipped). Append-only: a row is never queued twice, holdout rows never. The
+        pool is scored in chunks, so its size only costs time. The pending queue is written
+        as Label Studio tasks (`annotations/labelstudio/`) and, with LABEL_STUDIO_URL set,
+        pushed to the Label Studio project (status `exported`)."""
         ids = _idents(spec)
         seed = spec.training.seed
         with warehouse.connect() as con:
@@ -55,45 +64,69 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
             key = f"{weak_version}|{gold_fp}|{al.strategy}|{al.batch_size}|{al.seed_confidence}|{seed}"
             batch_id = "b-" + hashlib.sha1(key.encode()).hexdigest()[:12]
             done = con.execute("SELECT count(*) FROM labeling.annotation_queue WHERE batch_id = ?", [batch_id]).fetchall()[0][0]
+            result, started = None, time.monotonic()
             if not done:
                 per_class = active.SEED_PER_CLASS
                 weak = con.execute(load_sql("seed_weak", **ids), [al.seed_confidence, seed, per_class]).df()
                 gold = con.execute(load_sql("seed_gold", **ids)).df() if has_gold else weak.iloc[:0]
-                pool = con.execute(load_sql("pool", **ids), [seed, MAX_POOL_ROWS]).df()
-        result = None
-        if not done:
-            seed_rows = active.seed_set(gold, weak, spec.classes, seed)
-            result = active.query_batch(spec, seed_rows, pool, al.batch_size)
-            with warehouse.connect() as con:
-                con.register("_batch", result.batch)
-                con.execute(
-                    load_sql("queue_insert"),
-                    [al.strategy, result.model_version, batch_id, datetime.now(), batch_id],
-                )
-                con.unregister("_batch")
+                seed_rows = active.seed_set(gold, weak, spec.classes, seed)
+                pool_sql = con.sql(load_sql("pool", **ids), params=[seed, MAX_POOL_ROWS])
+                reader = pool_sql.to_arrow_reader(active.CHUNK_ROWS)
+                chunks = (b.to_pandas() for b in reader)
+                result = active.query_batch(spec, seed_rows, chunks, al.batch_size, al.strategy, seed)
+                with transaction(con, _batch=result.batch):
+                    con.execute(
+                        load_sql("queue_insert"),
+                        [al.strategy, result.model_version, batch_id, datetime.now(), batch_id],
+                    )
+        query_s = time.monotonic() - started
+        export = _export_queue(context, spec, warehouse, data_dir, label_studio)
         status = warehouse.query_df(
             "SELECT status, count(*) AS rows FROM labeling.annotation_queue GROUP BY 1 ORDER BY 1"
         )
-        total = int(status["rows"].sum())
         metadata = {
-            "dagster/row_count": total,
+            "dagster/row_count": int(status["rows"].sum()),
             "batch_id": batch_id,
+            "strategy": al.strategy,
             "batch_rows": 0 if result is None else len(result.batch),
             "already_queued": bool(done),
             "status": df_markdown(status),
             "gold_rows_seen": int(gold_fp[0]),
+            **export,
         }
         if result is not None:
-            metadata |= _query_metadata(result, len(pool))
-            context.log.info(f"queued {len(result.batch)} rows as {batch_id}")
+            metadata |= _query_metadata(result, query_s)
+            context.log.info(f"queued {len(result.batch)} rows as {batch_id} ({al.strategy})")
         else:
             context.log.info(f"batch {batch_id} is already in the queue: nothing added")
+        curves = curves_markdown()
+        if curves is not None:
+            metadata["learning_curves"] = curves
         return dg.MaterializeResult(metadata=metadata)
 
     return annotation_queue
 
 
-def _query_metadata(result: active.QueryResult, pool_rows: int) -> dict:
+def _export_queue(context, spec, warehouse, data_dir, label_studio) -> dict:  # noqa: ANN001
+    """Write the pending queue as Label Studio tasks; push new ones when a server is configured."""
+    cols = ", ".join(f"r.{c}" for c in spec.feature_columns)
+    sql = load_sql("queue_open", id_column=spec.id_column, raw_table=spec.raw_table, features=cols)
+    rows = warehouse.query_df(sql)
+    task_file, _ = labelstudio.write_tasks(spec, rows, Path(data_dir.root) / "annotations" / "labelstudio")
+    out = {"tasks_file": dg.MetadataValue.path(str(task_file)), "tasks_open": len(rows), "pushed_to_label_studio": 0}
+    if not label_studio.configured:
+        return out
+    fresh = rows[rows["status"] == "pending"]
+    client = label_studio.client()
+    pid = labelstudio.project_id(client, spec, label_studio.project_title)
+    pushed = labelstudio.push(client, pid, spec, fresh)
+    with warehouse.connect() as con, transaction(con, _pushed=fresh[["row_id"]]):
+        con.execute(load_sql("mark_exported"))
+    context.log.info(f"pushed {pushed} tasks to Label Studio project {pid}")
+    return out | {"pushed_to_label_studio": pushed, "label_studio_project": pid}
+
+
+def _query_metadata(result: active.QueryResult, query_s: float) -> dict:
     scores = result.pool_scores
     threshold = float(result.batch["score"].min())
     rest = scores[~result.queued]
@@ -101,21 +134,39 @@ def _query_metadata(result: active.QueryResult, pool_rows: int) -> dict:
 
     def draw(ax) -> None:  # noqa: ANN001
         ax.hist(scores, bins=50, color="C0")
-        ax.axvline(threshold, color="C3", label="queued above")
-        ax.set_xlabel("uncertainty (1 - max probability)")
+        ax.axvline(threshold, color="C3", label="lowest queued score")
+        ax.set_xlabel(f"{result.strategy} score")
         ax.set_yscale("log")
         ax.legend(fontsize=7)
 
     return {
-        "pool_rows": pool_rows,
+        "pool_rows": len(scores),
+        "query_seconds": round(query_s, 2),
         "model_version": result.model_version,
         "seed_rows": df_markdown(pd.DataFrame({"class": list(result.seed_counts), "rows": list(result.seed_counts.values())})),
         "queued_min_score": threshold,
         "queued_max_score": float(result.batch["score"].max()),
         "pool_max_unqueued_score": unqueued_max,
         "pool_median_score": float(pd.Series(scores).median()),
-        "uncertainty_plot": png_markdown(draw, "Uncertainty over the pool"),
+        "score_plot": png_markdown(draw, f"{result.strategy} scores over the pool"),
     }
+
+
+def curves_markdown() -> dg.MarkdownMetadataValue | None:
+    """The learning curves the active-learning benchmark saved (strategies vs random)."""
+    if not CURVES_PNG.exists():
+        return None
+    encoded = base64.b64encode(CURVES_PNG.read_bytes()).decode()
+    return dg.MetadataValue.md(
+        f"From `benchmarks/active_learning.py` (see {CURVES_PNG.name}):\n\n"
+        f"![learning curves](data:image/png;base64,{encoded})"
+    )
+
+
+class AnnotationsConfig(dg.Config):
+    """Launch config: land only these inbox files (plain names); empty = every file."""
+
+    files: list[str] = []
 
 
 def build_annotations(spec: DatasetSpec) -> dg.AssetsDefinition:
@@ -126,14 +177,31 @@ def build_annotations(spec: DatasetSpec) -> dg.AssetsDefinition:
         kinds={"duckdb", "csv"},
         pool=keys.WAREHOUSE_POOL,
     )
-    def annotations_(context: dg.AssetExecutionContext, warehouse: Warehouse, data_dir: DataDir) -> dg.MaterializeResult:
-        """Human labels, append-only (`row_id, label, annotator, source, file, created_at`):
-        every CSV dropped into the annotation inbox lands here once, bad files are moved to
-        `rejected/` with a reason. With `annotator.simulated`, a simulated annotator first
-        answers the pending queue from the spec's gold labels with `annotator.noise_rate`
-        noise."""
-        ann = spec.annotator
-        simulated = 0
+    def annotations_(
+        context: dg.AssetExecutionContext,
+        config: AnnotationsConfig,
+        warehouse: Warehouse,
+        data_dir: DataDir,
+        label_studio: LabelStudio,
+    ) -> dg.MaterializeResult:
+        """Human labels, append-only (`row_id, label, annotator, source, file, created_at`).
+        Every file in the annotation inbox lands here once: CSV (`row_id,label,annotator`)
+        or a Label Studio JSON export; a bad file moves to `rejected/` with a `.reason` file
+        and stores nothing. With LABEL_STUDIO_URL set, the project's export is pulled into
+        the inbox first; with `annotator.simulated`, the simulated annotator answers the
+        open queue into the inbox too, so every label takes the same path. The terminal
+        labeler (`mlinfra label`) writes here directly. Rows on which annotators disagree
+        are resolved and reported by gold_labels (rule in its description)."""
+        ann, simulated, pulled = spec.annotator, 0, None
+        if label_studio.configured:
+            client = label_studio.client()
+            pid = labelstudio.project_id(client, spec, label_studio.project_title)
+            content = labelstudio.pull(client, pid)
+            target = data_dir.inbox / labelstudio.export_name(pid, content)
+            already = (data_dir.processed / target.name).exists() or target.exists()
+            if json.loads(content) and not already:
+                annotations.write_file(content, target)
+                pulled = target.name
         if ann.simulated:
             ids = _idents(spec)
             with warehouse.connect() as con:
@@ -149,8 +217,9 @@ def build_annotations(spec: DatasetSpec) -> dg.AssetsDefinition:
                 path = annotations.write_answers(answers, data_dir.inbox)
                 simulated = len(answers)
                 context.log.info(f"simulated annotator answered {simulated} rows into {path.name}")
+        only = config.files or None
         with warehouse.connect() as con:
-            report = annotations.ingest_inbox(con, spec, data_dir.inbox, data_dir.processed, data_dir.rejected)
+            report = annotations.ingest_inbox(con, spec, data_dir.inbox, data_dir.processed, data_dir.rejected, only)
             total = con.execute("SELECT count(*) FROM labeling.annotations").fetchall()[0][0]
             by_annotator = con.execute(
                 "SELECT annotator, source, count(*) AS labels FROM labeling.annotations GROUP BY ALL ORDER BY 1, 2"
@@ -165,6 +234,7 @@ def build_annotations(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "labels_added": report.labels_added,
                 "rows_in_files": report.rows_in_files,
                 "simulated_answers": simulated,
+                "label_studio_export": pulled,
                 "by_annotator": df_markdown(by_annotator),
                 "rejected_files": df_markdown(pd.DataFrame(report.rejected, columns=["file", "reason"]))
                 if report.rejected
@@ -173,43 +243,6 @@ def build_annotations(spec: DatasetSpec) -> dg.AssetsDefinition:
         )
 
     return annotations_
-
-
-def build_gold_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=keys.GOLD_LABELS,
-        deps=[keys.ANNOTATIONS, keys.raw_key(spec)],
-        group_name=GROUP,
-        kinds={"duckdb"},
-        pool=keys.WAREHOUSE_POOL,
-    )
-    def gold_labels(warehouse: Warehouse) -> dg.MaterializeResult:
-        """A view with one label per annotated row: `row_id, label, n_annotations`.
-
-        Rule: each annotator counts once per row, with their most recent label; the label
-        with the most annotators wins; a tie goes to the label given most recently (then
-        the lower class index). `n_annotations` counts every stored annotation of the row.
-        """
-        with warehouse.connect() as con:
-            con.execute(load_sql("annotations_table", **_idents(spec)))
-            con.execute(load_sql("gold_labels"))
-            rows = con.execute("SELECT count(*) FROM labeling.gold_labels").fetchall()[0][0]
-            dist = con.execute("SELECT label, count(*) AS rows FROM labeling.gold_labels GROUP BY 1 ORDER BY 1").df()
-            multi = con.execute("SELECT count(*) FROM labeling.gold_labels WHERE n_annotations > 1").fetchall()[0][0]
-            agree = None
-            if spec.gold is not None and _exists(con, spec.gold.table):
-                agree = con.execute(load_sql("gold_agreement", gold_sql=gold_from(spec))).fetchall()[0][0]
-        dist.insert(0, "class", [spec.classes[int(k)] for k in dist["label"]])
-        return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": int(rows),
-                "rows_with_several_annotations": int(multi),
-                "class_distribution": df_markdown(dist),
-                "agreement_with_spec_gold": None if agree is None else float(agree),
-            }
-        )
-
-    return gold_labels
 
 
 def _exists(con, qualified: str) -> bool:  # noqa: ANN001
