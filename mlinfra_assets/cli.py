@@ -1,4 +1,5 @@
-"""`mlinfra` command: run the whole graph, show the platform's status, query the warehouse."""
+"""`mlinfra` command: run the whole graph, show the platform's status, query the warehouse,
+label the annotation queue."""
 
 from __future__ import annotations
 
@@ -77,6 +78,25 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_label(args: argparse.Namespace) -> int:
+    """Label the annotation queue in the terminal; each answer is stored at once."""
+    import getpass
+
+    from mlinfra_assets.labeling.terminal import key_reader, label_loop
+    from mlinfra_assets.spec import current_spec
+
+    annotator = args.annotator or os.environ.get("MLINFRA_ANNOTATOR") or getpass.getuser()
+    try:
+        label_loop(current_spec(), _resources()["warehouse"], annotator, key_reader(sys.stdin), sys.stdout, args.limit)
+    except KeyboardInterrupt:
+        print("\ninterrupted: every answer given so far is stored")
+        return 130
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mlinfra", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -90,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     query.add_argument("--wait", type=float, default=10.0, help="seconds to wait for a running step")
     query.add_argument("--max-rows", type=int, default=50)
     query.set_defaults(fn=cmd_query)
+    label = sub.add_parser("label", help="label the annotation queue in the terminal (1..k, s, u, q)")
+    label.add_argument("--annotator", help="your name in labeling.annotations (default: $MLINFRA_ANNOTATOR or login)")
+    label.add_argument("--limit", type=int, help="stop after this many answers")
+    label.set_defaults(fn=cmd_label)
     args = parser.parse_args(argv)
     return args.fn(args)
 
