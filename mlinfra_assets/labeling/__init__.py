@@ -12,16 +12,13 @@ from mlinfra_assets.stage import Stage
 def build_stage(spec: DatasetSpec) -> Stage:
     from mlinfra_assets.labeling.assets.gold import build_gold_labels, build_label_review
     from mlinfra_assets.labeling.assets.human import build_annotation_queue, build_annotations
-    from mlinfra_assets.labeling.assets.weak import (
-        build_label_matrix,
-        build_lf_summary,
-        build_weak_labels,
-    )
+    from mlinfra_assets.labeling.assets.weak import build_label_matrix_asset, build_lf_summary
+    from mlinfra_assets.labeling.assets.weak_labels import build_weak_labels
     from mlinfra_assets.labeling.sensors import build_annotation_sensor
 
     return Stage(
         assets=[
-            build_label_matrix(spec),
+            build_label_matrix_asset(spec),
             build_weak_labels(spec),
             build_lf_summary(spec),
             build_annotation_queue(spec),

@@ -1,89 +1,116 @@
-"""Apply labeling functions to the raw rows, read from DuckDB in bounded chunks."""
+"""Apply Python labeling functions (vectorized and row-wise) to one chunk of rows.
+
+Every vote is checked: an LF that raises, returns the wrong number of votes, or votes
+outside -1..k-1 fails with its name and the first offending row's `row_id`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
+from numbers import Number
 
 import numpy as np
 import pandas as pd
 
-from mlinfra_assets.labeling.lfs import LabelingFunctionError, LFSet
-from mlinfra_assets.resources import Warehouse
-from mlinfra_assets.spec import DatasetSpec
-
-CHUNK_ROWS = 50_000
+from mlinfra_assets.labeling.forms import LF, VectorizedLabelingFunction, lf_frame
+from mlinfra_assets.labeling.lfs import LabelingFunctionError
 
 
-def raw_chunks(
-    warehouse: Warehouse, spec: DatasetSpec, chunk_rows: int = CHUNK_ROWS
-) -> Iterator[pd.DataFrame]:
-    """Yield the raw rows ordered by id, `chunk_rows` at a time (keyset pagination).
+def _rule(n_classes: int) -> str:
+    return f"votes must be -1 (abstain) or a class index 0..{n_classes - 1}"
 
-    Each chunk has `row_id`, the timestamp and the feature columns; each read opens and
-    closes its own short read-only connection.
+
+def checked_rowwise(lf: LF, n_classes: int):  # noqa: ANN201 - a snorkel LabelingFunction
+    """Snorkel LF that calls `lf.rowwise` and names the LF and row when it fails.
+
+    Snorkel's applier silently drops negative votes (it keeps `y >= 0`), so the range is
+    checked here, row by row, before the applier sees the vote.
     """
-    cols = ", ".join([spec.timestamp_column, *spec.feature_columns])
-    first = f"SELECT {spec.id_column} AS row_id, {cols} FROM {spec.raw_table}"
-    last_id = None
-    while True:
-        where, params = ("", [chunk_rows])
-        if last_id is not None:
-            where, params = f" WHERE {spec.id_column} > ?", [last_id, chunk_rows]
-        chunk = warehouse.query_df(f"{first}{where} ORDER BY {spec.id_column} LIMIT ?", params)
-        if chunk.empty:
-            return
-        yield chunk
-        if len(chunk) < chunk_rows:
-            return
-        last_id = chunk["row_id"].iloc[-1:].tolist()[0]  # a plain Python value to bind
+    from snorkel.labeling import LabelingFunction
+
+    inner = lf.rowwise
+
+    def vote(x: pd.Series) -> int:
+        try:
+            y = inner(x)
+        except Exception as exc:  # noqa: BLE001 - any failure of user code is reported with its row
+            raise LabelingFunctionError(
+                f"labeling function {lf.name!r} raised {type(exc).__name__}: {exc} on row_id "
+                f"{x['row_id']!r} (its first offending row)"
+            ) from exc
+        ok = isinstance(y, Number) and not isinstance(y, complex) and float(y).is_integer()
+        if not (ok and -1 <= y < n_classes):
+            raise LabelingFunctionError(
+                f"labeling function {lf.name!r} returned {y!r} on row_id {x['row_id']!r} (its first "
+                f"offending row): {_rule(n_classes)}"
+            )
+        return int(y)
+
+    return LabelingFunction(lf.name, f=vote)
 
 
-def apply_lfs(chunks: Iterator[pd.DataFrame], lf_set: LFSet, n_classes: int) -> pd.DataFrame:
-    """Run Snorkel's PandasLFApplier over each chunk and stack the votes.
-
-    Parameters
-    ----------
-    chunks
-        DataFrames with a `row_id` column and the columns the functions read.
-    lf_set
-        The labeling functions.
-    n_classes
-        Number of classes: a vote must be -1 (abstain) or a class index below it.
-
-    Returns
-    -------
-    pandas.DataFrame
-        `row_id` and one int16 column per labeling function (the label matrix).
-    """
+def apply_rowwise(frame: pd.DataFrame, lfs: list[LF], n_classes: int) -> np.ndarray:
+    """Snorkel's PandasLFApplier on one chunk: an (n_rows, n_lfs) int16 matrix."""
     from snorkel.labeling import PandasLFApplier
 
-    applier = PandasLFApplier(lf_set.lfs)
-    ids, votes = [], []
-    for chunk in chunks:
-        L = applier.apply(chunk, progress_bar=False)
-        bad = (L < -1) | (L >= n_classes)
-        if bad.any():
-            j = int(np.argwhere(bad.any(axis=0))[0][0])
-            raise LabelingFunctionError(
-                f"labeling function {lf_set.names[j]!r} in {lf_set.module} voted "
-                f"{int(L[bad[:, j], j][0])}: votes must be -1 (abstain) or 0..{n_classes - 1}"
-            )
-        ids.append(chunk["row_id"].to_numpy())
-        votes.append(L.astype(np.int16))
-    if not ids:
-        raise ValueError("the raw table has no rows: materialize the raw partitions first")
-    matrix = pd.DataFrame(np.vstack(votes), columns=lf_set.names)
-    matrix.insert(0, "row_id", np.concatenate(ids))
-    return matrix
+    applier = PandasLFApplier([checked_rowwise(lf, n_classes) for lf in lfs])
+    return applier.apply(frame, progress_bar=False).astype(np.int16)
 
 
-def coverage_table(matrix: pd.DataFrame, names: list[str], classes: list[str]) -> pd.DataFrame:
-    """Per labeling function: the share of rows it votes on and its votes per class."""
-    rows = []
-    for name in names:
-        col = matrix[name].to_numpy()
-        row = {"lf": name, "coverage": float((col != -1).mean())}
-        for k, cls in enumerate(classes):
-            row[f"votes_{cls}"] = int((col == k).sum())
-        rows.append(row)
-    return pd.DataFrame(rows)
+def apply_vectorized(frame: pd.DataFrame, lf: VectorizedLabelingFunction, n_classes: int) -> np.ndarray:
+    """One vectorized LF on one chunk: its int16 votes, checked."""
+    ids = frame["row_id"]
+    try:
+        votes = lf(frame)
+    except Exception as exc:  # noqa: BLE001 - reported with the first row that makes it raise
+        bad = _first_raising_row(lambda n: lf(frame.iloc[:n]), len(frame))
+        raise LabelingFunctionError(
+            f"labeling function {lf.name!r} raised {type(exc).__name__}: {exc}; its first offending "
+            f"row is row_id {ids.iloc[bad]!r}"
+        ) from exc
+    if votes.ndim != 1 or len(votes) != len(frame):
+        raise LabelingFunctionError(
+            f"labeling function {lf.name!r} returned {votes.shape} votes for a chunk of {len(frame)} "
+            f"rows (first row_id {ids.iloc[0]!r}): return one vote per row, in the chunk's order"
+        )
+    numeric = votes.dtype.kind in "iub" or votes.dtype.kind == "f"
+    as_float = votes.astype(np.float64) if numeric else None
+    ok = (
+        np.isfinite(as_float) & (np.floor(as_float) == as_float) & (as_float >= -1) & (as_float < n_classes)
+        if as_float is not None
+        else np.zeros(len(votes), dtype=bool)
+    )
+    if not ok.all():
+        j = int(np.argmin(ok))
+        raise LabelingFunctionError(
+            f"labeling function {lf.name!r} returned {votes[j]!r} on row_id {ids.iloc[j]!r} (its first "
+            f"offending row): {_rule(n_classes)}"
+        )
+    return votes.astype(np.int16)
+
+
+def _first_raising_row(call: Callable[[int], object], n: int) -> int:
+    """The smallest k such that `call(k + 1)` raises (binary search over prefixes)."""
+    lo, hi = 1, n  # call(hi) raises; find the shortest raising prefix
+    while lo < hi:
+        mid = (lo + hi) // 2
+        try:
+            call(mid)
+            lo = mid + 1
+        except Exception:  # noqa: BLE001
+            hi = mid
+    return lo - 1
+
+
+def apply_python(chunk: pd.DataFrame, lfs: list[LF], forms: dict[str, str], n_classes: int) -> pd.DataFrame:
+    """Votes of the Python-form LFs on one chunk: `row_id` and one int16 column per LF."""
+    frame = lf_frame(chunk)
+    out = {"row_id": chunk["row_id"].to_numpy()}
+    rowwise = [lf for lf in lfs if forms[lf.name] == "rowwise"]
+    if rowwise:
+        L = apply_rowwise(frame, rowwise, n_classes)
+        out |= {lf.name: L[:, j] for j, lf in enumerate(rowwise)}
+    for lf in lfs:
+        if forms[lf.name] == "vectorized":
+            out[lf.name] = apply_vectorized(frame, lf.vectorized, n_classes)
+    return pd.DataFrame(out)[["row_id", *(lf.name for lf in lfs)]]

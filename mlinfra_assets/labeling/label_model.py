@@ -1,4 +1,12 @@
-"""Weak labels from the label matrix: Snorkel's LabelModel, and its evaluation against gold."""
+"""Weak labels from the label matrix with Snorkel's LabelModel, computed by voting pattern.
+
+A row's probabilities depend only on its votes, and a label matrix of m LFs has few
+distinct vote patterns (hundreds, not millions). So the matrix never leaves DuckDB: its
+patterns are counted in SQL; the LabelModel is fit on the voted rows rebuilt from those
+counts (on `fit_rows` of them, in proportion, when there are more: the model only sees
+the votes' co-occurrence statistics, so a proportional sample gives the same fit up to
+rounding); it is applied to each pattern once; `weak_labels` is a join in DuckDB.
+"""
 
 from __future__ import annotations
 
@@ -6,124 +14,158 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pandas as pd
 
+from mlinfra_assets.labeling.queries import load_sql
+
 EPOCHS = 500
+BALANCE_FITS = 12
+BALANCE_TOL = 1e-3
+MATRIX = "labeling.label_matrix"
 
 
 @dataclass(frozen=True)
-class WeakLabels:
-    """Probabilistic labels of the rows that got at least one vote."""
+class Fit:
+    """A fitted label model and its predictions per vote pattern."""
 
-    frame: pd.DataFrame  # row_id, prob_<class>..., label, confidence, label_model_version
+    patterns: pd.DataFrame  # the LF columns, n (rows), prob_<class>..., label, confidence
     version: str
+    class_balance: list[float]
+    balance_source: str  # spec, lf_module, annotated_gold, label_model
+    fit_rows: int  # rows the model was fit on
+    voted_rows: int
     rows_without_votes: int
     lf_accuracy: dict[str, float]  # the label model's estimate of each LF's accuracy
 
 
-def fit_weak_labels(
-    matrix: pd.DataFrame,
+def quoted(names: list[str]) -> str:
+    return ", ".join(f'"{n}"' for n in names)
+
+
+def read_patterns(con: duckdb.DuckDBPyConnection, names: list[str], table: str = MATRIX) -> pd.DataFrame:
+    """Each distinct vote pattern of `table` with its row count `n`."""
+    return con.execute(load_sql("lf_patterns", columns=quoted(names), table=table)).df()
+
+
+def proportional_rows(patterns: pd.DataFrame, names: list[str], limit: int) -> np.ndarray:
+    """The voted rows as an L matrix, scaled down in proportion to at most `limit` rows.
+
+    Each pattern keeps `n * limit / total` rows, rounded by largest remainder; with
+    `total <= limit` this is every voted row (row order does not matter to the fit).
+    """
+    counts = patterns["n"].to_numpy(dtype=np.int64)
+    total = int(counts.sum())
+    if total > limit:
+        exact = counts * (limit / total)
+        keep = np.floor(exact).astype(np.int64)
+        short = limit - int(keep.sum())
+        keep[np.argsort(-(exact - keep), kind="stable")[:short]] += 1
+        counts = keep
+    return np.repeat(patterns[names].to_numpy(dtype=np.int64), counts, axis=0)
+
+
+def fit(
+    patterns: pd.DataFrame,
     names: list[str],
     classes: list[str],
     class_balance: list[float] | None,
+    balance_source: str,
+    fit_rows: int,
     seed: int,
-) -> WeakLabels:
-    """Fit Snorkel's LabelModel on the voted rows and label them.
+) -> Fit:
+    """Fit Snorkel's LabelModel on the voted patterns and predict each pattern.
 
     Parameters
     ----------
-    matrix
-        `row_id` and one vote column per labeling function (-1 abstains).
-    names
-        The labeling-function columns, in order.
-    classes
-        The spec's classes (the cardinality is their number).
+    patterns
+        `read_patterns` output: the LF columns and `n`.
     class_balance
-        Prior per class, or None for Snorkel's uniform prior.
-    seed
-        Seed of the label model's fit.
+        Prior per class; None estimates it (`estimate_balance`).
+    fit_rows
+        At most this many voted rows are fit on (`proportional_rows`).
 
-    Returns
-    -------
-    WeakLabels
-        Rows with no vote are left out (counted in `rows_without_votes`).
+    Raises
+    ------
+    ValueError
+        When no row has a vote.
     """
-    from snorkel.labeling.model import LabelModel
-
-    L = matrix[names].to_numpy(dtype=np.int64)
-    voted = (L != -1).any(axis=1)
-    if not voted.any():
+    votes = patterns[names].to_numpy()
+    voted = patterns[(votes != -1).any(axis=1)].reset_index(drop=True)
+    if voted.empty:
         raise ValueError(
-            f"no row got a vote from any labeling function ({', '.join(names)}): "
-            "check the functions against the raw columns"
+            f"no row got a vote from any labeling function ({', '.join(names)}): check the "
+            "functions against the raw columns"
         )
-    model = LabelModel(cardinality=len(classes), verbose=False)
-    model.fit(L[voted], class_balance=class_balance, n_epochs=EPOCHS, seed=seed, progress_bar=False)
-    probs = model.predict_proba(L[voted])
+    L = proportional_rows(voted, names, fit_rows)
+    P = voted[names].to_numpy(dtype=np.int64)
+    if class_balance is None:
+        class_balance, balance_source = estimate_balance(L, P, voted["n"].to_numpy(), len(classes), seed), "label_model"
+    model = _label_model(L, len(classes), class_balance, seed)
+    probs = model.predict_proba(P)
+    out = voted[[*names, "n"]].copy()
+    for k, cls in enumerate(classes):
+        out[f"prob_{cls}"] = probs[:, k]
+    out["label"] = probs.argmax(axis=1).astype(np.int16)
+    out["confidence"] = probs.max(axis=1)
     accuracy = {n: float(w) for n, w in zip(names, model.get_weights(), strict=True)}
     fingerprint = json.dumps(
-        {"lfs": names, "balance": class_balance, "rows": int(voted.sum()), "acc": [round(a, 6) for a in accuracy.values()]}
+        {"lfs": names, "balance": [round(float(p), 6) for p in class_balance], "rows": len(L),
+         "acc": [round(a, 6) for a in accuracy.values()]}
     )
-    version = "lm-" + hashlib.sha1(fingerprint.encode()).hexdigest()[:10]
-    frame = pd.DataFrame({"row_id": matrix["row_id"].to_numpy()[voted]})
-    for k, cls in enumerate(classes):
-        frame[f"prob_{cls}"] = probs[:, k]
-    frame["label"] = probs.argmax(axis=1).astype(np.int16)
-    frame["confidence"] = probs.max(axis=1)
-    frame["label_model_version"] = version
-    return WeakLabels(frame, version, int((~voted).sum()), accuracy)
-
-
-def majority_vote(L: np.ndarray, n_classes: int) -> np.ndarray:
-    """Snorkel's MajorityLabelVoter; ties abstain (-1)."""
-    from snorkel.labeling.model import MajorityLabelVoter
-
-    return MajorityLabelVoter(cardinality=n_classes).predict(L, tie_break_policy="abstain")
-
-
-def evaluate(
-    predictions: dict[str, np.ndarray], gold: np.ndarray, positive: int
-) -> pd.DataFrame:
-    """Accuracy and positive-class precision, recall, F1 of each method against gold.
-
-    An abstain (-1) counts as a wrong answer for accuracy and as "not positive" for F1,
-    so a method cannot look good by abstaining.
-    """
-    from sklearn.metrics import f1_score, precision_score, recall_score
-
-    truth = gold == positive
-    rows = []
-    for method, pred in predictions.items():
-        guess = pred == positive
-        rows.append(
-            {
-                "method": method,
-                "coverage": float((pred != -1).mean()),
-                "accuracy": float((pred == gold).mean()),
-                "precision": float(precision_score(truth, guess, zero_division=0)),
-                "recall": float(recall_score(truth, guess, zero_division=0)),
-                "f1": float(f1_score(truth, guess, zero_division=0)),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def compare_methods(
-    matrix: pd.DataFrame, names: list[str], weak: pd.DataFrame, gold: pd.DataFrame, n_classes: int, positive: int
-) -> pd.DataFrame:
-    """Label model vs majority vote vs each single LF, on the voted rows that have gold.
-
-    `gold` has `row_id, label`; the result has one row per method (`lf:<name>` for LFs).
-    """
-    joined = matrix.merge(weak[["row_id", "label"]], on="row_id").merge(
-        gold.rename(columns={"label": "gold"}), on="row_id"
+    return Fit(
+        patterns=out,
+        version="lm-" + hashlib.sha1(fingerprint.encode()).hexdigest()[:10],
+        class_balance=[float(p) for p in class_balance],
+        balance_source=balance_source,
+        fit_rows=len(L),
+        voted_rows=int(voted["n"].sum()),
+        rows_without_votes=int(patterns["n"].sum() - voted["n"].sum()),
+        lf_accuracy=accuracy,
     )
-    if joined.empty:
-        raise ValueError("no weakly labeled row has a gold label: nothing to evaluate against")
-    L = joined[names].to_numpy(dtype=np.int64)
-    predictions = {"label_model": joined["label"].to_numpy(), "majority_vote": majority_vote(L, n_classes)}
-    predictions |= {f"lf:{n}": L[:, j] for j, n in enumerate(names)}
-    result = evaluate(predictions, joined["gold"].to_numpy(), positive)
-    result.insert(1, "rows", len(joined))
-    return result
+
+
+def estimate_balance(L: np.ndarray, P: np.ndarray, weight: np.ndarray, k: int, seed: int) -> list[float]:
+    """The class balance as a fixed point: fit (uniform prior first), take the mean of the
+    predicted probabilities over the voted rows as the next prior, refit; stop when no
+    class moves by more than `BALANCE_TOL` (at most `BALANCE_FITS` fits)."""
+    balance = None
+    for _ in range(BALANCE_FITS):
+        model = _label_model(L, k, balance, seed)
+        new = np.average(model.predict_proba(P), axis=0, weights=weight)
+        done = balance is not None and np.abs(new - balance).max() < BALANCE_TOL
+        balance = new
+        if done:
+            break
+    return [float(p) for p in balance]
+
+
+def _label_model(L: np.ndarray, cardinality: int, class_balance: list[float] | None, seed: int):  # noqa: ANN202
+    import torch
+    from snorkel.labeling.model import LabelModel
+
+    model = LabelModel(cardinality=cardinality, verbose=False)
+    balance = None if class_balance is None else np.asarray(class_balance, dtype=float)
+    # its tensors are (m*k)^2: torch's thread pool only adds overhead, up to 40x on a busy machine
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model.fit(L, class_balance=balance, n_epochs=EPOCHS, seed=seed, progress_bar=False)
+    finally:
+        torch.set_num_threads(threads)
+    return model
+
+
+def weak_labels_sql(names: list[str], classes: list[str], patterns_view: str, table: str = MATRIX) -> str:
+    """SELECT of `labeling.weak_labels` (version bound as the one `?`): matrix x patterns."""
+    probs = ", ".join(f'p."prob_{c}"' for c in classes)
+    return load_sql("weak_labels", probs=probs, table=table, patterns=patterns_view, columns=quoted(names))
+
+
+def gold_balance(counts: pd.Series, n_classes: int) -> list[float] | None:
+    """Class balance from annotated gold counts per class (add-one smoothed), or None."""
+    if counts.sum() == 0:
+        return None
+    full = counts.reindex(range(n_classes), fill_value=0).to_numpy(dtype=float)
+    return list((full + 1) / (full.sum() + n_classes))

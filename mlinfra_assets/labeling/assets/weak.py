@@ -1,55 +1,65 @@
-"""Weak supervision assets: the label matrix, the label model's weak labels, the LF summary."""
-
-import time
+"""Weak supervision assets: the label matrix, the LF summary, the label model's weak labels."""
 
 import dagster as dg
-import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from mlinfra_assets import keys
 from mlinfra_assets.holdout import gold_from
-from mlinfra_assets.labeling import analysis, label_model
-from mlinfra_assets.labeling.apply import apply_lfs, coverage_table, raw_chunks
+from mlinfra_assets.labeling import analysis
+from mlinfra_assets.labeling.forms import FORMS
+from mlinfra_assets.labeling.label_model import read_patterns
 from mlinfra_assets.labeling.lfs import load_lfs
+from mlinfra_assets.labeling.matrix import TABLE, build_label_matrix
 from mlinfra_assets.plots import df_markdown, png_markdown
-from mlinfra_assets.resources import Warehouse, replace_table_from_df
+from mlinfra_assets.resources import Warehouse
 from mlinfra_assets.spec import DatasetSpec
 
 GROUP = "labeling"
+ANNOTATED_GOLD = "SELECT row_id, label FROM labeling.gold_labels"
 
 
-def read_matrix(warehouse: Warehouse, names: list[str]) -> pd.DataFrame:
-    """labeling.label_matrix, checked against the current labeling functions."""
-    matrix = warehouse.query_df("SELECT * FROM labeling.label_matrix")
-    stale = [n for n in names if n not in matrix.columns]
+class LabelMatrixConfig(dg.Config):
+    form: str = Field(
+        default="fastest",
+        description="Form every LF runs in: fastest (each LF's SQL, else vectorized, else "
+        "row-wise form), or sql / vectorized / rowwise for all (e.g. rowwise to re-check "
+        "against Snorkel's own applier).",
+    )
+
+
+def check_matrix(warehouse: Warehouse, names: list[str]) -> None:
+    """Raise unless labeling.label_matrix has a column for every current LF."""
+    if not warehouse.table_exists(TABLE):
+        raise ValueError(f"{TABLE} does not exist: materialize labeling/label_matrix first")
+    columns = {
+        r[0]
+        for r in warehouse.query_df(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'labeling' AND table_name = 'label_matrix'"
+        ).itertuples(index=False)
+    }
+    stale = [n for n in names if n not in columns]
     if stale:
         raise ValueError(
-            f"labeling.label_matrix has no column(s) {stale} for the current labeling functions: "
+            f"{TABLE} has no column(s) {stale} for the current labeling functions: "
             "re-materialize labeling/label_matrix"
         )
-    return matrix[["row_id", *names]]
 
 
-def oracle_gold(spec: DatasetSpec, warehouse: Warehouse) -> pd.DataFrame | None:
-    """The spec's gold labels (the demo's oracle), for evaluation figures only."""
-    if spec.gold is None or not warehouse.table_exists(spec.gold.table):
-        return None
-    return warehouse.query_df(gold_from(spec))
+def gold_sources(spec: DatasetSpec, warehouse: Warehouse) -> dict[str, str]:
+    """Gold label queries (`row_id, label`) that exist: the spec's gold, annotated gold."""
+    sources = {}
+    if spec.gold is not None and warehouse.table_exists(spec.gold.table):
+        sources["oracle"] = gold_from(spec)
+    if warehouse.table_exists("labeling.gold_labels") and warehouse.scalar(
+        "SELECT count(*) FROM labeling.gold_labels"
+    ):
+        sources["annotated"] = ANNOTATED_GOLD
+    return sources
 
 
-def annotated_gold(warehouse: Warehouse) -> pd.DataFrame | None:
-    """`row_id, label` of labeling.gold_labels, or None while there is no annotation.
-
-    Read by SQL, not as an asset dependency: gold labels come downstream of weak labels
-    and a declared dependency would be a cycle.
-    """
-    if not warehouse.table_exists("labeling.gold_labels"):
-        return None
-    gold = warehouse.query_df("SELECT row_id, label FROM labeling.gold_labels")
-    return gold if len(gold) else None
-
-
-def build_label_matrix(spec: DatasetSpec) -> dg.AssetsDefinition:
+def build_label_matrix_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=keys.LABEL_MATRIX,
         deps=[keys.raw_key(spec)],
@@ -57,26 +67,43 @@ def build_label_matrix(spec: DatasetSpec) -> dg.AssetsDefinition:
         kinds={"snorkel", "duckdb"},
         pool=keys.WAREHOUSE_POOL,
     )
-    def label_matrix(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    def label_matrix(
+        context: dg.AssetExecutionContext, config: LabelMatrixConfig, warehouse: Warehouse
+    ) -> dg.MaterializeResult:
         """The votes of every labeling function on every raw row: `row_id` and one SMALLINT
-        column per function (-1 abstain, else a class index). Built with Snorkel's
-        PandasLFApplier over the raw table read in bounded chunks."""
+        column per LF (-1 abstain, else a class index). SQL LFs run as one DuckDB query over
+        the raw table; vectorized and row-wise (Snorkel) LFs on bounded chunks; the matrix
+        is replaced in one transaction, so a failed run keeps the previous one."""
         lf_set = load_lfs(spec)
-        started = time.perf_counter()
-        matrix = apply_lfs(raw_chunks(warehouse, spec), lf_set, spec.n_classes)
-        seconds = time.perf_counter() - started
-        with warehouse.connect() as con:
-            rows = replace_table_from_df(con, "labeling.label_matrix", matrix)
-        coverage = coverage_table(matrix, lf_set.names, spec.classes)
-        voted = float((matrix[lf_set.names].to_numpy() != -1).any(axis=1).mean())
-        context.log.info(f"{len(lf_set.lfs)} LFs on {rows} rows in {seconds:.1f}s")
+        run = build_label_matrix(warehouse, spec, lf_set, form=config.form)
+        with warehouse.connect(read_only=True) as con:
+            summary = analysis.lf_summary(con, lf_set.names, spec.classes, None)
+            patterns = read_patterns(con, lf_set.names)
+        voted = patterns["n"][(patterns[lf_set.names] != -1).any(axis=1)].sum() / patterns["n"].sum()
+        forms = pd.DataFrame(
+            {
+                "lf": lf_set.names,
+                "ran_as": [run.forms[n] for n in lf_set.names],
+                "written_as": [", ".join(lf.forms) for lf in lf_set.lfs],
+            }
+        )
+        seconds = run.sql_seconds + run.python_seconds
+        context.log.info(f"{len(lf_set.lfs)} LFs on {run.rows} rows in {seconds:.2f}s")
+        coverage = summary[["lf", "polarity", "coverage"]]
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": rows,
+                "dagster/row_count": run.rows,
                 "labeling_functions": len(lf_set.lfs),
                 "lf_module": lf_set.module,
-                "rows_with_a_vote_share": voted,
-                "apply_seconds": round(seconds, 2),
+                **{f"lfs_{f}": sum(v == f for v in run.forms.values()) for f in FORMS},
+                "rows_with_a_vote_share": float(voted),
+                "vote_patterns": len(patterns),
+                "apply_seconds": round(seconds, 3),
+                "sql_seconds": round(run.sql_seconds, 3),
+                "python_seconds": round(run.python_seconds, 3),
+                "python_chunks": run.chunks,
+                "rows_per_second": round(run.rows / max(seconds, 1e-9)),
+                "forms": df_markdown(forms),
                 "coverage": df_markdown(coverage),
                 "coverage_plot": png_markdown(
                     lambda ax: ax.barh(coverage["lf"], coverage["coverage"]), "Coverage per labeling function"
@@ -85,74 +112,6 @@ def build_label_matrix(spec: DatasetSpec) -> dg.AssetsDefinition:
         )
 
     return label_matrix
-
-
-def build_weak_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=keys.WEAK_LABELS,
-        deps=[keys.LABEL_MATRIX],
-        group_name=GROUP,
-        kinds={"snorkel", "duckdb"},
-        pool=keys.WAREHOUSE_POOL,
-    )
-    def weak_labels(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-        """Probabilistic labels from Snorkel's LabelModel fit on the label matrix: one
-        `prob_<class>` per class, `label` (argmax), `confidence` (its probability) and the
-        `label_model_version`. Rows no labeling function voted on are left out.
-        Evaluation (metadata) compares the label model with majority vote and each single
-        LF against the spec's gold labels and the annotated gold labels."""
-        lf_set = load_lfs(spec)
-        matrix = read_matrix(warehouse, lf_set.names)
-        weak = label_model.fit_weak_labels(
-            matrix, lf_set.names, spec.classes, lf_set.class_balance, seed=spec.training.seed
-        )
-        with warehouse.connect() as con:
-            rows = replace_table_from_df(con, "labeling.weak_labels", weak.frame)
-        counts = weak.frame["label"].value_counts().reindex(range(spec.n_classes), fill_value=0)
-        distribution = pd.DataFrame({"class": spec.classes, "rows": counts.to_numpy()})
-        metadata = {
-            "dagster/row_count": rows,
-            "rows_without_votes": weak.rows_without_votes,
-            "coverage": rows / (rows + weak.rows_without_votes),
-            "label_model_version": weak.version,
-            "class_balance": str(lf_set.class_balance or "uniform (set CLASS_BALANCE in the LF module)"),
-            "class_distribution": df_markdown(distribution),
-            "mean_confidence": float(weak.frame["confidence"].mean()),
-            "lf_accuracy_estimates": df_markdown(
-                pd.DataFrame({"lf": list(weak.lf_accuracy), "estimated_accuracy": list(weak.lf_accuracy.values())})
-            ),
-        }
-        for source, gold in (("oracle", oracle_gold(spec, warehouse)), ("annotated", annotated_gold(warehouse))):
-            if gold is None:
-                continue
-            table = label_model.compare_methods(
-                matrix, lf_set.names, weak.frame, gold, spec.n_classes, spec.positive_index
-            )
-            metadata |= _comparison_metadata(source, table)
-        context.log.info(f"weak labels {weak.version}: {rows} rows")
-        return dg.MaterializeResult(metadata=metadata)
-
-    return weak_labels
-
-
-def _comparison_metadata(source: str, table: pd.DataFrame) -> dict:
-    lfs = table[table["method"].str.startswith("lf:")]
-    best = lfs.loc[lfs["f1"].idxmax()]
-    by = table.set_index("method")
-    return {
-        f"{source}_rows": int(table["rows"].iloc[0]),
-        f"{source}_label_model_f1": float(by.loc["label_model", "f1"]),
-        f"{source}_label_model_accuracy": float(by.loc["label_model", "accuracy"]),
-        f"{source}_majority_vote_f1": float(by.loc["majority_vote", "f1"]),
-        f"{source}_majority_vote_accuracy": float(by.loc["majority_vote", "accuracy"]),
-        f"{source}_best_lf": best["method"][3:],
-        f"{source}_best_lf_f1": float(best["f1"]),
-        f"{source}_comparison": df_markdown(table),
-        f"{source}_f1_plot": png_markdown(
-            lambda ax: ax.barh(table["method"], table["f1"], color=["C1", "C2"] + ["C0"] * len(lfs)),
-            f"F1 of the positive class vs {source} gold",
-        ),
-    }
 
 
 def build_lf_summary(spec: DatasetSpec) -> dg.AssetsDefinition:
@@ -164,29 +123,29 @@ def build_lf_summary(spec: DatasetSpec) -> dg.AssetsDefinition:
         pool=keys.WAREHOUSE_POOL,
     )
     def lf_summary(warehouse: Warehouse) -> dg.MaterializeResult:
-        """Snorkel's LFAnalysis per labeling function: polarity (classes it votes for),
-        coverage, overlaps, conflicts over all rows, and correct / incorrect / empirical
-        accuracy on the annotated gold labels (NULL while there are none)."""
-        lf_set = load_lfs(spec)
-        matrix = read_matrix(warehouse, lf_set.names)
-        gold = annotated_gold(warehouse)
-        summary = analysis.lf_summary(matrix, lf_set.lfs, spec.classes, gold)
+        """Snorkel LFAnalysis's figures per labeling function, computed in SQL on the label
+        matrix: polarity (classes it votes for), coverage, overlaps, conflicts over all rows,
+        and correct / incorrect / empirical accuracy on the annotated gold labels (NULL
+        while there are none)."""
+        import numpy as np
+
+        from mlinfra_assets.resources import replace_table_from_df
+
+        names = load_lfs(spec).names
+        check_matrix(warehouse, names)
+        sources = gold_sources(spec, warehouse)
+        with warehouse.connect(read_only=True) as con:
+            summary = analysis.lf_summary(con, names, spec.classes, sources.get("annotated"))
+            oracle = analysis.lf_summary(con, names, spec.classes, sources["oracle"]) if "oracle" in sources else None
         with warehouse.connect() as con:
             rows = replace_table_from_df(con, "labeling.lf_summary", summary)
-        metadata = {
-            "dagster/row_count": rows,
-            "gold_rows": 0 if gold is None else len(gold),
-            "summary": df_markdown(summary),
-        }
-        oracle = oracle_gold(spec, warehouse)
+        gold_rows = warehouse.scalar("SELECT count(*) FROM labeling.gold_labels") if "annotated" in sources else 0
+        metadata = {"dagster/row_count": rows, "gold_rows": int(gold_rows), "summary": df_markdown(summary)}
         accuracy, label = summary["emp_acc"], "accuracy (annotated gold)"
         if oracle is not None:
-            on_oracle = analysis.empirical_accuracy(matrix, lf_set.lfs, oracle)
-            metadata["oracle_accuracy"] = df_markdown(
-                pd.concat([summary[["lf", "polarity", "coverage"]], on_oracle], axis=1)
-            )
-            if gold is None:
-                accuracy, label = on_oracle["emp_acc"], "accuracy (oracle)"
+            metadata["oracle_accuracy"] = df_markdown(oracle)
+            if "annotated" not in sources:
+                accuracy, label = oracle["emp_acc"], "accuracy (oracle)"
         acc = accuracy.astype("Float64").to_numpy(dtype=float, na_value=np.nan)  # no bar: no evidence
 
         def draw(ax) -> None:  # noqa: ANN001

@@ -1,0 +1,2 @@
+SELECT row_id, {checked}
+FROM ({votes}) AS votes

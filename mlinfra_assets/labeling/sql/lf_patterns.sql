@@ -1,0 +1,3 @@
+SELECT {columns}, count(*) AS n
+FROM {table}
+GROUP BY ALL

@@ -1,0 +1,2 @@
+SELECT {id_column} AS row_id, {columns}
+FROM {table}

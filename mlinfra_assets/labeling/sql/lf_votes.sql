@@ -1,0 +1,2 @@
+SELECT row_id, {votes}
+FROM ({source}) AS src
