@@ -15,6 +15,7 @@ from mlinfra_assets.spec import DatasetSpec
 
 SQL = Path(__file__).parent / "sql"
 REPORT_TABLE = "edge.compression_report"
+TRAINING_SET = "training.training_set"
 _VERSION = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
@@ -28,19 +29,36 @@ def holdout_sql(spec: DatasetSpec) -> str:
     )
 
 
+def finetune_rows(spec: DatasetSpec, warehouse: Warehouse) -> pd.DataFrame | None:
+    """Up to `edge.finetune_rows` rows of training.training_set (None when the table is missing)."""
+    schema, table = TRAINING_SET.split(".")
+    present = warehouse.query_df(
+        "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, table]
+    )
+    if int(present["n"].iloc[0]) == 0:
+        return None
+    return warehouse.query_df((SQL / "finetune_rows.sql").read_text(), [spec.edge.finetune_rows])
+
+
 def build_compressed_models(spec: DatasetSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=keys.COMPRESSED_MODELS,
         ins={"model": dg.AssetIn(key=keys.MODEL)},
+        deps=[keys.TRAINING_SET],
         group_name="edge",
         kinds={"pytorch", "onnx", "triton"},
+        pool=keys.WAREHOUSE_POOL,
     )
-    def compressed_models(context: dg.AssetExecutionContext, model: dict, data_dir: DataDir):
+    def compressed_models(context: dg.AssetExecutionContext, model: dict, data_dir: DataDir, warehouse: Warehouse):
         """Edge variants of the trained model, one file each, under models/edge/<version>/:
-        fp32, dynamic int8 (torch), int8 weight-only (Triton kernel on CUDA, torch on CPU)
-        and ONNX fp32 (numeric + categorical -> probabilities, dynamic batch), with the
-        preprocessing JSON. The value is a dict: version, folder, parity, variant -> file."""
-        from mlinfra_assets.edge.compress import build_variants, onnx_parity
+        fp32, dynamic int8 (torch), int8 weight-only (Triton kernel on CUDA, torch on CPU),
+        magnitude-pruned at each edge.prune_amounts (fine-tuned on training.training_set),
+        ONNX fp32 and onnxruntime int8 (encoded inputs), and the edge deliverable
+        `edge_model.onnx` (raw columns -> probabilities, preprocessing inside) with the
+        standalone `score.py` (numpy + onnxruntime). A variant the model cannot take is
+        skipped with its reason. The value: version, folder, variants, skipped."""
+        from mlinfra_assets.edge.compress import EDGE_FILE, build_variants
+        from mlinfra_assets.edge.prune import FinetuneSet
         from mlinfra_assets.training.model import ScoringModel
 
         version = str(model.get("version", ""))
@@ -50,10 +68,12 @@ def build_compressed_models(spec: DatasetSpec) -> dg.AssetsDefinition:
         if not (source / "model.pt").exists():
             raise FileNotFoundError(f"training/model path {source} holds no model.pt: re-materialize training/model")
         scoring = ScoringModel.load(source, version=version)
+        rows = finetune_rows(spec, warehouse)
+        finetune = None if rows is None else FinetuneSet.from_frame(rows, scoring.pre, spec.prob_columns)
         folder = data_dir.path("models", "edge", version, mkdir=False)
-        variants = build_variants(scoring, folder)
-        parity = onnx_parity(variants, scoring.pre)
-        context.log.info(f"edge variants of {spec.name} v{version} in {folder}; ONNX parity {parity:.2e}")
+        variants, skipped = build_variants(scoring, folder, spec.edge, finetune, spec.positive_class)
+        for name, reason in skipped.items():
+            context.log.warning(f"edge variant {name} skipped: {reason}")
         files = pd.DataFrame([v.to_dict() for v in variants.values()]).drop(columns="path")
         fp32_size = variants["fp32"].size_bytes
         return dg.MaterializeResult(
@@ -62,36 +82,23 @@ def build_compressed_models(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "version": version,
                 "model_uri": model.get("model_uri"),
                 "folder": str(folder),
-                "onnx_parity_max_abs_diff": parity,
                 "variants": {n: v.to_dict() for n, v in variants.items()},
+                "skipped": skipped,
             },
             metadata={
                 "dagster/row_count": len(variants),
                 "model_version": version,
                 "folder": dg.MetadataValue.path(str(folder)),
+                "edge_file": dg.MetadataValue.path(str(folder / EDGE_FILE)),
                 "variants": df_markdown(files),
+                "skipped": df_markdown(pd.DataFrame({"variant": list(skipped), "reason": list(skipped.values())})),
+                "finetune_rows": 0 if finetune is None else len(finetune),
                 "fp32_size_bytes": fp32_size,
-                "dynamic_int8_size_ratio": variants["dynamic_int8"].size_bytes / fp32_size,
-                "int8_weight_only_size_ratio": variants["int8_weight_only"].size_bytes / fp32_size,
-                "onnx_parity_max_abs_diff": parity,
+                **{f"{n}_size_ratio": fp32_size / v.size_bytes for n, v in variants.items() if n != "fp32"},
             },
         )
 
     return compressed_models
-
-
-def _tradeoff(report: pd.DataFrame, x: str, xlabel: str):  # noqa: ANN202 - a drawing callback
-    def draw(ax) -> None:  # noqa: ANN001 - a matplotlib axis
-        for i, row in enumerate(report.itertuples()):
-            ax.scatter(getattr(row, x), row.f1, s=60, color="tab:green" if row.deployable else "tab:red")
-            ax.annotate(row.variant, (getattr(row, x), row.f1), textcoords="offset points",
-                        xytext=(5, 5 - 14 * (i % 2)), fontsize=8)  # alternate so equal points stay readable
-        ax.margins(x=0.25, y=0.15)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("holdout F1 (green: deployable)")
-        ax.grid(alpha=0.3)
-
-    return draw
 
 
 def build_compression_report(spec: DatasetSpec) -> dg.AssetsDefinition:
@@ -104,11 +111,15 @@ def build_compression_report(spec: DatasetSpec) -> dg.AssetsDefinition:
         pool=keys.WAREHOUSE_POOL,
     )
     def compression_report(context: dg.AssetExecutionContext, compressed_models: dict, warehouse: Warehouse):
-        """Per edge variant: file size, stored tensor elements, one-thread CPU latency (p50/p99 at
-        batch 1 and 1024), F1 and PR-AUC on the frozen holdout (gold labels), the F1 change
-        vs fp32, the max probability difference vs fp32 and whether it is deployable
-        (F1 drop <= edge.f1_margin; ONNX also within 1e-4 of torch)."""
+        """Per edge variant: status (ok / skipped, with the reason), file size (and gzipped),
+        size ratio vs fp32, stored tensor elements, weight sparsity, one-thread CPU latency
+        (p50/p99 at batch 1 and 1024) and speed-up vs fp32, F1 and PR-AUC on the frozen holdout
+        (gold labels) and their change vs fp32, the max probability difference vs fp32, and
+        whether it is deployable (F1 drop <= edge.f1_margin; the exact ONNX files also within
+        1e-4 of torch); `reason` says why not."""
+        from mlinfra_assets.edge import figures
         from mlinfra_assets.edge.compress import Variant
+        from mlinfra_assets.edge.edge_onnx import raw_inputs
         from mlinfra_assets.edge.evaluate import evaluate_variants
         from mlinfra_assets.training.model import Preprocessor
 
@@ -119,30 +130,34 @@ def build_compression_report(spec: DatasetSpec) -> dg.AssetsDefinition:
             raise ValueError(f"no holdout rows with gold labels in {spec.raw_table}: materialize raw and {spec.gold.table}")
         labels = rows["_gold_label"].to_numpy(dtype="int64")
         num, cat = pre.encode(rows)
+        inputs = {"encoded": {"numeric": num, "categorical": cat}, "raw": raw_inputs(rows, pre)}
         variants = {n: Variant(**v) for n, v in compressed_models["variants"].items()}
-        report = evaluate_variants(variants, num, cat, labels, spec.positive_index, spec.edge.f1_margin)
+        report = evaluate_variants(variants, inputs, labels, spec.positive_index, spec.edge.f1_margin,
+                                   compressed_models.get("skipped", {}))
         report.insert(1, "model_version", str(compressed_models["version"]))
         with warehouse.connect() as con:
             count = replace_table_from_df(con, REPORT_TABLE, report)
-        by = report.set_index("variant")
-        shown = report.drop(columns=["path", "model_version"])
+        ok = report[report["status"] == "ok"].set_index("variant")
+        figures_ = {f"{n}_{col}": float(ok.loc[n, col]) for n in ok.index if n != "fp32"
+                    for col in ("f1_delta", "size_ratio", "speedup_b1024")}
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": count,
                 "model_version": str(compressed_models["version"]),
                 "holdout_rows": len(rows),
                 "holdout_positives": int(np.sum(labels == spec.positive_index)),
-                "fp32_f1": float(by.loc["fp32", "f1"]),
-                "dynamic_int8_f1_delta": float(by.loc["dynamic_int8", "f1_delta"]),
-                "int8_weight_only_f1_delta": float(by.loc["int8_weight_only", "f1_delta"]),
-                "onnx_max_abs_diff": float(by.loc["onnx_fp32", "max_abs_diff_vs_fp32"]),
+                "fp32_f1": float(ok.loc["fp32", "f1"]),
+                **figures_,
                 "deployable_variants": int(report["deployable"].sum()),
-                "report": df_markdown(shown),
-                "size_vs_f1": png_markdown(_tradeoff(report, "size_bytes", "file size (bytes)"), "Size vs F1"),
+                "skipped_variants": int((report["status"] == "skipped").sum()),
+                "report": df_markdown(report.drop(columns=["path", "model_version"])),
+                "size_vs_f1": png_markdown(figures.tradeoff(report, "size_bytes", "file size (bytes, log)"),
+                                           "Size vs F1"),
                 "latency_vs_f1": png_markdown(
-                    _tradeoff(report, "latency_b1024_p50_ms", "p50 latency, batch 1024, 1 thread (ms)"),
+                    figures.tradeoff(report, "latency_b1024_p50_ms", "p50 latency, batch 1024, 1 thread (ms, log)"),
                     "Latency vs F1",
                 ),
+                "size_vs_speed": png_markdown(figures.gains(report), "Smaller and faster than fp32?"),
             },
         )
 

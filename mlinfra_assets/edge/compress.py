@@ -1,15 +1,17 @@
 """Compressed variants of a scoring model, written as files an edge device can load.
 
-Variants: `fp32` (the trained network), `dynamic_int8` (torch dynamic quantization of
-the Linear layers: int8 weights, activations quantized on the fly), `int8_weight_only`
-(`kernels.Int8Linear`: int8 weights with per-channel scales, fused ReLU; the Triton
-kernel on CUDA, the torch path on CPU) and `onnx_fp32` (ONNX export of the network plus
-softmax, dynamic batch, run by onnxruntime).
+`fp32` (the trained network), `dynamic_int8` (torch dynamic quantization of the Linears),
+`int8_weight_only` (`kernels.Int8Linear`: int8 weights, per-channel scales, fused ReLU;
+Triton on CUDA, torch on CPU), `pruned_<pct>` (global magnitude pruning + short fine-tune),
+`onnx_fp32` / `onnx_int8` (onnxruntime; int8 by its dynamic quantization) and `edge_onnx`
+(the deliverable: raw columns in, preprocessing inside, with `score.py` next to it).
+A variant the model cannot take is skipped, with the reason, instead of failing the rest.
 """
 
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import shutil
 import warnings
@@ -17,55 +19,46 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from mlinfra_assets.training.model import Preprocessor, ScoringModel
+from mlinfra_assets.edge import onnx_files
+from mlinfra_assets.edge.prune import FinetuneSet, linear_sparsity, prune_and_finetune
+from mlinfra_assets.training.model import ScoringModel
 
-VARIANTS = ("fp32", "dynamic_int8", "int8_weight_only", "onnx_fp32")
+SCORER = Path(__file__).parent / "standalone" / "score.py"
+EDGE_FILE = "edge_model.onnx"
+# layers with parameters that every variant keeps as they are (fp32) without harm
+KEPT_LAYERS = (nn.Embedding, nn.LayerNorm, nn.BatchNorm1d)
 RUNTIMES = {
-    "fp32": "torch-cpu",
-    "dynamic_int8": "torch-cpu (fbgemm/x86 int8)",
-    "int8_weight_only": "torch-cpu (Triton kernel on CUDA)",
-    "onnx_fp32": "onnxruntime-cpu",
+    "fp32": "torch-cpu", "dynamic_int8": "torch-cpu (fbgemm/x86 int8)",
+    "int8_weight_only": "torch-cpu (Triton kernel on CUDA)", "onnx_fp32": "onnxruntime-cpu",
+    "onnx_int8": "onnxruntime-cpu (int8)", "edge_onnx": "onnxruntime-cpu (raw columns)",
 }
-Predictor = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass
 class Variant:
-    """One compressed model file and what it holds."""
+    """One model file and what it holds. `inputs`: "encoded" (numeric, categorical) or "raw" columns."""
 
     name: str
     path: str
     kind: str  # "torch" or "onnx"
+    inputs: str
     size_bytes: int
+    gzip_bytes: int
     parameters: int
+    sparsity: float
+    runtime: str
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-class ProbabilityModel(nn.Module):
-    """(numeric float32 [B, n_num], categorical int64 [B, n_cat]) -> class probabilities."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(numeric, categorical), dim=1)
-
-
-def sample_inputs(pre: Preprocessor, rows: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
-    """Random encoded inputs in the model's domain (numerics around the training statistics)."""
-    rng = np.random.default_rng(seed)
-    num = rng.normal(pre.means, np.asarray(pre.stds) * 2, size=(rows, len(pre.numeric))).astype("float32")
-    cat = np.stack(
-        [rng.integers(0, len(pre.vocab[c]) + 1, rows) for c in pre.categorical], axis=1
-    ).astype("int64") if pre.categorical else np.zeros((rows, 0), dtype="int64")
-    return num, cat
+def variant_names(prune_amounts: list[float]) -> list[str]:
+    """Every variant, in report order."""
+    pruned = [f"pruned_{round(a * 100)}" for a in prune_amounts]
+    return ["fp32", "dynamic_int8", "int8_weight_only", *pruned, "onnx_fp32", "onnx_int8", "edge_onnx"]
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -77,6 +70,14 @@ def count_parameters(module: nn.Module) -> int:
     return int(total)
 
 
+def unsupported_layers(model: nn.Module) -> list[str]:
+    """Types of the layers with parameters that the torch variants neither compress nor keep."""
+    return sorted({
+        type(m).__name__ for m in model.modules()
+        if any(True for _ in m.parameters(recurse=False)) and not isinstance(m, (nn.Linear, *KEPT_LAYERS))
+    })
+
+
 def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
     """torch.ao dynamic quantization of every nn.Linear (int8 weights, per-tensor)."""
     with warnings.catch_warnings():
@@ -84,35 +85,26 @@ def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
         return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
 
 
-def export_onnx(model: nn.Module, pre: Preprocessor, path: Path) -> None:
-    """Export `ProbabilityModel(model)` with the dynamo exporter and a dynamic batch dimension."""
-    import logging
+def _torch_makers(edge: object, finetune: FinetuneSet | None) -> dict[str, Callable[[nn.Module], nn.Module]]:
+    from kernels import swap_linears
 
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    num, cat = sample_inputs(pre, 4)
-    batch = torch.export.Dim("batch", min=1)
-    wrapper = ProbabilityModel(copy.deepcopy(model)).eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "axis name batch ... shares the same constraints": intended
-        _export(wrapper, num, cat, batch, path)
-
-
-def _export(wrapper: nn.Module, num: np.ndarray, cat: np.ndarray, batch: object, path: Path) -> None:
-    torch.onnx.export(
-        wrapper,
-        (torch.from_numpy(num), torch.from_numpy(cat)),
-        str(path),
-        dynamo=True,
-        input_names=["numeric", "categorical"],
-        output_names=["probabilities"],
-        dynamic_shapes={"numeric": {0: batch}, "categorical": {0: batch}},
-        external_data=False,
-        verbose=False,
-    )
+    makers: dict[str, Callable[[nn.Module], nn.Module]] = {
+        "dynamic_int8": quantize_dynamic_int8,
+        "int8_weight_only": lambda m: swap_linears(copy.deepcopy(m)).eval(),
+    }
+    for amount in edge.prune_amounts:
+        makers[f"pruned_{round(amount * 100)}"] = lambda m, a=amount: prune_and_finetune(
+            m, a, finetune, edge.finetune_epochs, edge.finetune_learning_rate, seed=edge.seed)
+    return makers
 
 
-def build_variants(scoring: ScoringModel, folder: Path) -> dict[str, Variant]:
-    """Write every variant (and the preprocessing) into `folder`, replacing it atomically.
+def _reason(error: Exception) -> str:
+    return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"[:300]
+
+
+def build_variants(scoring: ScoringModel, folder: Path, edge: object, finetune: FinetuneSet | None,
+                   positive: str | None = None) -> tuple[dict[str, Variant], dict[str, str]]:
+    """Write every variant the model allows (and the preprocessing) into `folder`, atomically.
 
     Parameters
     ----------
@@ -120,11 +112,17 @@ def build_variants(scoring: ScoringModel, folder: Path) -> dict[str, Variant]:
         The trained model with its preprocessor and classes.
     folder : Path
         Target folder; built next to it first, then swapped in.
+    edge : spec.Edge
+        `prune_amounts`, `finetune_epochs`, `finetune_learning_rate`, `seed`.
+    finetune : FinetuneSet or None
+        Training rows for the pruned variants' fine-tune; None or empty skips them.
+    positive : str, optional
+        The positive class, written into the edge file's metadata.
 
     Returns
     -------
-    dict of str to Variant
-        Variant name -> file, kind, size on disk and stored tensor elements.
+    (dict of str to Variant, dict of str to str)
+        Variants by name, and skipped variant -> the reason.
     """
     fp32 = copy.deepcopy(scoring.model).cpu().eval()
     tmp = folder.with_name(folder.name + ".building")
@@ -132,16 +130,55 @@ def build_variants(scoring: ScoringModel, folder: Path) -> dict[str, Variant]:
     tmp.mkdir(parents=True)
     (tmp / "preprocessor.json").write_text(scoring.pre.to_json())
     (tmp / "classes.json").write_text(json.dumps(scoring.classes))
-    from kernels import swap_linears
-
-    modules = {
-        "fp32": fp32,
-        "dynamic_int8": quantize_dynamic_int8(fp32),
-        "int8_weight_only": swap_linears(copy.deepcopy(fp32)).eval(),
-    }
+    modules, skipped = {"fp32": fp32}, {}
+    odd = unsupported_layers(fp32)
+    for name, make in _torch_makers(edge, finetune).items():
+        if odd:
+            skipped[name] = f"layers {', '.join(odd)} are not supported (compresses nn.Linear only)"
+        elif name.startswith("pruned") and (finetune is None or not len(finetune)):
+            skipped[name] = "no training rows to fine-tune on: materialize training/training_set"
+        else:
+            try:
+                modules[name] = make(fp32)
+            except Exception as error:  # noqa: BLE001 - a variant the model cannot take is reported
+                skipped[name] = _reason(error)
     for name, module in modules.items():
         torch.save(module, tmp / f"{name}.pt")
-    export_onnx(fp32, scoring.pre, tmp / "onnx_fp32.onnx")
+    files = {name: (tmp / f"{name}.pt", "torch", "encoded") for name in modules}
+    files |= _onnx_variants(fp32, scoring, tmp, skipped, positive)
+    _swap_in(tmp, folder)
+    return {name: _variant(name, folder / path.name, kind, inputs, modules.get(name))
+            for name, (path, kind, inputs) in files.items()}, skipped
+
+
+def _onnx_variants(fp32: nn.Module, scoring: ScoringModel, tmp: Path, skipped: dict[str, str],
+                   positive: str | None) -> dict[str, tuple[Path, str, str]]:
+    steps = [
+        ("onnx_fp32", "onnx_fp32.onnx", "encoded", lambda p: onnx_files.export_onnx(fp32, scoring.pre, p)),
+        ("onnx_int8", "onnx_int8.onnx", "encoded", lambda p: onnx_files.quantize_onnx_int8(tmp / "onnx_fp32.onnx", p)),
+        ("edge_onnx", EDGE_FILE, "raw", lambda p: _edge_file(tmp / "onnx_fp32.onnx", scoring, positive, p)),
+    ]
+    out = {}
+    for name, file, inputs, write in steps:
+        if "onnx_fp32" in skipped:
+            skipped[name] = skipped.get(name, f"needs onnx_fp32, which was skipped: {skipped['onnx_fp32']}")
+            continue
+        try:
+            write(tmp / file)
+            out[name] = (tmp / file, "onnx", inputs)
+        except Exception as error:  # noqa: BLE001 - e.g. an op the exporter or quantizer lacks
+            skipped[name] = _reason(error)
+    return out
+
+
+def _edge_file(network: Path, scoring: ScoringModel, positive: str | None, path: Path) -> None:
+    from mlinfra_assets.edge.edge_onnx import build_edge_onnx
+
+    build_edge_onnx(network, scoring.pre, scoring.classes, positive, path, scoring.version)
+    shutil.copy(SCORER, path.with_name("score.py"))
+
+
+def _swap_in(tmp: Path, folder: Path) -> None:
     if folder.exists():
         old = folder.with_name(folder.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -150,50 +187,13 @@ def build_variants(scoring: ScoringModel, folder: Path) -> dict[str, Variant]:
         shutil.rmtree(old)
     else:
         tmp.rename(folder)
-    variants = {
-        name: Variant(name, str(folder / f"{name}.pt"), "torch", (folder / f"{name}.pt").stat().st_size,
-                      count_parameters(module))
-        for name, module in modules.items()
-    }
-    onnx_path = folder / "onnx_fp32.onnx"
-    variants["onnx_fp32"] = Variant("onnx_fp32", str(onnx_path), "onnx", onnx_path.stat().st_size,
-                                    onnx_parameters(onnx_path))
-    return variants
 
 
-def onnx_parameters(path: Path) -> int:
-    """Elements of the ONNX graph's initializers."""
-    import onnx
-
-    graph = onnx.load(str(path)).graph
-    return int(sum(int(np.prod(t.dims)) for t in graph.initializer))
-
-
-def load_predictor(variant: Variant | dict) -> Predictor:
-    """Load a variant file and return `predict(numeric, categorical) -> probabilities`."""
-    v = Variant(**variant) if isinstance(variant, dict) else variant
-    if not Path(v.path).exists():
-        raise FileNotFoundError(f"edge variant {v.name}: file {v.path} is missing; re-materialize edge/compressed_models")
-    if v.kind == "onnx":
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        session = ort.InferenceSession(v.path, opts, providers=["CPUExecutionProvider"])
-        return lambda num, cat: session.run(None, {"numeric": num, "categorical": cat})[0]
-    wrapper = ProbabilityModel(torch.load(v.path, weights_only=False, map_location="cpu")).eval()
-
-    def predict(num: np.ndarray, cat: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return wrapper(torch.from_numpy(num), torch.from_numpy(cat)).numpy()
-
-    return predict
-
-
-def onnx_parity(variants: dict[str, Variant], pre: Preprocessor, rows: int = 2048) -> float:
-    """Max |p_onnx - p_torch| of the ONNX file vs the fp32 file on sampled inputs."""
-    num, cat = sample_inputs(pre, rows, seed=11)
-    ref = load_predictor(variants["fp32"])(num, cat)
-    got = load_predictor(variants["onnx_fp32"])(num, cat)
-    return float(np.abs(ref - got).max())
+def _variant(name: str, path: Path, kind: str, inputs: str, module: nn.Module | None) -> Variant:
+    data = path.read_bytes()
+    if kind == "onnx":
+        parameters, sparsity = onnx_files.onnx_stats(path)
+    else:
+        parameters, sparsity = count_parameters(module), linear_sparsity(module)
+    return Variant(name, str(path), kind, inputs, len(data), len(gzip.compress(data, 9)), parameters,
+                   sparsity, RUNTIMES.get(name, "torch-cpu (pruned, dense)"))

@@ -1,26 +1,51 @@
 """Measure compressed variants: CPU latency (one thread), F1 / PR-AUC on the holdout, fidelity.
 
-Each variant is loaded back from its file, so the figures are those of what ships.
+Each variant is loaded back from its file, so the figures are those of what ships. Inputs are
+dicts of arrays with one batch dimension: `{"numeric", "categorical"}` for the encoded variants,
+one array per raw column for `edge_onnx`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from mlinfra_assets.edge.compress import RUNTIMES, Predictor, Variant, load_predictor
+from mlinfra_assets.edge.compress import Variant
+from mlinfra_assets.edge.onnx_files import ProbabilityModel, onnx_session
 
 ONNX_PARITY_TOL = 1e-4
+EXACT = ("onnx_fp32", "edge_onnx")  # same arithmetic as fp32: must agree within ONNX_PARITY_TOL
 REPORT_COLUMNS = [
-    "variant", "path", "runtime", "size_bytes", "parameters",
-    "latency_b1_p50_ms", "latency_b1_p99_ms", "latency_b1024_p50_ms", "latency_b1024_p99_ms",
-    "f1", "pr_auc", "f1_delta", "max_abs_diff_vs_fp32", "deployable",
+    "variant", "status", "reason", "path", "runtime", "size_bytes", "gzip_bytes", "size_ratio", "parameters",
+    "sparsity", "latency_b1_p50_ms", "latency_b1_p99_ms", "latency_b1024_p50_ms", "latency_b1024_p99_ms",
+    "speedup_b1024", "f1", "pr_auc", "f1_delta", "pr_auc_delta", "max_abs_diff_vs_fp32", "deployable",
 ]
+Inputs = dict[str, np.ndarray]
+Predictor = Callable[[Inputs], np.ndarray]
+
+
+def load_predictor(variant: Variant | dict) -> Predictor:
+    """Load a variant file and return `predict(inputs) -> probabilities` (one CPU thread for ONNX)."""
+    v = Variant(**variant) if isinstance(variant, dict) else variant
+    if not Path(v.path).exists():
+        raise FileNotFoundError(f"edge variant {v.name}: file {v.path} is missing; re-materialize edge/compressed_models")
+    if v.kind == "onnx":
+        session = onnx_session(v.path)
+        names = [i.name for i in session.get_inputs()]
+        return lambda x: session.run(None, {n: x[n] for n in names})[0]
+    wrapper = ProbabilityModel(torch.load(v.path, weights_only=False, map_location="cpu")).eval()
+
+    def predict(x: Inputs) -> np.ndarray:
+        with torch.inference_mode():
+            return wrapper(torch.from_numpy(x["numeric"]), torch.from_numpy(x["categorical"])).numpy()
+
+    return predict
 
 
 @contextmanager
@@ -34,19 +59,19 @@ def single_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def latency_ms(predict: Predictor, num: np.ndarray, cat: np.ndarray, batch: int, reps: int,
-               warmup: int = 5) -> tuple[float, float]:
+def latency_ms(predict: Predictor, inputs: Inputs, batch: int, reps: int, warmup: int = 5) -> tuple[float, float]:
     """p50 and p99 wall time (ms) of one call on `batch` rows (rows repeated when fewer)."""
-    if len(num) == 0:
+    rows = len(next(iter(inputs.values())))
+    if rows == 0:
         raise ValueError("latency_ms: no rows to time")
-    idx = np.resize(np.arange(len(num)), batch)
-    x_num, x_cat = np.ascontiguousarray(num[idx]), np.ascontiguousarray(cat[idx])
+    idx = np.resize(np.arange(rows), batch)
+    x = {k: np.ascontiguousarray(v[idx]) for k, v in inputs.items()}
     for _ in range(warmup):
-        predict(x_num, x_cat)
+        predict(x)
     times = np.empty(reps)
     for i in range(reps):
         start = time.perf_counter()
-        predict(x_num, x_cat)
+        predict(x)
         times[i] = time.perf_counter() - start
     return float(np.percentile(times, 50) * 1e3), float(np.percentile(times, 99) * 1e3)
 
@@ -62,29 +87,31 @@ def f1_and_pr_auc(labels: np.ndarray, probs: np.ndarray, positive: int) -> tuple
 
 def evaluate_variants(
     variants: dict[str, Variant],
-    num: np.ndarray,
-    cat: np.ndarray,
+    inputs: dict[str, Inputs],
     labels: np.ndarray,
     positive: int,
     f1_margin: float,
+    skipped: dict[str, str] | None = None,
     reps_b1: int = 300,
     reps_b1024: int = 40,
 ) -> pd.DataFrame:
-    """One report row per variant, measured against `fp32` on the given encoded holdout rows.
+    """One report row per variant, measured against `fp32` on the same holdout rows.
 
     Parameters
     ----------
     variants : dict of str to Variant
         From `compress.build_variants`; must hold `fp32`.
-    num, cat : np.ndarray
-        Encoded holdout rows (float32 numerics, int64 codes).
+    inputs : dict
+        `{"encoded": {...}, "raw": {...}}`: the holdout rows in each variant's input form.
     labels : np.ndarray
         Gold class indexes of those rows.
     positive : int
         Index of the class F1 and PR-AUC are computed for.
     f1_margin : float
-        A variant is deployable when its F1 is at most this much below fp32's (and an ONNX
-        variant also agrees with torch within `ONNX_PARITY_TOL`).
+        A variant is deployable when its F1 is at most this much below fp32's (and the exact
+        ONNX variants also agree with torch within `ONNX_PARITY_TOL`).
+    skipped : dict of str to str, optional
+        Variants that could not be built, with the reason: rows with status `skipped`.
 
     Returns
     -------
@@ -98,26 +125,40 @@ def evaluate_variants(
             "the holdout has no positive gold label: F1/PR-AUC are undefined; use more rows "
             "or a larger training.holdout_percent"
         )
-    probs = {}
-    rows = []
+    probs, rows = {}, []
     with single_thread():
         for name in ["fp32", *[n for n in variants if n != "fp32"]]:
             v = variants[name]
-            predict = load_predictor(v)
-            probs[name] = predict(num, cat)
-            b1 = latency_ms(predict, num, cat, 1, reps_b1)
-            b1024 = latency_ms(predict, num, cat, 1024, reps_b1024)
+            predict, x = load_predictor(v), inputs[v.inputs]
+            probs[name] = predict(x)
+            b1, b1024 = latency_ms(predict, x, 1, reps_b1), latency_ms(predict, x, 1024, reps_b1024)
             f1, pr_auc = f1_and_pr_auc(labels, probs[name], positive)
             rows.append({
-                "variant": name, "path": v.path, "runtime": RUNTIMES.get(name, v.kind),
-                "size_bytes": int(v.size_bytes), "parameters": int(v.parameters),
-                "latency_b1_p50_ms": b1[0], "latency_b1_p99_ms": b1[1],
-                "latency_b1024_p50_ms": b1024[0], "latency_b1024_p99_ms": b1024[1],
-                "f1": f1, "pr_auc": pr_auc,
+                "variant": name, "status": "ok", "reason": "", "path": v.path, "runtime": v.runtime,
+                "size_bytes": int(v.size_bytes), "gzip_bytes": int(v.gzip_bytes), "parameters": int(v.parameters),
+                "sparsity": float(v.sparsity), "latency_b1_p50_ms": b1[0], "latency_b1_p99_ms": b1[1],
+                "latency_b1024_p50_ms": b1024[0], "latency_b1024_p99_ms": b1024[1], "f1": f1, "pr_auc": pr_auc,
                 "max_abs_diff_vs_fp32": float(np.abs(probs[name] - probs["fp32"]).max()),
             })
-    report = pd.DataFrame(rows)
-    report["f1_delta"] = report["f1"] - report.loc[report["variant"] == "fp32", "f1"].iloc[0]
-    parity_ok = (report["variant"] != "onnx_fp32") | (report["max_abs_diff_vs_fp32"] <= ONNX_PARITY_TOL)
-    report["deployable"] = (report["f1_delta"] >= -f1_margin) & parity_ok
+    rows += [{"variant": n, "status": "skipped", "reason": r} for n, r in (skipped or {}).items()]
+    return _judge(pd.DataFrame(rows), f1_margin)
+
+
+def _judge(report: pd.DataFrame, f1_margin: float) -> pd.DataFrame:
+    """Ratios against fp32, deltas, and the deployable flag with its reason."""
+    ref = report.set_index("variant").loc["fp32"]
+    report["size_ratio"] = ref["size_bytes"] / report["size_bytes"]
+    report["speedup_b1024"] = ref["latency_b1024_p50_ms"] / report["latency_b1024_p50_ms"]
+    report["f1_delta"] = report["f1"] - ref["f1"]
+    report["pr_auc_delta"] = report["pr_auc"] - ref["pr_auc"]
+    ok = report["status"] == "ok"
+    f1_ok = report["f1_delta"] >= -f1_margin
+    parity_ok = ~report["variant"].isin(EXACT) | (report["max_abs_diff_vs_fp32"] <= ONNX_PARITY_TOL)
+    report["deployable"] = ok & f1_ok & parity_ok
+    drop = ok & ~f1_ok
+    report.loc[drop, "reason"] = [f"not deployable: F1 drop {-d:.4f} > margin {f1_margin}" for d in report.loc[drop, "f1_delta"]]
+    off = ok & f1_ok & ~parity_ok
+    report.loc[off, "reason"] = [f"not deployable: max |p - p_fp32| {d:.2e} > {ONNX_PARITY_TOL}"
+                                 for d in report.loc[off, "max_abs_diff_vs_fp32"]]
+    report.loc[~ok, "reason"] = "skipped: " + report.loc[~ok, "reason"]
     return report[REPORT_COLUMNS]

@@ -4,20 +4,29 @@ import os
 
 os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton is imported
 
+import copy  # noqa: E402
+import csv  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import dagster as dg  # noqa: E402
 import duckdb  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from mlinfra_assets import keys  # noqa: E402
 from mlinfra_assets.edge import build_stage  # noqa: E402
 from mlinfra_assets.edge.assets import REPORT_TABLE, holdout_sql  # noqa: E402
-from mlinfra_assets.edge.compress import VARIANTS, build_variants, load_predictor  # noqa: E402
+from mlinfra_assets.edge.compress import build_variants, variant_names  # noqa: E402
+from mlinfra_assets.edge.edge_onnx import raw_inputs  # noqa: E402
+from mlinfra_assets.edge.evaluate import REPORT_COLUMNS, _judge, evaluate_variants, load_predictor  # noqa: E402
+from mlinfra_assets.edge.prune import FinetuneSet, linear_sparsity, prune_and_finetune  # noqa: E402
 from mlinfra_assets.holdout import holdout_predicate  # noqa: E402
-from mlinfra_assets.resources import default_resources  # noqa: E402
+from mlinfra_assets.resources import default_resources, replace_table_from_df  # noqa: E402
 from mlinfra_assets.runner import run_assets  # noqa: E402
 from mlinfra_assets.training.model import Preprocessor, ScoringModel, TabularMLP  # noqa: E402
 from tests.conftest import small_spec  # noqa: E402
@@ -25,12 +34,24 @@ from tests.conftest import small_spec  # noqa: E402
 ROWS = 8000
 
 
-def train_quickly(spec, warehouse) -> ScoringModel:
-    """A short full-batch training loop on oracle labels of the non-holdout raw rows."""
+def training_rows(spec, warehouse):
+    """Non-holdout raw rows with their oracle label, shaped like training.training_set (which it writes)."""
     df = warehouse.query_df(
         f"SELECT r.*, o.label FROM {spec.raw_table} r JOIN oracle.labels o ON o.txn_id = r.txn_id "
         f"WHERE NOT {holdout_predicate(spec, 'r.txn_id')} ORDER BY r.txn_id"
     )
+    table = df[spec.numeric + spec.categorical].assign(row_id=df["txn_id"].astype(str))
+    for i, col in enumerate(spec.prob_columns):
+        table[col] = (df["label"] == i).astype("float64")
+    table = table.assign(label=df["label"], weight=1.0, source="gold")
+    with warehouse.connect() as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS training")
+        replace_table_from_df(con, "training.training_set", table)
+    return df
+
+
+def train_quickly(spec, df) -> ScoringModel:
+    """A short full-batch training loop on oracle labels of the non-holdout raw rows."""
     pre = Preprocessor.fit(df, spec.numeric, spec.categorical)
     num, cat = (torch.from_numpy(a) for a in pre.encode(df))
     y = torch.from_numpy(df["label"].to_numpy(dtype="int64"))
@@ -53,7 +74,7 @@ def edge_run(tmp_path_factory):
     run_assets(
         spec, resources, selection=[keys.source_key(spec), keys.SOURCE_ORACLE, keys.raw_key(spec), keys.QUARANTINE]
     )
-    scoring = train_quickly(spec, resources["warehouse"])
+    scoring = train_quickly(spec, training_rows(spec, resources["warehouse"]))
     folder = resources["data_dir"].path("models", "run-1", mkdir=False)
     scoring.save(folder)
     model = {"name": spec.name, "version": "1", "model_uri": f"models:/{spec.name}/1", "run_id": "run-1",
@@ -80,20 +101,25 @@ def _report(edge_run):
 
 def test_report_has_every_variant_and_int8_is_smaller(edge_run):
     report = _report(edge_run)
-    assert sorted(report.index) == sorted(VARIANTS)
+    names = variant_names(edge_run["spec"].edge.prune_amounts)
+    assert list(report.index) == names and (report["status"] == "ok").all(), report["reason"].to_dict()
     assert (report["size_bytes"] > 0).all() and (report["parameters"] > 0).all()
     for name in ("dynamic_int8", "int8_weight_only"):
         assert report.loc[name, "size_bytes"] < report.loc["fp32", "size_bytes"]
+    assert report.loc["onnx_int8", "size_bytes"] < report.loc["onnx_fp32", "size_bytes"]
     for col in ("latency_b1_p50_ms", "latency_b1024_p50_ms"):
         assert (report[col] > 0).all()
     assert (report["latency_b1024_p99_ms"] >= report["latency_b1024_p50_ms"]).all()
+    assert report.loc["fp32", "size_ratio"] == 1.0 and report.loc["fp32", "speedup_b1024"] == 1.0
     for path in report["path"]:
         assert os.path.getsize(path) > 0
     events = edge_run["result"].get_asset_materialization_events()
     meta = next(e.materialization.metadata for e in events if e.asset_key == keys.COMPRESSION_REPORT)
-    assert meta["dagster/row_count"].value == len(VARIANTS)
-    assert "data:image/png;base64" in meta["size_vs_f1"].value
-    print(f"edge assets ran in {edge_run['seconds']:.1f}s\n{report.drop(columns='path').to_string()}")
+    assert meta["dagster/row_count"].value == len(names)
+    assert meta["skipped_variants"].value == 0
+    for plot in ("size_vs_f1", "latency_vs_f1", "size_vs_speed"):
+        assert "data:image/png;base64" in meta[plot].value
+    print(f"edge assets ran in {edge_run['seconds']:.1f}s\n{report.drop(columns=['path', 'reason']).to_string()}")
 
 
 def test_variants_keep_accuracy(edge_run):
@@ -102,11 +128,19 @@ def test_variants_keep_accuracy(edge_run):
     assert fp32["f1"] > 0.3 and fp32["pr_auc"] > 0.3, "the quickly trained model should be useful"
     assert fp32["f1_delta"] == 0.0 and bool(fp32["deployable"])
     assert abs(report.loc["dynamic_int8", "f1"] - fp32["f1"]) <= 0.02
-    assert report.loc["onnx_fp32", "max_abs_diff_vs_fp32"] < 1e-4
+    for exact in ("onnx_fp32", "edge_onnx"):
+        assert report.loc[exact, "max_abs_diff_vs_fp32"] < 1e-4
     assert report.loc["int8_weight_only", "max_abs_diff_vs_fp32"] < 0.05
+    assert report.loc["onnx_int8", "max_abs_diff_vs_fp32"] < 0.1
     assert abs(report.loc["int8_weight_only", "f1"] - fp32["f1"]) <= 0.02
+    # pruning really zeroes weights (its accuracy is the report's to show, not this test's)
+    assert abs(report.loc["pruned_50", "sparsity"] - 0.5) < 0.01
+    assert abs(report.loc["pruned_80", "sparsity"] - 0.8) < 0.01
+    assert report.loc["pruned_80", "gzip_bytes"] < report.loc["fp32", "gzip_bytes"]
+    assert (report.loc[["pruned_50", "pruned_80"], "pr_auc"] > 0.2).all()
     margin = edge_run["spec"].edge.f1_margin
     assert (report["deployable"] == (report["f1_delta"] >= -margin)).all()
+    assert (report.loc[~report["deployable"], "reason"].str.contains("F1 drop")).all()
 
 
 def test_core_round_trip_on_real_rows(edge_run, tmp_path):
@@ -115,19 +149,135 @@ def test_core_round_trip_on_real_rows(edge_run, tmp_path):
     rows = edge_run["resources"]["warehouse"].query_df(holdout_sql(spec))
     assert len(rows) > 100 and rows["_gold_label"].sum() > 0
     want = scoring.predict_proba(rows)
-    variants = build_variants(scoring, tmp_path / "v1")
+    no_prune = spec.edge.model_copy(update={"prune_amounts": []})
+    variants, skipped = build_variants(scoring, tmp_path / "v1", no_prune, None)
+    assert skipped == {}
     num, cat = scoring.pre.encode(rows)
-    for name, tol in [("fp32", 1e-6), ("onnx_fp32", 1e-4), ("int8_weight_only", 0.05), ("dynamic_int8", 0.3)]:
-        got = load_predictor(variants[name])(num, cat)
+    inputs = {"encoded": {"numeric": num, "categorical": cat}, "raw": raw_inputs(rows, scoring.pre)}
+    for name, tol in [("fp32", 1e-6), ("onnx_fp32", 1e-4), ("edge_onnx", 1e-4), ("int8_weight_only", 0.05),
+                      ("dynamic_int8", 0.3), ("onnx_int8", 0.3)]:
+        got = load_predictor(variants[name])(inputs[variants[name].inputs])
         assert got.shape == want.shape
         assert np.abs(got - want).max() < tol and np.abs(got - want).mean() < 0.005, name
     # rebuilding replaces the folder: nothing stale is left behind
     (tmp_path / "v1" / "stale.txt").write_text("x")
-    build_variants(scoring, tmp_path / "v1")
+    build_variants(scoring, tmp_path / "v1", no_prune, None)
     assert not (tmp_path / "v1" / "stale.txt").exists()
     assert sorted(p.name for p in (tmp_path / "v1").iterdir()) == sorted(
-        ["classes.json", "preprocessor.json", "fp32.pt", "dynamic_int8.pt", "int8_weight_only.pt", "onnx_fp32.onnx"]
+        ["classes.json", "preprocessor.json", "fp32.pt", "dynamic_int8.pt", "int8_weight_only.pt",
+         "onnx_fp32.onnx", "onnx_int8.onnx", "edge_model.onnx", "score.py"]
     )
+
+
+def test_standalone_scorer_matches_torch_without_torch(edge_run, tmp_path):
+    """score.py next to edge_model.onnx scores a CSV in a fresh interpreter that never imports torch or dagster."""
+    spec, scoring = edge_run["spec"], edge_run["scoring"]
+    rows = edge_run["resources"]["warehouse"].query_df(holdout_sql(spec)).head(500).copy()
+    rows.loc[rows.index[:5], "amount"] = np.nan  # missing numerics: imputed inside the graph
+    rows.loc[rows.index[5:10], "channel"] = "teleport"  # unseen category: the unknown code
+    rows.loc[rows.index[10:12], "merchant_category"] = None
+    want = scoring.predict_proba(rows)
+    csv_in, csv_out = tmp_path / "rows.csv", tmp_path / "scores.csv"
+    rows[[spec.id_column, *spec.numeric, *spec.categorical]].to_csv(csv_in, index=False)
+    folder = Path(_report(edge_run).loc["edge_onnx", "path"]).parent
+    probe = (
+        "import runpy, sys; sys.argv = sys.argv[1:]; "
+        "runpy.run_path(sys.argv[0], run_name='__main__'); "
+        "bad = sorted(m for m in ('torch', 'dagster', 'pandas') if m in sys.modules); "
+        "assert not bad, f'the scorer imported {bad}'"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", probe, str(folder / "score.py"), str(folder / "edge_model.onnx"),
+         str(csv_in), str(csv_out), "--id-column", spec.id_column, "--batch-size", "128"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    with open(csv_out, newline="") as f:
+        out = list(csv.DictReader(f))
+    assert [r[spec.id_column] for r in out] == rows[spec.id_column].astype(str).tolist()
+    got = np.array([[float(r[f"prob_{c}"]) for c in spec.classes] for r in out])
+    assert np.abs(got - want).max() < 1e-4
+    assert [r["predicted"] for r in out] == [spec.classes[i] for i in want.argmax(1)]
+
+
+class Gate(torch.nn.Module):
+    """A layer with its own parameters that no int8 or pruning variant knows."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.ones(width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gain
+
+
+def test_unsupported_layers_skip_their_variants_with_the_reason(edge_run, tmp_path):
+    scoring = edge_run["scoring"]
+    model = copy.deepcopy(scoring.model)
+    model.mlp.insert(0, Gate(model.mlp[0].in_features))
+    odd = ScoringModel(model.eval(), scoring.pre, scoring.classes, version="odd")
+    finetune = FinetuneSet.from_frame(
+        edge_run["resources"]["warehouse"].query_df("SELECT * FROM training.training_set LIMIT 500"),
+        scoring.pre, edge_run["spec"].prob_columns,
+    )
+    variants, skipped = build_variants(odd, tmp_path / "odd", edge_run["spec"].edge, finetune)
+    assert sorted(skipped) == ["dynamic_int8", "int8_weight_only", "pruned_50", "pruned_80"]
+    assert all("Gate" in reason and "not supported" in reason for reason in skipped.values())
+    assert {"fp32", "onnx_fp32", "onnx_int8", "edge_onnx"} <= set(variants)
+    fp32 = variants["fp32"]
+    report = evaluate_variants(
+        {"fp32": fp32}, {"encoded": dict(zip(["numeric", "categorical"], scoring.pre.encode(
+            edge_run["resources"]["warehouse"].query_df(holdout_sql(edge_run["spec"]))), strict=True))},
+        edge_run["resources"]["warehouse"].query_df(holdout_sql(edge_run["spec"]))["_gold_label"].to_numpy(),
+        edge_run["spec"].positive_index, 0.02, skipped, reps_b1=3, reps_b1024=2,
+    ).set_index("variant")
+    assert report.loc["pruned_80", "status"] == "skipped" and not report.loc["pruned_80", "deployable"]
+    assert report.loc["pruned_80", "reason"].startswith("skipped: layers Gate")
+
+
+def test_deployable_flag_and_reasons():
+    rows = pd.DataFrame([
+        {"variant": "fp32", "status": "ok", "reason": "", "size_bytes": 100, "latency_b1024_p50_ms": 2.0,
+         "f1": 0.80, "pr_auc": 0.9, "max_abs_diff_vs_fp32": 0.0},
+        {"variant": "dynamic_int8", "status": "ok", "reason": "", "size_bytes": 25, "latency_b1024_p50_ms": 1.0,
+         "f1": 0.79, "pr_auc": 0.9, "max_abs_diff_vs_fp32": 0.02},
+        {"variant": "pruned_80", "status": "ok", "reason": "", "size_bytes": 100, "latency_b1024_p50_ms": 2.0,
+         "f1": 0.70, "pr_auc": 0.8, "max_abs_diff_vs_fp32": 0.2},
+        {"variant": "onnx_fp32", "status": "ok", "reason": "", "size_bytes": 90, "latency_b1024_p50_ms": 1.5,
+         "f1": 0.80, "pr_auc": 0.9, "max_abs_diff_vs_fp32": 1e-3},
+        {"variant": "onnx_int8", "status": "skipped", "reason": "KeyError: x"},
+    ])
+    for col in REPORT_COLUMNS:
+        rows[col] = rows.get(col, np.nan)
+    report = _judge(rows, f1_margin=0.02).set_index("variant")
+    assert report["deployable"].to_dict() == {
+        "fp32": True, "dynamic_int8": True, "pruned_80": False, "onnx_fp32": False, "onnx_int8": False}
+    assert report.loc["pruned_80", "reason"] == "not deployable: F1 drop 0.1000 > margin 0.02"
+    assert report.loc["onnx_fp32", "reason"].startswith("not deployable: max |p - p_fp32| 1.00e-03")
+    assert report.loc["onnx_int8", "reason"] == "skipped: KeyError: x"
+    assert report.loc["dynamic_int8", "size_ratio"] == 4.0 and report.loc["dynamic_int8", "speedup_b1024"] == 2.0
+
+
+def test_pruning_fine_tune_recovers_loss(edge_run):
+    """The masks survive the fine-tune (exact sparsity) and the fine-tune lowers the training loss."""
+    scoring, spec = edge_run["scoring"], edge_run["spec"]
+    data = FinetuneSet.from_frame(
+        edge_run["resources"]["warehouse"].query_df("SELECT * FROM training.training_set"), scoring.pre,
+        spec.prob_columns)
+
+    def loss(model) -> float:
+        with torch.no_grad():
+            logits = model(torch.from_numpy(data.numeric), torch.from_numpy(data.categorical))
+            return float(-(torch.from_numpy(data.targets) * torch.log_softmax(logits, 1)).sum(1).mean())
+
+    raw = prune_and_finetune(scoring.model, 0.8, data, epochs=0)
+    tuned = prune_and_finetune(scoring.model, 0.8, data, epochs=2, learning_rate=3e-3)
+    assert linear_sparsity(raw) == pytest.approx(0.8, abs=0.005)
+    assert linear_sparsity(tuned) == pytest.approx(0.8, abs=0.005)
+    assert loss(tuned) < loss(raw)
+    assert linear_sparsity(scoring.model) < 0.01, "the source model is left untouched"
+    with pytest.raises(ValueError, match="must be in"):
+        prune_and_finetune(scoring.model, 1.0, data)
 
 
 def test_missing_model_file_fails_with_its_path(tmp_path):

@@ -1,0 +1,117 @@
+"""Magnitude pruning of the Linear weights with a short fine-tune on the training set.
+
+`torch.nn.utils.prune.global_unstructured` zeroes the smallest |w| across all Linear
+weights together (layers keep what matters most to the whole network); the pruning masks
+stay attached during the fine-tune, so pruned weights stay zero, and are then baked in
+with `prune.remove`. The loss is the trainer's noise-aware soft cross-entropy.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from mlinfra_assets.training.model import Preprocessor
+from mlinfra_assets.training.trainer import class_weights, soft_cross_entropy
+
+
+@dataclass
+class FinetuneSet:
+    """Encoded training rows: numerics, codes, soft targets (rows sum to 1) and row weights."""
+
+    numeric: np.ndarray
+    categorical: np.ndarray
+    targets: np.ndarray
+    weights: np.ndarray
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame, pre: Preprocessor, prob_columns: list[str]) -> FinetuneSet:
+        """From `training.training_set` rows (features, `prob_<class>`, `weight`)."""
+        missing = [c for c in [*prob_columns, "weight"] if c not in df.columns]
+        if missing:
+            raise ValueError(f"fine-tune rows lack columns {missing}: pass rows of training.training_set")
+        num, cat = pre.encode(df)
+        targets = df[prob_columns].to_numpy(dtype="float32")
+        targets = targets / targets.sum(axis=1, keepdims=True).clip(min=1e-12)
+        return cls(num, cat, targets, df["weight"].to_numpy(dtype="float32"))
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+
+def linear_sparsity(model: nn.Module) -> float:
+    """Share of exactly-zero weights over the linear layers of `model` (nn.Linear, int8 ones included)."""
+    weights = []
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            weights.append(m.weight.detach())
+        elif isinstance(getattr(m, "weight_int8", None), torch.Tensor):  # kernels.Int8Linear
+            weights.append(m.weight_int8)
+        elif hasattr(m, "_packed_params") and callable(getattr(m, "weight", None)):  # dynamic int8 Linear
+            weights.append(m.weight().int_repr())
+    total = sum(w.numel() for w in weights)
+    return float(sum(int((w == 0).sum()) for w in weights) / total) if total else 0.0
+
+
+def prune_and_finetune(
+    model: nn.Module,
+    amount: float,
+    data: FinetuneSet,
+    epochs: int = 2,
+    learning_rate: float = 1e-3,
+    batch_size: int = 1024,
+    seed: int = 7,
+) -> nn.Module:
+    """A copy of `model` with `amount` of its Linear weights zeroed (global L1), then fine-tuned.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The trained network (left untouched).
+    amount : float
+        Share of Linear weights to zero, in (0, 1).
+    data : FinetuneSet
+        Training rows; `epochs` passes over them in shuffled mini-batches.
+    epochs, learning_rate, batch_size, seed : the fine-tune's knobs (Adam).
+
+    Returns
+    -------
+    nn.Module
+        The pruned network in eval mode, zeros baked into plain `weight` tensors.
+    """
+    if not 0.0 < amount < 1.0:
+        raise ValueError(f"pruning amount {amount} must be in (0, 1)")
+    pruned = copy.deepcopy(model).cpu()
+    params = [(m, "weight") for m in pruned.modules() if isinstance(m, nn.Linear)]
+    if not params:
+        raise ValueError("the model has no nn.Linear layer to prune")
+    prune.global_unstructured(params, pruning_method=prune.L1Unstructured, amount=amount)
+    if epochs > 0 and len(data):
+        _finetune(pruned, data, epochs, learning_rate, batch_size, seed)
+    for module, name in params:
+        prune.remove(module, name)
+    return pruned.eval()
+
+
+def _finetune(model: nn.Module, data: FinetuneSet, epochs: int, lr: float, batch_size: int, seed: int) -> None:
+    torch.manual_seed(seed)
+    num, cat = torch.from_numpy(data.numeric), torch.from_numpy(data.categorical)
+    targets, weights = torch.from_numpy(data.targets), torch.from_numpy(data.weights)
+    cw = torch.from_numpy(class_weights(data.targets, data.weights, power=0.5))
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(data))
+        for i in range(0, len(order), batch_size):
+            idx = order[i : i + batch_size]
+            loss, norm = soft_cross_entropy(model(num[idx], cat[idx]), targets[idx], weights[idx], cw)
+            opt.zero_grad()
+            (loss / norm.clamp_min(1e-12)).backward()
+            opt.step()
+    model.eval()
