@@ -5,6 +5,7 @@ Only identifiers from the validated spec are put into SQL text; values are bound
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from mlinfra_assets.spec import DatasetSpec
 SQL_DIR = Path(__file__).parent / "sql"
 LABEL = "label"
 ROWS_TABLE = "synthetic.synthetic_rows"
+CANDIDATES_TABLE = "synthetic.candidate_rows"  # sampled, not yet through the gates
 FIT_SALT = "synthesizer-fit"
 REAL_SAMPLE_SALT = "quality-real-sample"
 
@@ -26,14 +28,16 @@ def _sql(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text()
 
 
-def labeled_sql(spec: DatasetSpec) -> str:
-    """SELECT of `row_id, <features>, label` for every labeled real row outside the holdout."""
+def labeled_sql(spec: DatasetSpec, holdout: bool = False) -> str:
+    """SELECT of `row_id, <features>, label` for every labeled real row outside the holdout
+    (inside it with `holdout=True`: rows the synthesizer never saw)."""
+    predicate = holdout_predicate(spec, f"r.{spec.id_column}")
     return _sql("labeled_rows").format(
         id=spec.id_column,
         features=", ".join(f"r.{c}" for c in spec.feature_columns),
         raw=spec.raw_table,
         probs=", ".join(f"w.{c}" for c in spec.prob_columns),
-        holdout=holdout_predicate(spec, f"r.{spec.id_column}"),
+        where_holdout=predicate if holdout else f"NOT {predicate}",
     )
 
 
@@ -47,9 +51,9 @@ def synthetic_rows_sql(spec: DatasetSpec) -> str:
     return _sql("synthetic_rows").format(raw=spec.raw_table, match=match_predicate(spec))
 
 
-def exact_matches_sql(spec: DatasetSpec) -> str:
-    """SELECT count(*) of synthetic rows identical to a real row on every feature."""
-    return _sql("exact_matches").format(raw=spec.raw_table, match=match_predicate(spec))
+def exact_matches_sql(spec: DatasetSpec, table: str = CANDIDATES_TABLE) -> str:
+    """SELECT count(*) of rows of `table` identical to a real row on every feature."""
+    return _sql("exact_matches").format(table=table, raw=spec.raw_table, match=match_predicate(spec))
 
 
 def class_counts(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> dict[int, int]:
@@ -114,14 +118,14 @@ def fit_quotas(counts: dict[int, int], budget: int, target_share: float) -> dict
 
 
 def stratified_frame(
-    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, quotas: dict[int, int], salt: str
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, quotas: dict[int, int], salt: str, holdout: bool = False
 ) -> pd.DataFrame:
     """Labeled rows drawn per class by `quotas` (deterministic for a salt), ordered by row id.
 
     The label column holds class names (what the synthesizer sees), not indexes.
     """
     per_class = [int(quotas.get(i, 0)) for i in range(spec.n_classes)]
-    sql = _sql("stratified_sample").format(labeled=labeled_sql(spec))
+    sql = _sql("stratified_sample").format(labeled=labeled_sql(spec, holdout))
     frame = con.execute(sql, [salt, per_class]).df()
     frame[LABEL] = frame[LABEL].map(dict(enumerate(spec.classes)))
     return frame
@@ -149,31 +153,28 @@ def mix_quotas(mix: dict[int, int], available: dict[int, int]) -> dict[int, int]
     return {c: int(n * scale) for c, n in wanted.items()}
 
 
-def quality_frames(
-    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, limit: int
-) -> tuple[pd.DataFrame, pd.DataFrame, list[str], int]:
-    """What the quality report compares.
+@dataclass(frozen=True)
+class Frames:
+    """What the gates compare (label as class names)."""
 
-    Returns
-    -------
-    synthetic
-        Up to `limit` synthetic rows (a deterministic sample), label as class names.
-    real
-        Real labeled rows outside the holdout with the same class mix.
-    versions
-        The synthesizer versions found in the synthetic rows.
-    exact_matches
-        Synthetic rows (all of them) equal to a real row on every feature.
-    """
+    synthetic: pd.DataFrame  # up to `limit` candidate rows (a deterministic sample)
+    real: pd.DataFrame  # labeled real rows outside the holdout with the same class mix
+    holdout: pd.DataFrame  # labeled holdout rows (never fit on) with the same class mix
+    versions: list[str]  # synthesizer versions found in the candidate rows
+    exact_matches: int  # candidate rows (all of them) equal to a real row on every feature
+
+
+def gate_frames(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, limit: int) -> Frames:
+    """Read the candidate rows and the real rows they are judged against."""
     synthetic = con.execute(
-        f"SELECT * EXCLUDE (synthetic_id, synthesizer_version) FROM {ROWS_TABLE} "
+        f"SELECT * EXCLUDE (synthetic_id, synthesizer_version) FROM {CANDIDATES_TABLE} "
         "ORDER BY hash(synthetic_id), synthetic_id LIMIT ?",
         [limit],
     ).df()
-    versions = [v for (v,) in con.execute(f"SELECT DISTINCT synthesizer_version FROM {ROWS_TABLE}").fetchall()]
+    versions = [v for (v,) in con.execute(f"SELECT DISTINCT synthesizer_version FROM {CANDIDATES_TABLE}").fetchall()]
     exact = int(con.execute(exact_matches_sql(spec)).fetchall()[0][0])
     mix = {int(c): int(n) for c, n in synthetic[LABEL].value_counts().items()}
-    quotas = mix_quotas(mix, class_counts(con, spec))
-    real = stratified_frame(con, spec, quotas, REAL_SAMPLE_SALT).drop(columns=["row_id"])
+    real = stratified_frame(con, spec, mix_quotas(mix, class_counts(con, spec)), REAL_SAMPLE_SALT)
+    holdout = stratified_frame(con, spec, mix, REAL_SAMPLE_SALT, holdout=True)
     synthetic[LABEL] = synthetic[LABEL].map(dict(enumerate(spec.classes)))
-    return synthetic, real, versions, exact
+    return Frames(synthetic, real.drop(columns=["row_id"]), holdout.drop(columns=["row_id"]), versions, exact)

@@ -1,4 +1,8 @@
-"""SDV quality and diagnostic reports as one long table (Dagster-free)."""
+"""SDV quality and diagnostic reports as one long table (Dagster-free).
+
+Only the columns the synthesizer models are judged (a constant, all-null or high-cardinality
+column is filled outside SDV; see `columns.py`).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from mlinfra_assets.synthetic.columns import TABLE
 from mlinfra_assets.synthetic.data import LABEL
-from mlinfra_assets.synthetic.synthesizer import TABLE
 
 QUALITY_ROWS = 10_000  # synthetic rows compared (a deterministic sample beyond that)
 COLUMNS = ["metric", "property", "column_name", "score"]
@@ -19,7 +23,6 @@ class QualityResult:
     scores: pd.DataFrame  # metric, property, column_name, score
     overall: float
     validity: float
-    exact_matches: int
     per_column: pd.DataFrame  # column, shape_metric, shape, validity_metric, validity
 
     def problems(self, threshold: float) -> list[str]:
@@ -29,8 +32,6 @@ class QualityResult:
             found.append(f"overall quality {self.overall:.3f} < synthetic.quality_threshold {threshold}")
         if not self.validity >= 1.0:
             found.append(f"diagnostic validity {self.validity:.3f} < 1.0")
-        if self.exact_matches:
-            found.append(f"{self.exact_matches} synthetic rows equal a real row on every feature")
         return found
 
     def property_score(self, metric: str, prop: str) -> float:
@@ -60,9 +61,7 @@ def _columns(report: Any, metric: str, prop: str) -> pd.DataFrame:
     )
 
 
-def evaluate(
-    real: pd.DataFrame, synthetic: pd.DataFrame, reference: pd.DataFrame, metadata: Any, exact_matches: int
-) -> QualityResult:
+def evaluate(real: pd.DataFrame, synthetic: pd.DataFrame, reference: pd.DataFrame, metadata: Any) -> QualityResult:
     """Compare synthetic rows with real rows of the same class mix.
 
     Parameters
@@ -77,13 +76,13 @@ def evaluate(
     metadata
         The synthesizer's SDV metadata. The label is left out of the quality report when the
         synthetic rows hold a single class (it would score a trivial 1.0).
-    exact_matches
-        Synthetic rows equal to a real row on every feature (counted in the warehouse).
     """
     from sdv.evaluation import evaluate_quality, run_diagnostic
 
     if synthetic.empty or real.empty:
         raise ValueError("quality needs synthetic and real rows: one of them is empty")
+    modeled = list(metadata.tables[TABLE].columns)
+    real, synthetic, reference = real[modeled], synthetic[modeled], reference[modeled]
     quality_md = metadata.copy()
     quality_real, quality_syn = real, synthetic
     if synthetic[LABEL].nunique() == 1:
@@ -96,13 +95,8 @@ def evaluate(
     pairs = _columns(quality, "quality", "Column Pair Trends")
     validity = _columns(diagnostic, "diagnostic", "Data Validity")
     overall = {"metric": "quality", "property": "Overall", "column_name": None, "score": float(quality.get_score())}
-    privacy = [
-        {"metric": "privacy", "property": "Exact Matches", "column_name": None, "score": float(exact_matches)},
-        {"metric": "privacy", "property": "Exact Match Share", "column_name": None,
-         "score": exact_matches / len(synthetic)},
-    ]
     summary = pd.DataFrame(
-        [overall, *_properties(quality, "quality"), *_properties(diagnostic, "diagnostic"), *privacy]
+        [overall, *_properties(quality, "quality"), *_properties(diagnostic, "diagnostic")]
     )
     scores = pd.concat([summary, shapes[COLUMNS], pairs[COLUMNS], validity[COLUMNS]], ignore_index=True)
     per_column = shapes.rename(columns={"column_name": "column", "score": "shape", "sdmetric": "shape_metric"})[
@@ -119,6 +113,5 @@ def evaluate(
         scores=scores,
         overall=float(quality.get_score()),
         validity=float(validity_score.iloc[0]) if len(validity_score) else float("nan"),
-        exact_matches=exact_matches,
         per_column=per_column,
     )

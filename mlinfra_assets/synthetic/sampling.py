@@ -5,33 +5,51 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mlinfra_assets.spec import DatasetSpec
+from mlinfra_assets.synthetic import constraints
+from mlinfra_assets.synthetic.constraints import Constraint
 from mlinfra_assets.synthetic.data import LABEL, minority_classes
-from mlinfra_assets.synthetic.synthesizer import check_bounds
-
-BATCH_ROWS = 5_000
+from mlinfra_assets.synthetic.synthesizer import Model, check_bounds
 
 
-def rebalance_plan(counts: dict[int, int], target_share: float) -> dict[int, int]:
+def too_small(counts: dict[int, int], min_rows: int) -> list[int]:
+    """Classes with fewer labeled rows than `synthetic.min_class_rows`: never sampled."""
+    return [c for c, n in counts.items() if n < min_rows]
+
+
+def small_class_warnings(counts: dict[int, int], spec: DatasetSpec) -> list[str]:
+    """One warning per class under `synthetic.min_class_rows`, naming it."""
+    limit = spec.synthetic.min_class_rows
+    return [
+        f"class {spec.classes[c]!r} has {counts[c]} labeled rows < synthetic.min_class_rows {limit}: "
+        "no conditional sampling for it (too few rows to learn from)"
+        for c in too_small(counts, limit)
+    ]
+
+
+def rebalance_plan(counts: dict[int, int], target_share: float, min_rows: int = 0) -> dict[int, int]:
     """Synthetic rows per minority class so each reaches `target_share` of real + synthetic.
 
     With m minority classes of R real rows in all, out of N real rows, every minority class
     must end at t * (N + S) rows, where S, the synthetic total, solves
-    S = m * t * (N + S) - R, i.e. S = (m * t * N - R) / (1 - m * t).
+    S = m * t * (N + S) - R, i.e. S = (m * t * N - R) / (1 - m * t). Classes with fewer than
+    `min_rows` rows are left out (not sampled, still counted in N).
 
     Examples
     --------
     >>> rebalance_plan({0: 980, 1: 20}, target_share=0.1)
     {1: 89}
+    >>> rebalance_plan({0: 980, 1: 20}, target_share=0.1, min_rows=30)
+    {}
     """
     if not 0 < target_share < 1:
         raise ValueError(f"synthetic.target_share is {target_share}: set it between 0 and 1")
-    minority = minority_classes(counts, target_share)
+    skipped = set(too_small(counts, min_rows))
+    minority = [c for c in minority_classes(counts, target_share) if c not in skipped]
     if not minority:
         return {}
     m, real, minority_real = len(minority), sum(counts.values()), sum(counts[c] for c in minority)
@@ -45,31 +63,44 @@ def rebalance_plan(counts: dict[int, int], target_share: float) -> dict[int, int
     return {c: max(0, math.ceil(target_share * total - counts[c])) for c in minority}
 
 
-def sample_batches(
-    synthesizer: Any, spec: DatasetSpec, plan: dict[int, int], batch_rows: int = BATCH_ROWS
-) -> Iterator[pd.DataFrame]:
-    """Conditionally sample each class of `plan`, `batch_rows` at a time.
+def checked(batch: pd.DataFrame, spec: DatasetSpec, rules: list[Constraint], seed: int, model: Model) -> pd.DataFrame:
+    """Sampled rows with every feature (unmodeled ones completed), checked against the spec's
+    bounds and constraints."""
+    batch = model.plan.complete(batch, seed)
+    check_bounds(batch, spec)
+    constraints.check(batch, rules)
+    return batch
 
-    Yields frames of `<features>, label` (label = class index); each batch is checked
-    against the spec's numeric bounds.
+
+def sample_batches(model: Model, spec: DatasetSpec, plan: dict[int, int]) -> Iterator[pd.DataFrame]:
+    """Conditionally sample each class of `plan`, `synthetic.batch_rows` at a time.
+
+    Yields frames of `<features>, label` (label = class index); only one batch is in memory.
     """
     from sdv.sampling import Condition
 
+    batch_rows, rules, seed = spec.synthetic.batch_rows, constraints.parse(spec), 0
     for label, wanted in sorted(plan.items()):
         name = spec.classes[label]
         for start in range(0, wanted, batch_rows):
             n = min(batch_rows, wanted - start)
-            batch = next(iter(synthesizer.sample_from_conditions(
+            batch = next(iter(model.synthesizer.sample_from_conditions(
                 [Condition({LABEL: name}, num_rows=n)], batch_size=n
             ).values()))
             if len(batch) != n or (batch[LABEL] != name).any():
                 raise RuntimeError(
                     f"the synthesizer returned {len(batch)} rows for {n} asked of class {name!r}"
                 )
-            check_bounds(batch, spec)
-            batch = batch[spec.feature_columns].copy()
+            seed += 1
+            batch = checked(batch, spec, rules, seed, model)[spec.feature_columns].copy()
             batch[LABEL] = np.int32(label)
             yield batch
+
+
+def sample_rows(model: Model, spec: DatasetSpec, rows: int, seed: int = 0) -> pd.DataFrame:
+    """`rows` unconditional rows (label as class names), completed and checked."""
+    frame = next(iter(model.synthesizer.sample(rows, batch_size=spec.synthetic.batch_rows).values()))
+    return checked(frame, spec, constraints.parse(spec), seed, model)[[*spec.feature_columns, LABEL]]
 
 
 def stage_batches(

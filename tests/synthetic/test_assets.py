@@ -1,14 +1,17 @@
-"""The synthetic stage in-process: fit and reuse, rebalancing, quality report and its blocking gate."""
+"""The synthetic stage in-process: fit and reuse, rebalancing, the quality/privacy/utility report, and
+the gates that keep failed rows out of synthetic.synthetic_rows."""
 
 import duckdb
 import pytest
 
 from mlinfra_assets import keys
 from mlinfra_assets.runner import run_assets
-from mlinfra_assets.synthetic import QUALITY_CHECK
+from mlinfra_assets.synthetic import QUALITY_CHECK, data
 from tests.synthetic.conftest import FIT_ROWS, synthetic_spec
 
-STAGE = [keys.SYNTHESIZER, keys.SYNTHETIC_ROWS, keys.SYNTHETIC_QUALITY]
+pytestmark = pytest.mark.integration  # the demo at 20k rows through the stage: ~30 s
+
+STAGE = [keys.SYNTHESIZER, keys.SYNTHETIC_QUALITY, keys.SYNTHETIC_ROWS]
 
 
 def _metadata(result, key):
@@ -53,10 +56,15 @@ def test_minority_reaches_the_target_share(first_run, upstream):
         assert set(table[column]) <= set(feature.values), column
 
 
-def test_quality_is_recorded_and_the_gate_passes(first_run, upstream):
+def test_quality_privacy_and_utility_are_recorded_and_the_gate_passes(first_run, upstream):
+    spec = synthetic_spec()
     quality = _metadata(first_run, keys.SYNTHETIC_QUALITY)
-    assert 0.6 < quality["overall_quality"] <= 1.0
+    assert 0.6 < quality["overall_quality"] <= 1.0 and quality["passed"] is True
     assert quality["data_validity"] == 1.0 and quality["exact_matches"] == 0
+    assert quality["dcr_ratio"] >= spec.synthetic.privacy.min_dcr_ratio
+    assert 0 <= quality["dcr_overfitting_protection"] <= 1 and 0 <= quality["dcr_baseline_protection"] <= 1
+    for figure in ["tstr_f1", "trtr_f1", "model_f1_without_synthetic", "model_f1_with_synthetic"]:
+        assert 0 <= quality[figure] <= 1, figure
     [check] = first_run.get_asset_check_evaluations()
     assert check.check_name == QUALITY_CHECK and check.passed
     con = duckdb.connect(upstream["warehouse"].path, read_only=True)
@@ -65,31 +73,46 @@ def test_quality_is_recorded_and_the_gate_passes(first_run, upstream):
     overall = scores.query("metric == 'quality' and property == 'Overall'").score
     assert overall.tolist() == [pytest.approx(quality["overall_quality"])]
     shapes = scores.query("property == 'Column Shapes' and column_name.notna()")
-    assert set(shapes.column_name) == set(synthetic_spec().feature_columns)
-    assert scores.query("metric != 'privacy'").score.between(0, 1).all()
-    assert scores.query("property == 'Exact Matches'").score.tolist() == [0.0]
+    assert set(shapes.column_name) == set(spec.feature_columns)
+    assert scores.query("metric in ('quality', 'diagnostic')").score.between(0, 1).all()
+    assert scores.query("property == 'DCR Ratio'").score.tolist() == [pytest.approx(quality["dcr_ratio"])]
+    assert scores.query("property == 'TSTR F1'").score.tolist() == [pytest.approx(quality["tstr_f1"])]
+    assert scores.query("metric == 'gate'").score.tolist() == [1.0]
 
 
-def test_gate_blocks_at_a_strict_threshold(first_run, upstream):
-    strict = synthetic_spec(quality_threshold=0.999)
-    result = run_assets(strict, upstream, selection=[keys.SYNTHETIC_QUALITY], raise_on_error=False)
+def _published(upstream) -> list:
+    con = duckdb.connect(upstream["warehouse"].path, read_only=True)
+    ids = [i for (i,) in con.execute("SELECT synthetic_id FROM synthetic.synthetic_rows ORDER BY 1").fetchall()]
+    con.close()
+    return ids
+
+
+@pytest.mark.parametrize(
+    "settings,problem",
+    [
+        ({"quality_threshold": 0.999}, "overall quality"),
+        ({"privacy": {"min_dcr_ratio": 50.0, "rows": 500}}, "DCR ratio"),
+    ],
+)
+def test_a_failed_gate_keeps_the_rows_from_training(first_run, upstream, settings, problem):
+    before = _published(upstream)
+    strict = synthetic_spec(utility=False, **settings)
+    result = run_assets(strict, upstream, selection=STAGE[1:], raise_on_error=False)
     assert not result.success
     [check] = result.get_asset_check_evaluations()
-    assert not check.passed and "quality_threshold 0.999" in check.description
+    assert not check.passed and problem in check.description
+    assert keys.SYNTHETIC_ROWS not in {e.asset_key for e in result.get_asset_materialization_events()}
+    alone = run_assets(strict, upstream, selection=[keys.SYNTHETIC_ROWS], raise_on_error=False)
+    assert not alone.success  # a later run of synthetic_rows alone reads the failed verdict
+    assert _published(upstream) == before and before  # the last gated rows stay
 
 
-def test_gate_blocks_a_copy_of_a_real_row(first_run, upstream):
+def test_candidates_never_copy_a_real_row(first_run, upstream):
     spec = synthetic_spec()
-    features = ", ".join(spec.feature_columns)
-    version = _metadata(first_run, keys.SYNTHESIZER)["version"]
-    con = duckdb.connect(upstream["warehouse"].path)
-    con.execute(
-        f"INSERT INTO synthetic.synthetic_rows SELECT 'copied', {features}, 1, ? "
-        "FROM raw.transactions LIMIT 1",
-        [version],
-    )
+    con = duckdb.connect(upstream["warehouse"].path, read_only=True)
+    copies = con.execute(
+        f"SELECT count(*) FROM synthetic.synthetic_rows AS s WHERE EXISTS "
+        f"(SELECT 1 FROM {spec.raw_table} AS r WHERE {data.match_predicate(spec)})"
+    ).fetchall()[0][0]
     con.close()
-    result = run_assets(spec, upstream, selection=[keys.SYNTHETIC_QUALITY], raise_on_error=False)
-    [check] = result.get_asset_check_evaluations()
-    assert not result.success and not check.passed
-    assert check.description == "1 synthetic rows equal a real row on every feature"
+    assert copies == 0 and _metadata(first_run, keys.SYNTHETIC_QUALITY)["dropped_exact_copies"] >= 0

@@ -1,6 +1,6 @@
 -- Synthetic rows whose features exactly equal a real row's (privacy: should be none).
 SELECT count(*)
-FROM synthetic.synthetic_rows AS s
+FROM {table} AS s
 WHERE EXISTS (
     SELECT 1 FROM {raw} AS r WHERE {match}
 )

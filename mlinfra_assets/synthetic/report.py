@@ -1,0 +1,93 @@
+"""The synthetic_quality asset's metadata and blocking check result, from a gate verdict."""
+
+import dagster as dg
+import pandas as pd
+
+from mlinfra_assets.plots import df_markdown
+from mlinfra_assets.spec import DatasetSpec
+from mlinfra_assets.synthetic import figures
+from mlinfra_assets.synthetic.gates import Verdict
+
+
+def _figures(verdict: Verdict) -> dict[str, float | int]:
+    out: dict[str, float | int] = {}
+    q, p, u = verdict.quality, verdict.privacy, verdict.utility
+    if q is not None:
+        out.update({
+            "overall_quality": q.overall,
+            "data_validity": q.validity,
+            "column_shapes": q.property_score("quality", "Column Shapes"),
+            "column_pair_trends": q.property_score("quality", "Column Pair Trends"),
+            "data_structure": q.property_score("diagnostic", "Data Structure"),
+        })
+    if p is not None:
+        out.update({
+            "exact_matches": p.exact_matches,
+            "dcr_ratio": p.dcr_ratio,
+            "dcr_synthetic_median": p.synthetic_dcr,
+            "dcr_holdout_median": p.holdout_dcr,
+            "dcr_overfitting_protection": p.overfitting_protection,
+            "dcr_closer_to_training_share": p.closer_to_training,
+            "dcr_baseline_protection": p.baseline_protection,
+        })
+    if u is not None:
+        out.update({
+            "tstr_f1": u.tstr_f1,
+            "trtr_f1": u.trtr_f1,
+            "tstr_trtr_ratio": u.tstr_ratio,
+            "model_f1_without_synthetic": u.model_f1_without,
+            "model_f1_with_synthetic": u.model_f1_with,
+            "model_f1_gain": u.model_f1_with - u.model_f1_without,
+        })
+    return out
+
+
+def report(context: dg.AssetExecutionContext, spec: DatasetSpec, verdict: Verdict, rows: int,
+           dropped: int, check_name: str) -> dg.MaterializeResult:
+    """Metadata (figures as numbers, per-column table and plot, gate table) and the check result."""
+    s = spec.synthetic
+    numbers = _figures(verdict)
+    description = "; ".join(verdict.problems) or "; ".join(verdict.notes) or "quality and privacy gates met"
+    (context.log.warning if verdict.problems else context.log.info)(f"synthetic gates: {description}")
+    for note in verdict.notes:
+        context.log.warning(note)
+    gate_rows = [
+        ("overall quality", numbers.get("overall_quality"), f">= {s.quality_threshold}"),
+        ("diagnostic validity", numbers.get("data_validity"), ">= 1.0"),
+        ("exact copies of real rows", numbers.get("exact_matches"), "0"),
+        ("DCR ratio (synthetic / holdout)", numbers.get("dcr_ratio"), f">= {s.privacy.min_dcr_ratio}"),
+        ("TSTR / TRTR F1 (reported)", numbers.get("tstr_trtr_ratio"), "-"),
+        ("model F1 gain from synthetic (reported)", numbers.get("model_f1_gain"), "-"),
+    ]
+    table = pd.DataFrame(gate_rows, columns=["figure", "value", "gate"])
+    extra = {}
+    if verdict.quality is not None:
+        extra = {
+            "per_column": df_markdown(verdict.quality.per_column),
+            "per_column_plot": figures.column_scores(verdict.quality.per_column, s.quality_threshold),
+        }
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "synthetic_rows_compared": verdict.compared["synthetic"],
+            "real_rows_compared": verdict.compared["real"],
+            "holdout_rows_compared": verdict.compared["holdout"],
+            "dropped_exact_copies": dropped,
+            "quality_threshold": s.quality_threshold,
+            "min_dcr_ratio": s.privacy.min_dcr_ratio,
+            "passed": verdict.passed,
+            **{f"{gate}_seconds": t for gate, t in verdict.seconds.items()},
+            **numbers,
+            "gates": df_markdown(table),
+            **extra,
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=check_name,
+                passed=verdict.passed,
+                severity=dg.AssetCheckSeverity.ERROR,
+                description=description,
+                metadata=numbers,
+            )
+        ],
+    )
