@@ -7,6 +7,13 @@ from mlinfra_assets.analytics.views import create, views_for
 from mlinfra_assets.resources import Warehouse
 from mlinfra_assets.spec import DatasetSpec
 
+# Declarative automation: a view is re-created once any table it reads was updated (so that
+# table exists), unless it is being created already. Simpler than a job per upstream stage.
+REFRESH = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("refresh after an input changed")
+
 
 def build_views(spec: DatasetSpec) -> dg.AssetsDefinition:
     views = {view.key: view for view in views_for(spec)}
@@ -21,6 +28,7 @@ def build_views(spec: DatasetSpec) -> dg.AssetsDefinition:
                 kinds={"duckdb"},
                 description=f"{view.description}\n\nExample: `{view.example()}`",
                 skippable=True,
+                automation_condition=REFRESH,
             )
             for view in views.values()
         ],
