@@ -54,6 +54,17 @@ def build_jobs(spec: DatasetSpec) -> list[dg.UnresolvedAssetJobDefinition]:
     ]
 
 
+def automation_sensor() -> dg.AutomationConditionSensorDefinition:
+    """Evaluates the assets' automation conditions (e.g. the analytics views refresh when a
+    table they read changes); on by default, unlike Dagster's implicit one."""
+    return dg.AutomationConditionSensorDefinition(
+        "automation_conditions",
+        target=dg.AssetSelection.all(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=60,
+    )
+
+
 def build_definitions(spec: DatasetSpec, resources: dict[str, Any] | None = None) -> dg.Definitions:
     """Build the code location for one dataset spec."""
     resources = resources or default_resources()
@@ -72,7 +83,7 @@ def build_definitions(spec: DatasetSpec, resources: dict[str, Any] | None = None
     return dg.Definitions(
         assets=[a for s in stages for a in s.assets],
         asset_checks=[c for s in stages for c in s.checks],
-        sensors=[x for s in stages for x in s.sensors],
+        sensors=[x for s in stages for x in s.sensors] + [automation_sensor()],
         schedules=schedules + [x for s in stages for x in s.schedules],
         jobs=jobs,
         resources=resources,
