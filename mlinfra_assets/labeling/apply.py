@@ -16,6 +16,11 @@ from mlinfra_assets.labeling.forms import LF, VectorizedLabelingFunction, lf_fra
 from mlinfra_assets.labeling.lfs import LabelingFunctionError
 
 
+def _py(value: object) -> object:
+    """A NumPy scalar as the plain Python value (so messages read `row_id 19`)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _rule(n_classes: int) -> str:
     return f"votes must be -1 (abstain) or a class index 0..{n_classes - 1}"
 
@@ -36,12 +41,12 @@ def checked_rowwise(lf: LF, n_classes: int):  # noqa: ANN201 - a snorkel Labelin
         except Exception as exc:  # noqa: BLE001 - any failure of user code is reported with its row
             raise LabelingFunctionError(
                 f"labeling function {lf.name!r} raised {type(exc).__name__}: {exc} on row_id "
-                f"{x['row_id']!r} (its first offending row)"
+                f"{_py(x['row_id'])!r} (its first offending row)"
             ) from exc
         ok = isinstance(y, Number) and not isinstance(y, complex) and float(y).is_integer()
         if not (ok and -1 <= y < n_classes):
             raise LabelingFunctionError(
-                f"labeling function {lf.name!r} returned {y!r} on row_id {x['row_id']!r} (its first "
+                f"labeling function {lf.name!r} returned {_py(y)!r} on row_id {_py(x['row_id'])!r} (its first "
                 f"offending row): {_rule(n_classes)}"
             )
         return int(y)
@@ -66,12 +71,12 @@ def apply_vectorized(frame: pd.DataFrame, lf: VectorizedLabelingFunction, n_clas
         bad = _first_raising_row(lambda n: lf(frame.iloc[:n]), len(frame))
         raise LabelingFunctionError(
             f"labeling function {lf.name!r} raised {type(exc).__name__}: {exc}; its first offending "
-            f"row is row_id {ids.iloc[bad]!r}"
+            f"row is row_id {_py(ids.iloc[bad])!r}"
         ) from exc
     if votes.ndim != 1 or len(votes) != len(frame):
         raise LabelingFunctionError(
             f"labeling function {lf.name!r} returned {votes.shape} votes for a chunk of {len(frame)} "
-            f"rows (first row_id {ids.iloc[0]!r}): return one vote per row, in the chunk's order"
+            f"rows (first row_id {_py(ids.iloc[0])!r}): return one vote per row, in the chunk's order"
         )
     numeric = votes.dtype.kind in "iub" or votes.dtype.kind == "f"
     as_float = votes.astype(np.float64) if numeric else None
@@ -83,7 +88,7 @@ def apply_vectorized(frame: pd.DataFrame, lf: VectorizedLabelingFunction, n_clas
     if not ok.all():
         j = int(np.argmin(ok))
         raise LabelingFunctionError(
-            f"labeling function {lf.name!r} returned {votes[j]!r} on row_id {ids.iloc[j]!r} (its first "
+            f"labeling function {lf.name!r} returned {_py(votes[j])!r} on row_id {_py(ids.iloc[j])!r} (its first "
             f"offending row): {_rule(n_classes)}"
         )
     return votes.astype(np.int16)
