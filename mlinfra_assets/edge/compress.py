@@ -85,7 +85,8 @@ def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
         return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
 
 
-def _torch_makers(edge: object, finetune: FinetuneSet | None) -> dict[str, Callable[[nn.Module], nn.Module]]:
+def _torch_makers(edge: object, finetune: FinetuneSet | None, positive: int | None
+                  ) -> dict[str, Callable[[nn.Module], nn.Module]]:
     from kernels import swap_linears
 
     makers: dict[str, Callable[[nn.Module], nn.Module]] = {
@@ -94,7 +95,7 @@ def _torch_makers(edge: object, finetune: FinetuneSet | None) -> dict[str, Calla
     }
     for amount in edge.prune_amounts:
         makers[f"pruned_{round(amount * 100)}"] = lambda m, a=amount: prune_and_finetune(
-            m, a, finetune, edge.finetune_epochs, edge.finetune_learning_rate, seed=edge.seed)
+            m, a, finetune, edge.finetune_epochs, edge.finetune_learning_rate, seed=edge.seed, positive=positive)
     return makers
 
 
@@ -132,7 +133,8 @@ def build_variants(scoring: ScoringModel, folder: Path, edge: object, finetune: 
     (tmp / "classes.json").write_text(json.dumps(scoring.classes))
     modules, skipped = {"fp32": fp32}, {}
     odd = unsupported_layers(fp32)
-    for name, make in _torch_makers(edge, finetune).items():
+    index = scoring.classes.index(positive) if positive in scoring.classes else None
+    for name, make in _torch_makers(edge, finetune, index).items():
         if odd:
             skipped[name] = f"layers {', '.join(odd)} are not supported (compresses nn.Linear only)"
         elif name.startswith("pruned") and (finetune is None or not len(finetune)):

@@ -4,6 +4,11 @@
 weights together (layers keep what matters most to the whole network); the pruning masks
 stay attached during the fine-tune, so pruned weights stay zero, and are then baked in
 with `prune.remove`. The loss is the trainer's noise-aware soft cross-entropy.
+
+The trained model's decision rule was tuned on gold (a shift folded into the positive
+logit's bias, `training.decision`); the fine-tune's class weights move it again. So after
+the fine-tune the positive logit is shifted back until the pruned model flags the same
+share of the fine-tune rows as the original did (training rows only: no holdout involved).
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ def prune_and_finetune(
     learning_rate: float = 1e-3,
     batch_size: int = 1024,
     seed: int = 7,
+    positive: int | None = None,
 ) -> nn.Module:
     """A copy of `model` with `amount` of its Linear weights zeroed (global L1), then fine-tuned.
 
@@ -79,6 +85,8 @@ def prune_and_finetune(
     data : FinetuneSet
         Training rows; `epochs` passes over them in shuffled mini-batches.
     epochs, learning_rate, batch_size, seed : the fine-tune's knobs (Adam).
+    positive : int, optional
+        Index of the positive class: realign its decision to the original model's flag rate.
 
     Returns
     -------
@@ -96,7 +104,36 @@ def prune_and_finetune(
         _finetune(pruned, data, epochs, learning_rate, batch_size, seed)
     for module, name in params:
         prune.remove(module, name)
+    if positive is not None and epochs > 0 and len(data):
+        realign_decision(pruned, model, data, positive)
     return pruned.eval()
+
+
+def _margin(model: nn.Module, data: FinetuneSet, positive: int) -> np.ndarray:
+    """Positive logit minus the best other logit, per fine-tune row."""
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.from_numpy(data.numeric), torch.from_numpy(data.categorical)).numpy()
+    others = np.delete(logits, positive, axis=1)
+    return logits[:, positive] - others.max(axis=1)
+
+
+def realign_decision(pruned: nn.Module, original: nn.Module, data: FinetuneSet, positive: int) -> float:
+    """Shift the pruned model's positive logit (last Linear bias) so that it flags the same share
+    of `data` as `original`; returns the shift."""
+    share = float((_margin(original, data, positive) > 0).mean())
+    margin = np.sort(_margin(pruned, data, positive))
+    flagged = int(round(share * len(margin)))
+    if flagged == 0:
+        shift = -float(margin[-1]) - 1e-4
+    else:  # midway between the last unflagged and the first flagged margin
+        cut = margin[len(margin) - flagged]
+        below = margin[len(margin) - flagged - 1] if flagged < len(margin) else cut - 2e-4
+        shift = -float((cut + below) / 2)
+    last = [m for m in pruned.modules() if isinstance(m, nn.Linear)][-1]
+    with torch.no_grad():
+        last.bias[positive] += shift
+    return shift
 
 
 def _finetune(model: nn.Module, data: FinetuneSet, epochs: int, lr: float, batch_size: int, seed: int) -> None:

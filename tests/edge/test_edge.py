@@ -276,6 +276,12 @@ def test_pruning_fine_tune_recovers_loss(edge_run):
     assert linear_sparsity(tuned) == pytest.approx(0.8, abs=0.005)
     assert loss(tuned) < loss(raw)
     assert linear_sparsity(scoring.model) < 0.01, "the source model is left untouched"
+    # the decision is realigned: the pruned model flags as many training rows as the original
+    aligned = prune_and_finetune(scoring.model, 0.8, data, epochs=2, positive=spec.positive_index)
+    x = (torch.from_numpy(data.numeric), torch.from_numpy(data.categorical))
+    with torch.no_grad():
+        flags = [int((m(*x).argmax(1) == spec.positive_index).sum()) for m in (scoring.model.eval(), aligned)]
+    assert abs(flags[1] - flags[0]) <= 2, flags
     with pytest.raises(ValueError, match="must be in"):
         prune_and_finetune(scoring.model, 1.0, data)
 
