@@ -31,6 +31,8 @@ from mlinfra_assets.runner import run_assets  # noqa: E402
 from mlinfra_assets.training.model import Preprocessor, ScoringModel, TabularMLP  # noqa: E402
 from tests.conftest import small_spec  # noqa: E402
 
+pytestmark = pytest.mark.integration  # the stage on 8k demo rows, every variant built and timed: ~30 s CPU
+
 ROWS = 8000
 
 
