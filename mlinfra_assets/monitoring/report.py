@@ -12,6 +12,7 @@ import pandas as pd
 
 from mlinfra_assets.monitoring.decision import FEATURE_KINDS
 from mlinfra_assets.monitoring.drift import REPORT_COLUMNS
+from mlinfra_assets.resources import transaction
 
 SQL = Path(__file__).parent / "sql"
 TABLE = "monitoring.drift_report"
@@ -27,26 +28,15 @@ def replace_window(
 ) -> int:
     """Delete the window's rows of `monitoring.drift_report` and insert `report`, in one transaction."""
     columns = ", ".join(REPORT_COLUMNS)
-    con.register("_report", report[REPORT_COLUMNS])
-    try:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
-            con.execute((SQL / "drift_report_ddl.sql").read_text())
-            for column, sql_type in ADDED_COLUMNS.items():  # tables made by older versions
-                con.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
-            con.execute(
-                f"DELETE FROM {TABLE} WHERE _partition >= ? AND _partition < ?", [start, end]
-            )
-            con.execute(
-                f"INSERT INTO {TABLE} ({columns}, reported_at) SELECT {columns}, now()::TIMESTAMP FROM _report"
-            )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    finally:
-        con.unregister("_report")
+    with transaction(con, _report=report[REPORT_COLUMNS]):
+        con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
+        con.execute((SQL / "drift_report_ddl.sql").read_text())
+        for column, sql_type in ADDED_COLUMNS.items():  # tables made by older versions
+            con.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
+        con.execute(f"DELETE FROM {TABLE} WHERE _partition >= ? AND _partition < ?", [start, end])
+        con.execute(
+            f"INSERT INTO {TABLE} ({columns}, reported_at) SELECT {columns}, now()::TIMESTAMP FROM _report"
+        )
     return len(report)
 
 

@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from mlinfra_assets.resources import MLflowTracker
+from mlinfra_assets.resources import MLflowTracker, transaction
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.training.model import ScoringModel
 
@@ -74,24 +74,11 @@ def replace_window(
     names = ["row_id", "_partition", *spec.prob_columns, "prediction", "model_version", "scored_at"]
     columns = ", ".join(names)
     typed = ", ".join("_partition::DATE AS _partition" if n == "_partition" else n for n in names)
-    con.register("_scored", scored)
-    try:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
-            con.execute(
-                f"CREATE TABLE IF NOT EXISTS {TABLE} AS SELECT {typed} FROM _scored LIMIT 0"
-            )
-            con.execute(
-                f"DELETE FROM {TABLE} WHERE _partition >= ? AND _partition < ?", [start, end]
-            )
-            con.execute(f"INSERT INTO {TABLE} ({columns}) SELECT {typed} FROM _scored")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    finally:
-        con.unregister("_scored")
+    with transaction(con, _scored=scored):
+        con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} AS SELECT {typed} FROM _scored LIMIT 0")
+        con.execute(f"DELETE FROM {TABLE} WHERE _partition >= ? AND _partition < ?", [start, end])
+        con.execute(f"INSERT INTO {TABLE} ({columns}) SELECT {typed} FROM _scored")
     return len(scored)
 
 
