@@ -1,0 +1,97 @@
+"""Every writing stage killed with SIGKILL mid-write (after its writes, before the commit):
+the previous version of its tables is intact, the DuckDB file opens, and a re-run succeeds."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from mlinfra_assets import keys
+from mlinfra_assets.resources import FAILPOINT, default_resources
+from mlinfra_assets.runner import run_assets, run_job
+from mlinfra_assets.spec import PROJECT_ROOT
+from tests.conftest import small_spec
+
+pytestmark = pytest.mark.integration
+
+# asset -> the tables it writes
+WRITERS = {
+    "raw/transactions": ["raw.transactions", "raw.quarantine"],
+    "labeling/label_matrix": ["labeling.label_matrix"],
+    "labeling/weak_labels": ["labeling.weak_labels"],
+    "labeling/lf_summary": ["labeling.lf_summary"],
+    "labeling/annotation_queue": ["labeling.annotation_queue"],
+    "labeling/annotations": ["labeling.annotations"],
+    "synthetic/synthetic_rows": ["synthetic.synthetic_rows"],
+    "synthetic/synthetic_quality": ["synthetic.synthetic_quality"],
+    "training/training_set": ["training.training_set"],
+    "training/evaluation": ["training.evaluation"],
+    "edge/compression_report": ["edge.compression_report"],
+    "monitoring/predictions": ["monitoring.predictions"],
+    "monitoring/drift_report": ["monitoring.drift_report"],
+}
+
+
+def fingerprint(path: str, tables: list[str]) -> dict[str, tuple[int, str]]:
+    con = duckdb.connect(path, read_only=True)
+    try:
+        return {
+            t: tuple(
+                con.execute(
+                    f"SELECT count(*), md5(coalesce(string_agg(x::VARCHAR, '|' ORDER BY x::VARCHAR), '')) "
+                    f"FROM {t} AS x"
+                ).fetchall()[0]
+            )
+            for t in tables
+        }
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("crash")
+    spec = small_spec(rows=20_000)
+    spec.synthetic.quality_threshold = (
+        0.7  # ~300 real fraud rows at this size (see test_end_to_end)
+    )
+    resources = default_resources(root / "data")
+    assert run_job(spec, resources, keys.FULL_JOB).success
+    spec_json = root / "spec.json"
+    spec_json.write_text(spec.model_dump_json())
+    return spec, resources, root, spec_json
+
+
+@pytest.mark.parametrize("asset", list(WRITERS))
+def test_killed_mid_write_keeps_the_previous_version(built, asset):
+    spec, resources, root, spec_json = built
+    path = resources["warehouse"].path
+    before = fingerprint(path, WRITERS[asset])
+    child = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("crash_child.py")),
+            str(spec_json),
+            str(root / "data"),
+            asset,
+        ],
+        env={**os.environ, FAILPOINT: "before_commit", "PYTHONPATH": str(PROJECT_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    assert fingerprint(path, WRITERS[asset]) == before  # the file opens; the old version is intact
+    again = run_assets(
+        spec,
+        resources,
+        selection=dg.AssetSelection.assets(
+            dg.AssetKey.from_user_string(asset)
+        ).required_multi_asset_neighbors(),
+    )
+    assert again.success
