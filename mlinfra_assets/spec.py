@@ -132,8 +132,9 @@ class SyntheticPrivacy(BaseModel):
 class Labeling(BaseModel):
     """Weak supervision: `class_balance` (prior per class, in the order of `classes`)
     overrides the LF module's CLASS_BALANCE; without either it is estimated (from
-    annotated gold labels, else by the label model). The label model is fit on at most
-    `fit_rows` voted rows (a seeded sample) and applied to every row."""
+    annotated gold labels, else from the LFs' majority vote). The label model is fit on at
+    most `fit_rows` voted rows (scaled down in proportion to their vote patterns) and
+    applied to every row."""
 
     class_balance: list[float] | None = None
     chunk_rows: int = Field(default=50_000, gt=0)
