@@ -1,5 +1,5 @@
 """`mlinfra` command: run the whole graph, show the platform's status, query the warehouse,
-label the annotation queue."""
+list and promote model versions."""
 
 from __future__ import annotations
 
@@ -78,6 +78,26 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_model(args: argparse.Namespace) -> int:
+    """`model list`: the registered versions; `model promote VERSION`: move `champion` (rollback)."""
+    from mlinfra_assets.spec import current_spec
+    from mlinfra_assets.training import registry
+
+    name, tracker = current_spec().name, _resources()["mlflow"]
+    try:
+        if args.action == "list":
+            import pandas as pd
+
+            print(pd.DataFrame(registry.list_versions(tracker, name)).to_string(index=False))
+        else:
+            previous = registry.promote(tracker, name, args.version)
+            print(f"{name}: champion is now version {args.version} (was {previous or 'none'})")
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_label(args: argparse.Namespace) -> int:
     """Label the annotation queue in the terminal; each answer is stored at once."""
     import getpass
@@ -110,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     query.add_argument("--wait", type=float, default=10.0, help="seconds to wait for a running step")
     query.add_argument("--max-rows", type=int, default=50)
     query.set_defaults(fn=cmd_query)
+    model = sub.add_parser("model", help="registered model versions; promote one to champion (rollback)")
+    model_sub = model.add_subparsers(dest="action", required=True)
+    model_sub.add_parser("list", help="versions, aliases, holdout figures, gate decisions")
+    promote = model_sub.add_parser("promote", help="move alias champion to VERSION")
+    promote.add_argument("version")
+    model.set_defaults(fn=cmd_model)
     label = sub.add_parser("label", help="label the annotation queue in the terminal (1..k, s, u, q)")
     label.add_argument("--annotator", help="your name in labeling.annotations (default: $MLINFRA_ANNOTATOR or login)")
     label.add_argument("--limit", type=int, help="stop after this many answers")

@@ -76,31 +76,40 @@ def build_model(spec: DatasetSpec) -> dg.AssetsDefinition:
         The value is {name, version, model_uri, run_id, path}."""
         from mlinfra_assets.training import tracking
 
+        tracking.check_reachable(mlflow)  # before training: a model that cannot be logged is not trained
         with warehouse.connect(read_only=True) as con:
-            frame = dataset.load(con)
+            data = dataset.load(con, spec)
             version = dataset.data_version(con)
             example = dataset.raw_example(con, spec)
         cfg = TrainConfig.from_spec(spec)
         if cfg.epochs < 1:
             context.log.warning("training.epochs is 0: the model is the untrained network")
-        result = train(frame, spec, cfg, log=context.log.info)
+        imputed = {c: n for c, n in data.missing.items() if n}
+        if imputed:
+            context.log.warning(f"missing numerics imputed with the training mean: {imputed}")
+        result = train(data, spec, cfg, log=context.log.info)
         folder = data_dir.path("models", context.run_id)
         result.model.save(folder)
+        pos = spec.positive_index
         loss_plot = figures.draw_loss(result.history)
-        val_truth = result.val_labels == spec.positive_index
-        pr_plot = figures.draw_pr({"validation": (val_truth, result.val_probs[:, spec.positive_index])})
+        val = {"validation": (result.val_labels == pos, result.val_probs[:, pos])}
+        pr_plot = figures.draw_pr(val)
+        cal_plot = figures.draw_calibration({"validation": (result.val_labels, result.val_probs)})
+        cm_plot = figures.draw_confusion(result.val_labels, result.val_probs.argmax(1), list(spec.classes))
         logged = tracking.log_training(
             mlflow, spec, result, folder, version, context.run_id,
             input_example=example,
             figures={"plots/loss_curve.png": (loss_plot, "loss per epoch"),
-                     "plots/validation_pr_curve.png": (pr_plot, "validation precision-recall")},
+                     "plots/validation_pr_curve.png": (pr_plot, "validation precision-recall"),
+                     "plots/validation_calibration.png": (cal_plot, "validation calibration"),
+                     "plots/validation_confusion.png": (cm_plot, "validation confusion matrix")},
         )
         value = {"name": spec.name, "version": logged.version, "model_uri": logged.model_uri,
                  "run_id": logged.run_id, "path": str(folder)}
         return dg.MaterializeResult(
             value=value,
             metadata={
-                "dagster/row_count": len(frame),
+                "dagster/row_count": len(data),
                 "mlflow_run_id": logged.run_id,
                 "mlflow_run": dg.MetadataValue.url(mlflow.run_link(logged.experiment_id, logged.run_id)),
                 "registered_version": logged.version,
@@ -113,7 +122,10 @@ def build_model(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "training_rows": result.train_rows,
                 "seconds": round(result.seconds, 2),
                 "samples_per_s": round(result.samples_per_s),
+                "decision_shift": result.decision_shift,
+                "imputed_values": sum(imputed.values()),
                 "loss_curve": png_markdown(loss_plot, "loss per epoch"),
+                "validation_confusion": png_markdown(cm_plot, "validation confusion matrix"),
             },
         )
 
@@ -140,7 +152,9 @@ def build_evaluation(spec: DatasetSpec) -> dg.AssetsDefinition:
         none yet or when its F1 >= the champion's F1 - training.promotion_margin."""
         from mlinfra_assets.training import tracking
 
+        tracking.check_reachable(mlflow)
         holdout = warehouse.query_df(dataset.holdout_sql(spec))
+        holdout_version = dataset.frame_version(holdout)
         challenger = evaluation.score(_challenger(model, mlflow), holdout, spec)
         champ_version = registry.champion_version(mlflow, spec.name)
         champion = None
@@ -151,12 +165,8 @@ def build_evaluation(spec: DatasetSpec) -> dg.AssetsDefinition:
         decision = evaluation.gate(
             challenger.overall("f1"), champion.overall("f1") if champion else None, spec.training.promotion_margin
         )
-        if decision.promote:
-            registry.set_alias(mlflow, spec.name, registry.CHAMPION, challenger.version)
         context.log.info(f"gate: {decision.name} version {challenger.version} ({decision.reason})")
         rows = evaluation.evaluation_rows(challenger, champion, decision, datetime.now())
-        with warehouse.connect() as con:
-            evaluation.write(con, rows)
 
         labels = holdout["label"].to_numpy()
         pos = spec.positive_index
@@ -165,6 +175,7 @@ def build_evaluation(spec: DatasetSpec) -> dg.AssetsDefinition:
             scored[f"champion v{champion.version}"] = champion
         pr_plot = figures.draw_pr({k: (labels == pos, s.probs[:, pos]) for k, s in scored.items()})
         cal_plot = figures.draw_calibration({k: (labels, s.probs) for k, s in scored.items()})
+        cm_plot = figures.draw_confusion(labels, challenger.probs.argmax(1), list(spec.classes))
         headline = ("f1", "pr_auc", "accuracy", "ece")
         figures_ = {m: challenger.overall(m) for m in headline}
         champ_figures = {m: champion.overall(m) for m in headline} if champion else {}
@@ -173,11 +184,22 @@ def build_evaluation(spec: DatasetSpec) -> dg.AssetsDefinition:
             metrics={**{f"holdout_{m}": v for m, v in figures_.items()},
                      **{f"champion_holdout_{m}": v for m, v in champ_figures.items()}},
             tags={"gate_decision": decision.name, "gate_reason": decision.reason,
-                  "champion_version": str(champ_version)},
+                  "champion_version": str(champ_version), "holdout_version": holdout_version},
             table=challenger.table,
             figures={"evaluation/pr_curve.png": (pr_plot, "holdout precision-recall"),
-                     "evaluation/calibration.png": (cal_plot, "holdout calibration")},
+                     "evaluation/calibration.png": (cal_plot, "holdout calibration"),
+                     "evaluation/confusion_matrix.png": (cm_plot, "holdout confusion matrix")},
         )
+        # the alias moves last: a failure anywhere above leaves the champion where it was
+        if decision.promote:
+            registry.set_alias(mlflow, spec.name, registry.CHAMPION, challenger.version)
+        try:
+            with warehouse.connect() as con:
+                evaluation.write(con, rows)
+        except BaseException:
+            if decision.promote and champ_version not in (None, challenger.version):
+                registry.set_alias(mlflow, spec.name, registry.CHAMPION, champ_version)
+            raise
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": len(rows),
@@ -188,10 +210,12 @@ def build_evaluation(spec: DatasetSpec) -> dg.AssetsDefinition:
                 **figures_,
                 **{f"champion_{m}": v for m, v in champ_figures.items()},
                 "holdout_rows": len(holdout),
+                "holdout_version": holdout_version,
                 "holdout_positives": int((labels == pos).sum()),
                 "slices": df_markdown(evaluation.slice_overview(challenger)),
                 "pr_curve": png_markdown(pr_plot, "holdout precision-recall"),
                 "calibration": png_markdown(cal_plot, "holdout calibration"),
+                "confusion_matrix": png_markdown(cm_plot, "holdout confusion matrix"),
             },
         )
 

@@ -14,9 +14,9 @@ import pandas as pd
 
 from mlinfra_assets.holdout import gold_from, holdout_predicate
 from mlinfra_assets.spec import DatasetSpec
+from mlinfra_assets.training.batches import SOURCES, TrainingArrays, stream_arrays
 
 TABLE = "training.training_set"
-SOURCES = ("gold", "weak", "synthetic")
 UPSTREAM_TABLES = ("labeling.weak_labels", "labeling.gold_labels", "synthetic.synthetic_rows")
 _SQL = Path(__file__).parent / "sql"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -41,7 +41,10 @@ def _onehot(spec: DatasetSpec, label_expr: str) -> str:
     )
 
 
-def require_tables(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...] | list[str]) -> None:
+def require_tables(
+    con: duckdb.DuckDBPyConnection, tables: tuple[str, ...] | list[str],
+    hint: str = "materialize the labeling and synthetic assets first",
+) -> None:
     """Raise naming every upstream table that does not exist yet."""
     present = {
         f"{s}.{t}"
@@ -52,8 +55,7 @@ def require_tables(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...] | lis
     missing = [t for t in tables if t not in present]
     if missing:
         raise LookupError(
-            f"training set needs {', '.join(missing)}, which does not exist in the warehouse: "
-            "materialize the labeling and synthetic assets first"
+            f"training needs {', '.join(missing)}, which does not exist in the warehouse: {hint}"
         )
 
 
@@ -136,14 +138,23 @@ def build(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> int:
     return rows
 
 
-def load(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The training set as a DataFrame (DuckDB hands it over through Arrow), in a stable order."""
-    return con.execute(sql("training_rows")).df()
+def load(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> TrainingArrays:
+    """The training set streamed from DuckDB in Arrow record batches, encoded as arrays."""
+    require_tables(con, [TABLE], hint="materialize training/training_set first")
+    return stream_arrays(con, spec, sql("training_rows"))
 
 
 def data_version(con: duckdb.DuckDBPyConnection, table: str = TABLE) -> str:
     """A fingerprint of the table's contents computed in SQL (same rows -> same version)."""
     return str(con.execute(sql("data_version", table=table)).fetchall()[0][0])
+
+
+def frame_version(frame: pd.DataFrame) -> str:
+    """A fingerprint of a DataFrame's rows (the evaluated holdout: same rows -> same version)."""
+    import hashlib
+
+    digest = hashlib.md5(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def class_balance(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> pd.DataFrame:

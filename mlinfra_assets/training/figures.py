@@ -61,6 +61,25 @@ def draw_calibration(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> Callab
     return draw
 
 
+def draw_confusion(labels: np.ndarray, pred: np.ndarray, classes: list[str]) -> Callable[[object], None]:
+    """Confusion matrix (rows: true class, columns: predicted class), counts in the cells."""
+    k = len(classes)
+    counts = np.zeros((k, k), dtype=int)
+    np.add.at(counts, (labels.astype(int), pred.astype(int)), 1)
+
+    def draw(ax) -> None:  # noqa: ANN001
+        ax.imshow(np.log1p(counts), cmap="Blues")
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=9)
+        ax.set_xticks(range(k), classes)
+        ax.set_yticks(range(k), classes)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+
+    return draw
+
+
 def figure(draw: Callable[[object], None], title: str, size: tuple[float, float] = (6, 3.5)):  # noqa: ANN201
     """A matplotlib Figure for `mlflow.log_figure` (close it after logging)."""
     import matplotlib

@@ -37,10 +37,25 @@ class Preprocessor:
         vocab = {c: sorted(df[c].dropna().astype(str).unique().tolist()) for c in categorical}
         return cls(numeric, categorical, means, stds, vocab)
 
+    @classmethod
+    def from_arrays(cls, numeric: np.ndarray, vocab: dict[str, list[str]], names: list[str]) -> Preprocessor:
+        """Statistics of raw numeric rows (NaN ignored) and a given vocabulary per categorical."""
+        x = numeric.astype("float64")
+        seen = np.isfinite(x).sum(axis=0)
+        means = np.where(seen > 0, np.nansum(x, axis=0) / np.maximum(seen, 1), 0.0)
+        var = np.nansum((x - means) ** 2, axis=0) / np.maximum(seen, 1)
+        stds = np.where(var > 0, np.sqrt(var), 1.0)
+        return cls(list(names), list(vocab), means.tolist(), stds.tolist(), {c: list(v) for c, v in vocab.items()})
+
+    def fill(self, numeric: np.ndarray) -> np.ndarray:
+        """Missing and non-finite numerics replaced by the training mean (the documented fallback)."""
+        return np.where(np.isfinite(numeric), numeric, np.asarray(self.means, dtype=numeric.dtype))
+
     def encode(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Raw rows -> (numeric float32 [n, n_num] with NaN as the mean, codes int64 [n, n_cat])."""
+        """Raw rows -> (numeric float32 [n, n_num], codes int64 [n, n_cat]); a missing or
+        infinite numeric scores as the training mean, an unseen category as UNKNOWN."""
         num = df[self.numeric].to_numpy(dtype="float64", na_value=np.nan) if self.numeric else np.zeros((len(df), 0))
-        num = np.where(np.isnan(num), np.asarray(self.means), num).astype("float32")
+        num = self.fill(num).astype("float32")
         codes = np.zeros((len(df), len(self.categorical)), dtype="int64")
         for j, col in enumerate(self.categorical):
             index = {v: i + 1 for i, v in enumerate(self.vocab[col])}

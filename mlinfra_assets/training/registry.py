@@ -68,3 +68,67 @@ def load_scoring_model(mlflow: MLflowTracker, name: str, alias: str = CHAMPION) 
             "materialize training/model and training/evaluation first"
         )
     return load_version(mlflow, name, version)
+
+
+def list_versions(mlflow: MLflowTracker, name: str) -> list[dict[str, object]]:
+    """Every registered version of `name`, newest first: aliases, run, data version, holdout
+    figures and the gate's decision (from the version's MLflow run).
+
+    Raises
+    ------
+    LookupError
+        when no model `name` is registered in the tracking store.
+    """
+    from datetime import datetime
+
+    client = _client(mlflow)
+    escaped = name.replace("'", "\\'")
+    versions = client.search_model_versions(f"name = '{escaped}'")
+    if not versions:
+        raise LookupError(f"no model {name!r} is registered in {mlflow.tracking_uri}: materialize training/model")
+    aliases: dict[str, list[str]] = {}
+    for alias, version in client.get_registered_model(name).aliases.items():
+        aliases.setdefault(str(version), []).append(alias)
+    rows = []
+    for mv in sorted(versions, key=lambda v: -int(v.version)):
+        run = client.get_run(mv.run_id)
+        m, tags = run.data.metrics, run.data.tags
+        rows.append({
+            "version": str(mv.version),
+            "aliases": ",".join(sorted(aliases.get(str(mv.version), []))),
+            "created": datetime.fromtimestamp(mv.creation_timestamp / 1000).isoformat(timespec="seconds"),
+            "run_id": mv.run_id,
+            "data_version": tags.get("data_version", ""),
+            "holdout_f1": m.get("holdout_f1"),
+            "holdout_pr_auc": m.get("holdout_pr_auc"),
+            "holdout_ece": m.get("holdout_ece"),
+            "gate": tags.get("gate_decision", "not evaluated"),
+        })
+    return rows
+
+
+def promote(mlflow: MLflowTracker, name: str, version: str) -> str | None:
+    """Move alias `champion` to `version` by hand (a rollback); returns the previous champion.
+
+    Raises
+    ------
+    LookupError
+        when `version` of `name` does not exist (the champion does not move).
+    """
+    from datetime import datetime
+
+    from mlflow.exceptions import MlflowException
+
+    client = _client(mlflow)
+    try:
+        client.get_model_version(name, str(version))
+    except MlflowException as exc:
+        raise LookupError(
+            f"model {name!r} has no version {version!r} in {mlflow.tracking_uri}: "
+            "`mlinfra model list` shows the versions"
+        ) from exc
+    previous = champion_version(mlflow, name)
+    client.set_registered_model_alias(name, CHAMPION, str(version))
+    client.set_model_version_tag(name, str(version), "promoted_by_hand",
+                                 f"{datetime.now().isoformat(timespec='seconds')} (was {previous})")
+    return previous

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mlinfra_assets.resources import MLflowTracker
@@ -24,6 +25,34 @@ class LoggedModel:
     run_id: str
     version: str
     model_uri: str
+
+
+def check_reachable(tracker: MLflowTracker, timeout_s: float = 5.0) -> None:
+    """Fail fast when an http(s) tracking server does not answer its `/health` endpoint.
+
+    Raises
+    ------
+    ConnectionError
+        naming the URI and what to do; checked before training, so no time is spent on a
+        model that could not be logged (and the champion stays where it is).
+    """
+    import urllib.error
+    import urllib.request
+
+    uri = tracker.tracking_uri
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s) as response:
+            if response.status == 200:
+                return
+            problem = f"answered HTTP {response.status}"
+    except (urllib.error.URLError, OSError) as exc:
+        problem = f"is unreachable ({getattr(exc, 'reason', exc)})"
+    raise ConnectionError(
+        f"MLflow tracking server {uri} {problem}: start it, or unset MLFLOW_TRACKING_URI to use "
+        "the local sqlite store in the data folder"
+    )
 
 
 def training_params(spec: DatasetSpec) -> dict[str, str | float | int]:
@@ -71,12 +100,15 @@ def log_training(
              "class_weights": ",".join(f"{w:.4f}" for w in result.class_weights)}
         )
         for h in result.history:
-            mlflow.log_metrics({"train_loss": h.train_loss, "val_loss": h.val_loss, "val_f1": h.val_f1}, step=h.epoch)
-        mlflow.log_metrics(
+            mlflow.log_metrics(_finite({"train_loss": h.train_loss, "val_loss": h.val_loss, "val_f1": h.val_f1,
+                                        "val_pr_auc": h.val_pr_auc}), step=h.epoch)
+        mlflow.log_metrics(_finite(
             {"best_val_f1": result.best_val_f1, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
              "training_rows": result.train_rows, "validation_rows": result.val_rows,
-             "train_seconds": result.seconds, "samples_per_s": result.samples_per_s}
-        )
+             "train_seconds": result.seconds, "samples_per_s": result.samples_per_s,
+             "decision_shift": result.decision_shift,
+             **{f"imputed_{c}": n for c, n in result.missing.items() if n}}
+        ))
         _log_figures(client, run.info.run_id, figures)
         mlflow.log_artifacts(str(model_dir), artifact_path=SCORING_ARTIFACT)
         info = mlflow.pyfunc.log_model(
@@ -87,11 +119,18 @@ def log_training(
             registered_model_name=spec.name,
             pip_requirements=_requirements(),
         )
+    if info.signature is None:
+        raise RuntimeError(f"MLflow inferred no signature for {spec.name!r} from the input example")
     if info.registered_model_version is None:
         raise RuntimeError(f"MLflow did not register the model as {spec.name!r}: check {tracker.tracking_uri}")
     version = str(info.registered_model_version)
     set_alias(tracker, spec.name, CHALLENGER, version)
     return LoggedModel(experiment_id, run.info.run_id, version, f"models:/{spec.name}/{version}")
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    """Metrics that are defined (an undefined F1 is left out, not logged as 0)."""
+    return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
 
 
 def _requirements() -> list[str]:

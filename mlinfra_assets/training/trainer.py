@@ -1,7 +1,8 @@
-"""The training loop: noise-aware soft-target loss, class balancing, early stopping.
+"""The training loop: noise-aware soft-target loss, class balancing, early stopping on gold.
 
-Dagster-free. Input is the training set as a DataFrame (features, `prob_<class>` soft
-targets, `label`, `weight`, `source`); output is a `ScoringModel` and its learning curve.
+Dagster-free. Input is the training set as `TrainingArrays` (streamed from DuckDB) or a
+DataFrame (features, `prob_<class>` soft targets, `label`, `weight`, `source`); output is a
+`ScoringModel` whose decision rule was tuned on the gold validation rows, and its curves.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import pandas as pd
 import torch
 
 from mlinfra_assets.spec import DatasetSpec
-from mlinfra_assets.training.metrics import f1_positive
+from mlinfra_assets.training import decision
+from mlinfra_assets.training.batches import SOURCES, TrainingArrays, from_frame
+from mlinfra_assets.training.metrics import f1_positive, pr_auc
 from mlinfra_assets.training.model import Preprocessor, ScoringModel, TabularMLP
 
 
@@ -31,8 +34,14 @@ class TrainConfig:
     positive_index: int
     patience: int = 2
     balance_power: float = 0.5  # 1.0 = full inverse-frequency class weights, 0.0 = none
-    min_gold_validation: int = 200
-    min_gold_positives: int = 20
+    min_steps: int = 100  # optimizer steps per epoch at least: a small set is passed several times
+    validation_share: float = 0.5  # share of the gold rows that validate (the rest trains) ...
+    max_validation: int = 5000  # ... at most this many
+    min_gold_validation: int = 100
+    min_gold_positives: int = 10
+    select_on: str = "pr_auc"  # the validation figure that picks the epoch: "pr_auc" or "loss"
+    tune_decision: bool = True  # move the positive class's decision to the best gold-validation F1
+    decision_resamples: int = 200  # bootstrap resamples of the validation rows for that decision
     # torch intra-op threads. One is fastest for this small MLP: at batch 1024 a second
     # thread buys nothing, and on a busy 2-core machine OpenMP spinning made it 8x slower.
     threads: int = 1
@@ -53,6 +62,7 @@ class EpochStats:
     train_loss: float
     val_loss: float
     val_f1: float
+    val_pr_auc: float
     seconds: float
 
 
@@ -61,36 +71,41 @@ class TrainResult:
     model: ScoringModel
     history: list[EpochStats]
     best_epoch: int  # 0 when no epoch ran
-    best_val_f1: float
+    best_val_f1: float  # F1 of the final decision rule on the validation rows
     validation: str  # which rows validated
     class_weights: list[float]
     train_rows: int
     val_rows: int
     seconds: float
     samples_per_s: float
+    decision_shift: float  # added to the positive class's logit (0 when not tuned)
+    missing: dict[str, int]  # NaN numerics imputed with the training mean, per column
     val_labels: np.ndarray = field(repr=False)
     val_probs: np.ndarray = field(repr=False)
 
 
-def validation_mask(df: pd.DataFrame, cfg: TrainConfig) -> tuple[np.ndarray, str]:
-    """Validation rows: a seeded half of the gold rows when there are enough gold rows and
-    positives (the other half still trains), else a seeded 10% of the whole training set."""
-    rng = np.random.default_rng(cfg.seed)
-    draw = rng.random(len(df))
-    gold = (df["source"] == "gold").to_numpy()
-    half = gold & (draw < 0.5)
-    positives = int(np.sum(half & (df["label"].to_numpy() == cfg.positive_index)))
-    if half.sum() >= cfg.min_gold_validation and positives >= cfg.min_gold_positives:
-        return half, f"half of the gold rows ({int(half.sum())})"
-    return draw < 0.1, f"seeded 10% of the training set ({int(np.sum(draw < 0.1))})"
+def validation_mask(data: TrainingArrays, cfg: TrainConfig) -> tuple[np.ndarray, str]:
+    """Validation rows: a seeded share of the gold rows when there are enough gold rows and
+    positives (the others still train), else a seeded 10% of the whole training set."""
+    draw = np.random.default_rng(cfg.seed).random(len(data))
+    gold = data.gold
+    share = min(cfg.validation_share, cfg.max_validation / max(int(gold.sum()), 1))
+    chosen = gold & (draw < share)
+    positives = int(np.sum(chosen & (data.labels == cfg.positive_index)))
+    if chosen.sum() >= cfg.min_gold_validation and positives >= cfg.min_gold_positives:
+        return chosen, f"gold: {int(chosen.sum())} rows, {positives} positive"
+    return draw < 0.1, f"seeded 10% of the training set ({int(np.sum(draw < 0.1))}), too few gold rows"
 
 
-def class_weights(targets: np.ndarray, weights: np.ndarray, power: float) -> np.ndarray:
+def class_weights(targets: np.ndarray, weights: np.ndarray, power: float,
+                  classes: list[str] | None = None) -> np.ndarray:
     """Inverse-frequency class weights from the weighted soft label distribution, ** power."""
     mass = (targets * weights[:, None]).sum(axis=0)
     if np.any(mass <= 0):
         empty = [int(i) for i in np.flatnonzero(mass <= 0)]
-        raise ValueError(f"the training set has no weight on class index {empty}: add rows of it")
+        names = f" ({[classes[i] for i in empty]})" if classes else ""
+        raise ValueError(f"the training set has no weight on class index {empty}{names}: a model needs "
+                         "rows of every class; add labelled rows of it or raise its source weight")
     share = mass / mass.sum()
     cw = (1.0 / (len(mass) * share)) ** power
     return (cw / np.dot(cw, share)).astype("float32")  # weighted mean 1: loss scale unchanged
@@ -105,86 +120,109 @@ def soft_cross_entropy(
     return (weights * per_class.sum(dim=1)).sum(), norm
 
 
-def _evaluate(model: TabularMLP, num: torch.Tensor, cat: torch.Tensor, t: torch.Tensor,
-              w: torch.Tensor, cw: torch.Tensor, positive: int) -> tuple[float, float, np.ndarray]:
+def _evaluate(model: TabularMLP, va: list[torch.Tensor], cw: torch.Tensor, positive: int
+              ) -> tuple[float, float, float, np.ndarray]:
     model.eval()
     with torch.no_grad():
-        logits = model(num, cat)
-        loss, norm = soft_cross_entropy(logits, t, w, cw)
-        probs = torch.softmax(logits, dim=1).numpy()
-    labels = t.argmax(dim=1).numpy()
-    f1 = f1_positive(labels, probs.argmax(1), positive)
-    # no positive in the validation rows nor predicted: F1 is undefined; rank such epochs by loss
-    return float(loss / norm.clamp_min(1e-12)), 0.0 if np.isnan(f1) else f1, probs
+        logits = model(va[0], va[1])
+        loss, norm = soft_cross_entropy(logits, va[2], va[3], cw)
+    probs = torch.softmax(logits, dim=1).numpy()
+    labels = va[4].numpy()
+    f1, auc = f1_positive(labels, probs.argmax(1), positive), pr_auc(labels, probs[:, positive], positive)
+    # no positive in the validation rows: F1 and PR-AUC are undefined; such epochs rank by loss
+    return float(loss / norm.clamp_min(1e-12)), f1, auc, logits.numpy()
 
 
-def train(df: pd.DataFrame, spec: DatasetSpec, cfg: TrainConfig, log=print) -> TrainResult:  # noqa: ANN001
-    """Fit a `TabularMLP` on the training set; keep the epoch with the best validation F1.
+def train(data: TrainingArrays | pd.DataFrame, spec: DatasetSpec, cfg: TrainConfig, log=print) -> TrainResult:  # noqa: ANN001
+    """Fit a `TabularMLP`; keep the epoch with the best validation PR-AUC (then loss).
 
     Parameters
     ----------
-    df : the training set (features, `prob_<class>`, `label`, `weight`, `source`).
+    data : the training set (`TrainingArrays`, or a DataFrame of training-set rows).
     spec : the dataset spec (feature lists, classes).
     cfg : the training knobs; `cfg.epochs = 0` returns the untrained network.
     log : called with one line per epoch.
     """
-    if df.empty:
+    if isinstance(data, pd.DataFrame):
+        data = from_frame(data, spec)
+    if len(data) == 0:
         raise ValueError("the training set is empty: materialize training/training_set first")
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
-        return _train(df, spec, cfg, log)
+        return _train(data, spec, cfg, log)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(df: pd.DataFrame, spec: DatasetSpec, cfg: TrainConfig, log) -> TrainResult:  # noqa: ANN001
+def _tensors(data: TrainingArrays, pre: Preprocessor) -> list[torch.Tensor]:
+    arrays = (pre.fill(data.numeric), data.codes, data.targets, data.weights, data.labels)
+    return [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
+
+
+def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) -> TrainResult:  # noqa: ANN001
     torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
     start = time.perf_counter()
-    val_mask, val_kind = validation_mask(df, cfg)
-    pre = Preprocessor.fit(df.loc[~val_mask], spec.numeric, spec.categorical)
-    num, cat = pre.encode(df)
-    targets = df[spec.prob_columns].to_numpy(dtype="float32")
-    targets = targets / targets.sum(axis=1, keepdims=True).clip(min=1e-12)
-    weights = df["weight"].to_numpy(dtype="float32")
-    cw = torch.from_numpy(class_weights(targets[~val_mask], weights[~val_mask], cfg.balance_power))
-    tr = [torch.from_numpy(np.ascontiguousarray(a[~val_mask])) for a in (num, cat, targets, weights)]
-    va = [torch.from_numpy(np.ascontiguousarray(a[val_mask])) for a in (num, cat, targets, weights)]
+    val_mask, val_kind = validation_mask(data, cfg)
+    fit = data.rows(~val_mask)
+    if len(fit) == 0:
+        raise ValueError("the training set has no row left after the validation split: add rows")
+    cw = torch.from_numpy(class_weights(fit.targets, fit.weights, cfg.balance_power, list(spec.classes)))
+    pre = Preprocessor.from_arrays(fit.numeric, data.vocab, spec.numeric)
+    tr, va = _tensors(fit, pre), _tensors(data.rows(val_mask), pre)
     model = TabularMLP(pre, spec.n_classes, cfg.hidden)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
     gen = torch.Generator().manual_seed(cfg.seed)
-    n = len(tr[0])
+    n, bs = len(fit), min(cfg.batch_size, len(fit))
+    steps = max(-(-n // bs), cfg.min_steps)
     history: list[EpochStats] = []
-    best_state, best_key, best_epoch = copy.deepcopy(model.state_dict()), (-1.0, 0.0), 0
+    best_state, best_key, best_epoch = copy.deepcopy(model.state_dict()), (-2.0, -np.inf), 0
     train_seconds = 0.0
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         model.train()
         total, total_norm = 0.0, 0.0
-        for idx in torch.randperm(n, generator=gen).split(cfg.batch_size):
+        order = torch.cat([torch.randperm(n, generator=gen) for _ in range(-(-steps * bs // n))])
+        for idx in order[: steps * bs].split(bs):
             loss, norm = soft_cross_entropy(model(tr[0][idx], tr[1][idx]), tr[2][idx], tr[3][idx], cw)
             opt.zero_grad()
             (loss / norm.clamp_min(1e-12)).backward()
             opt.step()
             total, total_norm = total + loss.item(), total_norm + norm.item()
         train_seconds += time.perf_counter() - t0
-        val_loss, val_f1, _ = _evaluate(model, *va, cw, cfg.positive_index)
-        history.append(EpochStats(epoch, total / max(total_norm, 1e-12), val_loss, val_f1,
+        val_loss, val_f1, val_auc, _ = _evaluate(model, va, cw, cfg.positive_index)
+        history.append(EpochStats(epoch, total / max(total_norm, 1e-12), val_loss, val_f1, val_auc,
                                   time.perf_counter() - t0))
-        log(f"epoch {epoch}: train loss {history[-1].train_loss:.4f}, val loss {val_loss:.4f}, val F1 {val_f1:.4f}")
-        if (val_f1, -val_loss) > best_key:
-            best_state, best_key, best_epoch = copy.deepcopy(model.state_dict()), (val_f1, -val_loss), epoch
+        log(f"epoch {epoch}: train loss {history[-1].train_loss:.4f}, val loss {val_loss:.4f}, "
+            f"val PR-AUC {val_auc:.4f}, val F1 {val_f1:.4f}")
+        auc_key = -1.0 if np.isnan(val_auc) else val_auc
+        key = (auc_key, -val_loss) if cfg.select_on == "pr_auc" else (-val_loss, auc_key)
+        if key > best_key:
+            best_state, best_key, best_epoch = copy.deepcopy(model.state_dict()), key, epoch
         elif epoch - best_epoch >= cfg.patience:
-            log(f"early stop: no better validation F1 for {cfg.patience} epochs (best epoch {best_epoch})")
+            log(f"early stop: no better validation PR-AUC for {cfg.patience} epochs (best epoch {best_epoch})")
             break
     model.load_state_dict(best_state)
-    _, best_f1, val_probs = _evaluate(model, *va, cw, cfg.positive_index)
-    seconds = time.perf_counter() - start
+    shift = 0.0
+    if cfg.tune_decision and val_kind.startswith("gold") and history:
+        logits = _evaluate(model, va, cw, cfg.positive_index)[3]
+        shift = decision.best_shift(logits, va[4].numpy(), cfg.positive_index, cfg.decision_resamples, cfg.seed)
+        weak = fit.rows(fit.source == SOURCES.index("weak"))
+        if len(weak):
+            sample = weak.rows(np.random.default_rng(cfg.seed).random(len(weak)) < 50_000 / len(weak))
+            prevalence = float(weak.targets[:, cfg.positive_index].mean())
+            pop = _evaluate(model, _tensors(sample, pre), cw, cfg.positive_index)[3]
+            shift = decision.clip_to_prevalence(shift, decision.margins(pop, cfg.positive_index), prevalence)
+        decision.fold_shift(model, cfg.positive_index, shift)
+        log(f"decision: positive logit shifted by {shift:+.3f} (best F1 on the gold validation rows)")
+    logits = _evaluate(model, va, cw, cfg.positive_index)[3]
+    val_probs = torch.softmax(torch.from_numpy(logits), dim=1).numpy()
+    val_labels = va[4].numpy()
     return TrainResult(
         model=ScoringModel(model, pre, list(spec.classes)), history=history, best_epoch=best_epoch,
-        best_val_f1=best_f1, validation=val_kind, class_weights=cw.tolist(), train_rows=n,
-        val_rows=int(val_mask.sum()), seconds=seconds,
-        samples_per_s=n * len(history) / train_seconds if train_seconds else 0.0,
-        val_labels=va[2].argmax(dim=1).numpy(), val_probs=val_probs,
+        best_val_f1=f1_positive(val_labels, val_probs.argmax(1), cfg.positive_index), validation=val_kind,
+        class_weights=cw.tolist(), train_rows=n, val_rows=int(val_mask.sum()),
+        seconds=time.perf_counter() - start,
+        samples_per_s=steps * bs * len(history) / train_seconds if train_seconds else 0.0,
+        decision_shift=shift, missing=dict(data.missing), val_labels=val_labels, val_probs=val_probs,
     )

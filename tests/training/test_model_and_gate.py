@@ -45,6 +45,18 @@ def test_train_register_promote_then_reject_a_worse_model(resources):
     assert registry.champion_version(tracker, spec.name) == "1"
     assert registry.alias_version(tracker, spec.name, registry.CHALLENGER) == "1"
     assert run.data.tags["gate_decision"] == "promote"
+    assert run.data.tags["data_version"] == run.data.params["data_version"]
+    artifacts = {a.path for folder in ("plots", "evaluation") for a in client.list_artifacts(run.info.run_id, folder)}
+    assert {"plots/loss_curve.png", "plots/validation_pr_curve.png", "plots/validation_calibration.png",
+            "plots/validation_confusion.png", "evaluation/pr_curve.png", "evaluation/calibration.png",
+            "evaluation/confusion_matrix.png", "evaluation/holdout_slices.csv"} <= artifacts
+    logged = mlflow.models.get_model_info(f"models:/{spec.name}/1")
+    assert set(logged.signature.inputs.input_names()) == set(spec.feature_columns)
+    assert logged.saved_input_example_info is not None
+    meta = first.get_asset_materialization_events()
+    model_meta = next(e for e in meta if e.asset_key == keys.MODEL).materialization.metadata
+    assert model_meta["mlflow_run"].value.endswith(f"/runs/{run.info.run_id}")
+    assert model_meta["mlflow_run_id"].value == run.info.run_id
 
     # the holdout figures: clearly better than a trivial model
     first_eval = _evaluation(resources, "1")
@@ -93,6 +105,69 @@ def test_train_register_promote_then_reject_a_worse_model(resources):
     out = pyfunc.predict(raw[spec.feature_columns])
     assert list(out.columns) == spec.prob_columns
     assert np.allclose(out.to_numpy(), champion_model.predict_proba(raw), atol=1e-6)
+
+
+def test_failed_training_never_moves_the_champion(resources, monkeypatch, capsys):
+    import socket
+
+    from mlinfra_assets import cli
+    from mlinfra_assets.resources import MLflowTracker
+
+    spec = training_spec(epochs=2)
+    run_assets(spec, resources, selection=[keys.TRAINING_SET, keys.MODEL, keys.EVALUATION])
+    tracker = resources["mlflow"]
+    assert registry.champion_version(tracker, spec.name) == "1"
+
+    # an unreachable tracking server: the model step fails before training, nothing moves
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nobody listens there
+    down = {**resources, "mlflow": MLflowTracker(tracking_uri=f"http://127.0.0.1:{port}",
+                                                 artifact_root=tracker.artifact_root)}
+    failed = run_assets(spec, down, selection=[keys.MODEL, keys.EVALUATION], raise_on_error=False)
+    assert not failed.success
+    assert f"MLflow tracking server http://127.0.0.1:{port} is unreachable" in _failure(failed)
+    # a training set with an infinite feature: the model step fails naming the column
+    with resources["warehouse"].connect() as con:
+        con.execute("UPDATE training.training_set SET amount = 'inf'::DOUBLE WHERE row_id = "
+                    "(SELECT min(row_id) FROM training.training_set WHERE source = 'weak')")
+    try:
+        bad = run_assets(spec, resources, selection=[keys.MODEL, keys.EVALUATION], raise_on_error=False)
+    finally:
+        run_assets(spec, resources, selection=[keys.TRAINING_SET])
+    assert not bad.success
+    assert "column 'amount' has 1 infinite" in _failure(bad)
+    assert registry.champion_version(tracker, spec.name) == "1"
+    assert registry.alias_version(tracker, spec.name, registry.CHALLENGER) == "1"
+
+    # `mlinfra model list` / `promote`: a second version, promoted and rolled back by hand
+    run_assets(training_spec(epochs=0), resources, selection=[keys.MODEL, keys.EVALUATION])
+    assert registry.champion_version(tracker, spec.name) == "1"
+    monkeypatch.setenv("MLINFRA_DATA_DIR", resources["data_dir"].root)
+    monkeypatch.setenv("MLINFRA_WAREHOUSE", resources["warehouse"].path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracker.tracking_uri)
+    assert cli.main(["model", "list"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert listing[1].split()[:3] == ["2", "challenger", listing[1].split()[2]] and "keep_champion" in listing[1]
+    assert listing[2].split()[:2] == ["1", "champion"] and "promote" in listing[2]
+    assert cli.main(["model", "promote", "2"]) == 0
+    assert registry.champion_version(tracker, spec.name) == "2"
+    assert cli.main(["model", "promote", "1"]) == 0  # rollback
+    assert "champion is now version 1 (was 2)" in capsys.readouterr().out
+    assert cli.main(["model", "promote", "9"]) == 2
+    assert "has no version '9'" in capsys.readouterr().err
+    assert registry.champion_version(tracker, spec.name) == "1"
+
+
+def _failure(result) -> str:  # noqa: ANN001 - an ExecuteInProcessResult
+    """The messages of the failed steps' errors, causes included."""
+    texts = []
+    for event in result.all_events:
+        error = event.event_specific_data.error if event.is_step_failure else None
+        while error is not None:
+            texts.append(error.message)
+            error = error.cause
+    return "\n".join(texts)
 
 
 def _f1(labels: np.ndarray, pred: np.ndarray) -> float:

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mlinfra_assets.training import evaluation, metrics
+from mlinfra_assets.training import batches, decision, evaluation, metrics
 from mlinfra_assets.training.trainer import (
     TrainConfig,
     class_weights,
@@ -53,12 +53,17 @@ def test_class_weights_balance_the_weighted_soft_mass():
 
 def test_validation_uses_gold_only_when_there_is_enough():
     df = _frame()
-    cfg = TrainConfig.from_spec(training_spec())
-    mask, kind = validation_mask(df, cfg)
+    data = batches.from_frame(df, training_spec())
+    cfg = TrainConfig.from_spec(training_spec(), min_gold_validation=200)
+    mask, kind = validation_mask(data, cfg)
     assert kind.startswith("seeded 10%") and 0.07 < mask.mean() < 0.13
-    mask, kind = validation_mask(df, TrainConfig.from_spec(training_spec(), min_gold_validation=50,
-                                                            min_gold_positives=5))
-    assert kind.startswith("half of the gold") and set(df.loc[mask, "source"]) == {"gold"}
+    mask, kind = validation_mask(data, TrainConfig.from_spec(training_spec(), min_gold_validation=50,
+                                                              min_gold_positives=5))
+    assert kind.startswith("gold") and set(df.loc[mask, "source"]) == {"gold"}
+    assert mask.sum() == pytest.approx(0.5 * (df["source"] == "gold").sum(), rel=0.2)
+    capped = TrainConfig.from_spec(training_spec(), min_gold_validation=50, min_gold_positives=5,
+                                   max_validation=60)
+    assert 40 <= validation_mask(data, capped)[0].sum() <= 80  # a large gold set keeps most rows for training
 
 
 def test_training_learns_and_is_deterministic():
@@ -98,3 +103,68 @@ def test_metrics_and_slices():
 )
 def test_gate(challenger, champion, promote):
     assert evaluation.gate(challenger, champion, margin=0.01).promote is promote
+
+
+def test_streamed_batches_match_the_frame_across_batch_boundaries():
+    import duckdb
+
+    spec, df = training_spec(), _frame(n=500)
+    df.loc[3, "amount"] = np.nan
+    df.loc[5, "channel"] = None
+    con = duckdb.connect()
+    con.register("_df", df)
+    streamed = batches.stream_arrays(con, spec, "SELECT * FROM _df", batch_rows=37)  # 14 batches
+    whole = batches.from_frame(df, spec)
+    assert streamed.vocab == whole.vocab == {"channel": ["atm", "online", "pos"],
+                                             "merchant_category": ["grocery", "travel"]}
+    assert np.array_equal(streamed.codes, whole.codes)
+    assert np.array_equal(np.isnan(streamed.numeric), np.isnan(whole.numeric))
+    assert streamed.codes[5, 0] == 0 and streamed.missing["amount"] == 1
+    assert list(streamed.codes[:3, 0]) == [whole.vocab["channel"].index(c) + 1 for c in df["channel"][:3]]
+    assert np.allclose(streamed.targets.sum(axis=1), 1.0) and streamed.gold.sum() == (df["source"] == "gold").sum()
+
+
+def test_decision_shift_maximizes_f1_and_folds_into_the_network():
+    margins = np.array([3.0, 2.0, 1.0, 0.5, -0.5, -1.0, -2.0, -3.0])
+    labels = np.array([1, 1, 1, 1, 0, 0, 0, 0])  # positives are the top four: boundary 0.0 ...
+    logits = np.column_stack([np.zeros(8), margins - 1.0])  # ... but the net's is at margin 1.0
+    shift = decision.best_shift(logits, labels, positive=1)
+    assert shift == pytest.approx(1.0)
+    assert ((logits[:, 1] + shift > logits[:, 0]) == (labels == 1)).all()
+    assert decision.best_shift(logits, np.zeros(8, int), positive=1) == 0.0
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    before = net(torch.ones(1, 2)).detach()
+    decision.fold_shift(net, 1, 0.75)
+    assert (net(torch.ones(1, 2)).detach() - before)[0].tolist() == pytest.approx([0.0, 0.75])
+
+
+def test_bad_training_input_raises_naming_the_problem():
+    spec, df = training_spec(), _frame(n=400)
+    cfg = TrainConfig.from_spec(spec)
+    with pytest.raises(ValueError, match="training set is empty"):
+        train(df.iloc[:0], spec, cfg, log=lambda _: None)
+    legit_only = df.assign(prob_legit=1.0, prob_fraud=0.0, label=0)
+    with pytest.raises(ValueError, match=r"no weight on class index \[1\] \(\['fraud'\]\)"):
+        train(legit_only, spec, cfg, log=lambda _: None)
+    infinite = df.copy()
+    infinite.loc[7, "distance_km"] = np.inf
+    with pytest.raises(ValueError, match="column 'distance_km' has 1 infinite"):
+        train(infinite, spec, cfg, log=lambda _: None)
+    bad_target = df.copy()
+    bad_target.loc[2, "prob_fraud"] = np.nan
+    with pytest.raises(ValueError, match="prob_<class> has missing"):
+        train(bad_target, spec, cfg, log=lambda _: None)
+
+
+def test_missing_numerics_are_imputed_in_training_and_scoring():
+    spec, df = training_spec(epochs=2), _frame(n=600)
+    df.loc[df.index[::10], "amount"] = np.nan
+    result = train(df, spec, TrainConfig.from_spec(spec), log=lambda _: None)
+    assert result.missing["amount"] == 60 and result.missing["hour"] == 0
+    rows = _frame(n=5, seed=3)
+    rows.loc[0, "amount"], rows.loc[1, "amount"] = np.nan, np.inf
+    probs = result.model.predict_proba(rows)
+    assert np.isfinite(probs).all()
+    filled = rows.copy()
+    filled.loc[[0, 1], "amount"] = result.model.pre.means[spec.numeric.index("amount")]
+    assert np.allclose(probs, result.model.predict_proba(filled))
