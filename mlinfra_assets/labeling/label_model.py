@@ -21,8 +21,7 @@ import pandas as pd
 from mlinfra_assets.labeling.queries import load_sql
 
 EPOCHS = 500
-BALANCE_FITS = 12
-BALANCE_TOL = 1e-3
+MIN_PRIOR = 1e-3
 MATRIX = "labeling.label_matrix"
 
 
@@ -33,7 +32,7 @@ class Fit:
     patterns: pd.DataFrame  # the LF columns, n (rows), prob_<class>..., label, confidence
     version: str
     class_balance: list[float]
-    balance_source: str  # spec, lf_module, annotated_gold, label_model
+    balance_source: str  # spec, lf_module, annotated_gold, majority_vote (estimated)
     fit_rows: int  # rows the model was fit on
     voted_rows: int
     rows_without_votes: int
@@ -101,7 +100,7 @@ def fit(
     L = proportional_rows(voted, names, fit_rows)
     P = voted[names].to_numpy(dtype=np.int64)
     if class_balance is None:
-        class_balance, balance_source = estimate_balance(L, P, voted["n"].to_numpy(), len(classes), seed), "label_model"
+        class_balance, balance_source = estimate_balance(P, voted["n"].to_numpy(), len(classes)), "majority_vote"
     model = _label_model(L, len(classes), class_balance, seed)
     probs = model.predict_proba(P)
     out = voted[[*names, "n"]].copy()
@@ -126,19 +125,18 @@ def fit(
     )
 
 
-def estimate_balance(L: np.ndarray, P: np.ndarray, weight: np.ndarray, k: int, seed: int) -> list[float]:
-    """The class balance as a fixed point: fit (uniform prior first), take the mean of the
-    predicted probabilities over the voted rows as the next prior, refit; stop when no
-    class moves by more than `BALANCE_TOL` (at most `BALANCE_FITS` fits)."""
-    balance = None
-    for _ in range(BALANCE_FITS):
-        model = _label_model(L, k, balance, seed)
-        new = np.average(model.predict_proba(P), axis=0, weights=weight)
-        done = balance is not None and np.abs(new - balance).max() < BALANCE_TOL
-        balance = new
-        if done:
-            break
-    return [float(p) for p in balance]
+def estimate_balance(P: np.ndarray, weight: np.ndarray, k: int) -> list[float]:
+    """The class balance as Snorkel's MajorityLabelVoter sees the voted rows: the mean of
+    its per-row class distributions (ties split), each class at least `MIN_PRIOR`.
+
+    A rough prior, but a stable one: fixed-point estimates through the label model itself
+    collapse a class whose LFs rarely overlap with the others.
+    """
+    from snorkel.labeling.model import MajorityLabelVoter
+
+    balance = np.average(MajorityLabelVoter(cardinality=k).predict_proba(P), axis=0, weights=weight)
+    balance = np.maximum(balance, MIN_PRIOR)
+    return [float(p) for p in balance / balance.sum()]
 
 
 def _label_model(L: np.ndarray, cardinality: int, class_balance: list[float] | None, seed: int):  # noqa: ANN202

@@ -17,7 +17,7 @@ LM_VS_MV_CHECK = "label_model_not_worse_than_majority_vote"
 
 def class_balance(spec: DatasetSpec, module_balance: list[float] | None, warehouse: Warehouse) -> tuple:
     """(prior or None, where it comes from): the spec, the LF module, annotated gold, or
-    None for the label model's own estimate."""
+    None: estimated from the LFs' majority vote (`label_model.estimate_balance`)."""
     if (balance := spec_class_balance(spec)) is not None:
         return balance, "spec"
     if module_balance is not None:
@@ -27,7 +27,7 @@ def class_balance(spec: DatasetSpec, module_balance: list[float] | None, warehou
         balance = label_model.gold_balance(counts.set_index("label")["n"], spec.n_classes)
         if balance is not None:
             return balance, "annotated_gold"
-    return None, "label_model"
+    return None, "majority_vote"
 
 
 def build_weak_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
@@ -52,7 +52,7 @@ def build_weak_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
         `prob_<class>` per class, `label` (argmax), `confidence` (its probability) and the
         `label_model_version`. Rows no labeling function voted on are left out (counted).
         The class balance comes from the spec, else the LF module, else annotated gold,
-        else the label model's own estimate. Metadata compares the label model with
+        else the LFs' majority vote on the voted rows. Metadata compares the label model with
         majority vote and each single LF on every gold source."""
         lf_set = load_lfs(spec)
         names = lf_set.names
