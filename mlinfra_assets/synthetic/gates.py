@@ -110,3 +110,12 @@ def verdict(con: duckdb.DuckDBPyConnection) -> bool | None:
     except duckdb.CatalogException:
         return None
     return bool(rows[0][0]) if rows else None
+
+
+def clear_verdict(con: duckdb.DuckDBPyConnection) -> None:
+    """Forget the stored verdict: called before new candidates are written, so rows that were
+    never judged (a crash between sampling and judging) can never be published."""
+    try:
+        con.execute("DELETE FROM synthetic.synthetic_quality WHERE metric = ?", [GATE_METRIC])
+    except duckdb.CatalogException:
+        pass  # no table yet: no verdict to forget

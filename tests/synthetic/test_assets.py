@@ -6,7 +6,7 @@ import pytest
 
 from mlinfra_assets import keys
 from mlinfra_assets.runner import run_assets
-from mlinfra_assets.synthetic import QUALITY_CHECK, data
+from mlinfra_assets.synthetic import QUALITY_CHECK, data, gates
 from tests.synthetic.conftest import FIT_ROWS, synthetic_spec
 
 pytestmark = pytest.mark.integration  # the demo at 20k rows through the stage: ~30 s
@@ -116,3 +116,14 @@ def test_candidates_never_copy_a_real_row(first_run, upstream):
     ).fetchall()[0][0]
     con.close()
     assert copies == 0 and _metadata(first_run, keys.SYNTHETIC_QUALITY)["dropped_exact_copies"] >= 0
+
+
+def test_unjudged_candidates_are_never_published(first_run, upstream):
+    before = _published(upstream)
+    con = duckdb.connect(upstream["warehouse"].path)
+    gates.clear_verdict(con)  # what sampling new candidates does before they are judged
+    con.close()
+    result = run_assets(synthetic_spec(), upstream, selection=[keys.SYNTHETIC_ROWS], raise_on_error=False)
+    [failure] = result.get_step_failure_events()
+    assert "synthetic gate has no verdict" in str(failure.step_failure_data.error.message)
+    assert _published(upstream) == before
