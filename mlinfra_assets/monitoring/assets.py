@@ -86,8 +86,8 @@ def build_drift_report(spec: DatasetSpec) -> dg.AssetsDefinition:
     def drift_report(
         context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow: MLflowTracker
     ) -> dg.MaterializeResult:
-        """Per day and feature, how far the day's raw rows moved from the reference (the real
-        rows of training.training_set): PSI over reference-decile bins (categories for
+        """Per day and feature, how far the day's raw rows moved from the reference (all raw
+        rows of the days the model was trained on, labelled or not): PSI over reference-decile bins (categories for
         categoricals), the KS statistic and p-value (numerics), chi-squared (categoricals).
         A feature drifts when PSI > thresholds.psi_alert or KS > thresholds.ks_alert; a day
         drifts when more than thresholds.drift_share_alert of its features do. One row of kind
@@ -190,7 +190,12 @@ def _reference_scores(
             f"{model.version}: re-materialize predictions to get prediction drift"
         )
         return None, None
-    rows = warehouse.query_df(
-        f"SELECT {', '.join(spec.feature_columns)} FROM training.training_set WHERE source <> 'synthetic'"
+    raw, rid = spec.raw_table, spec.id_column
+    rows = warehouse.query_df(  # the reference rows of the feature drift (stage_reference.sql)
+        f"SELECT {', '.join(spec.feature_columns)} FROM {raw} WHERE _partition BETWEEN "
+        f"(SELECT min(_partition) FROM {raw} WHERE CAST({rid} AS VARCHAR) IN "
+        "(SELECT row_id FROM training.training_set WHERE source <> 'synthetic')) AND "
+        f"(SELECT max(_partition) FROM {raw} WHERE CAST({rid} AS VARCHAR) IN "
+        "(SELECT row_id FROM training.training_set WHERE source <> 'synthetic'))"
     )
     return model.predict_proba(rows)[:, spec.positive_index], str(model.version)

@@ -72,7 +72,11 @@ def stage_window(
             continue
         casts = ", ".join(f"CAST({c} AS {sql_type}) AS {c}" for c in columns)
         names = {"casts": casts, "columns": ", ".join(columns)}
-        con.execute(_sql("stage_reference.sql").format(target=f"drift_ref_{suffix}", **names))
+        con.execute(
+            _sql("stage_reference.sql").format(
+                target=f"drift_ref_{suffix}", relation=spec.raw_table, id=spec.id_column, **names
+            )
+        )
         con.execute(
             _sql("stage_current.sql").format(
                 target=f"drift_cur_{suffix}", relation=spec.raw_table, **names
