@@ -138,7 +138,7 @@ class Labeling(BaseModel):
 
     class_balance: list[float] | None = None
     chunk_rows: int = Field(default=50_000, gt=0)
-    fit_rows: int = Field(default=500_000, gt=0)
+    fit_rows: int = Field(default=100_000, gt=0)  # Snorkel builds its overlap matrix with an integer matmul: ~1 s per 100k rows
 
 
 class Synthetic(BaseModel):
