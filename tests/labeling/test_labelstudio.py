@@ -1,0 +1,94 @@
+"""Label Studio end to end: a real server on 127.0.0.1 gets the queue, annotations posted through
+its API come back through the inbox into labeling.annotations."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from mlinfra_assets import keys
+from mlinfra_assets.resources import LabelStudio
+from mlinfra_assets.runner import run_assets
+from tests.labeling.conftest import labeling_spec, metadata, sql
+
+VENV = Path(os.environ.get("MLINFRA_LABELSTUDIO_VENV", Path.home() / ".cache/mlinfra/labelstudio-venv"))
+TOKEN = "mlinfra0test0token0000000000000000000000"
+START_TIMEOUT_S = 300
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def label_studio_server(tmp_path):
+    """Label Studio from its own virtualenv (make labelstudio), in its own process group."""
+    exe = VENV / "bin" / "label-studio"
+    if not exe.exists():
+        pytest.skip(f"no Label Studio at {exe}: run `make labelstudio` (make test does)")
+    port = _free_port()
+    env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(tmp_path / "ls"),
+           "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true", "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true"}
+    cmd = [str(exe), "start", "--no-browser", "--host", "127.0.0.1", "--port", str(port),
+           "--username", "ana@mlinfra.local", "--password", "not-a-secret-1", "--user-token", TOKEN]
+    log = open(tmp_path / "label_studio.log", "w")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Label Studio did not start: {(tmp_path / 'label_studio.log').read_text()[-2000:]}")
+            time.sleep(1)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.mark.integration
+def test_queue_goes_to_label_studio_and_annotations_come_back(resources, label_studio_server):
+    spec = labeling_spec(annotator={"simulated": False, "noise_rate": 0.0, "name": "oracle-sim"})
+    ls = LabelStudio(url=label_studio_server, api_key=TOKEN)
+    resources = {**resources, "label_studio": ls}
+    queue = run_assets(spec, resources, selection=[keys.LABEL_MATRIX, keys.WEAK_LABELS, keys.ANNOTATION_QUEUE])
+    batch = spec.active_learning.batch_size
+    assert metadata(queue, keys.ANNOTATION_QUEUE)["pushed_to_label_studio"] == batch
+    assert sql(resources, "SELECT status, count(*) FROM labeling.annotation_queue GROUP BY 1") == [("exported", batch)]
+
+    client = ls.client()
+    project = next(p for p in client.projects.list() if p.title == f"mlinfra {spec.name}")
+    tasks = list(client.tasks.list(project=project.id))
+    assert len(tasks) == batch
+    answers = {t.data["row_id"]: spec.classes[k % 2] for k, t in enumerate(tasks[:3])}
+    for t in tasks[:3]:
+        choice = {"choices": [answers[t.data["row_id"]]]}
+        client.annotations.create(id=t.id, result=[{"from_name": "label", "to_name": "row", "type": "choices", "value": choice}])
+    client.annotations.create(id=tasks[3].id, result=[], was_cancelled=True)  # skipped in Label Studio
+
+    pulled = run_assets(spec, resources, selection=[keys.ANNOTATIONS, keys.GOLD_LABELS])
+    meta = metadata(pulled, keys.ANNOTATIONS)
+    assert meta["label_studio_export"].startswith("labelstudio-") and meta["labels_added"] == 3
+    rows = sql(resources, "SELECT CAST(row_id AS VARCHAR), label, annotator, source FROM labeling.annotations ORDER BY 1")
+    assert rows == sorted((rid, spec.classes.index(c), "ana@mlinfra.local", "labelstudio") for rid, c in answers.items())
+    assert sql(resources, "SELECT count(*) FROM labeling.annotation_queue WHERE status = 'labeled'") == [(3,)]
+
+    # pulling the same export again stores nothing twice
+    again = metadata(run_assets(spec, resources, selection=[keys.ANNOTATIONS]), keys.ANNOTATIONS)
+    assert again["labels_added"] == 0 and sql(resources, "SELECT count(*) FROM labeling.annotations") == [(3,)]
