@@ -89,3 +89,9 @@ def test_queue_is_uncertain_never_requeues_and_skips_holdout(resources):
             assert correct is None and emp_acc is None, lf
         else:
             assert (correct, incorrect) == votes and emp_acc == pytest.approx(votes[0] / sum(votes)), lf
+
+    # cleanlab reviews the annotations and a sample of weak labels; the review table holds the flagged rows
+    review = metadata(run_assets(spec, resources, selection=[keys.LABEL_REVIEW]), keys.LABEL_REVIEW)
+    assert review["rows_reviewed"] > 2 * batch
+    flagged = sql(resources, "SELECT count(*), count(*) FILTER (source = 'annotation') FROM labeling.label_review")[0]
+    assert flagged == (review["dagster/row_count"], review["flagged_annotations"]) and flagged[0] > 0
