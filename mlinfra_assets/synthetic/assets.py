@@ -108,7 +108,6 @@ def sample_candidates(context: dg.AssetExecutionContext, spec: DatasetSpec, synt
     with tempfile.TemporaryDirectory(dir=staging) as tmp:
         files, sampled = stage_batches(sample_batches(model, spec, plan), Path(tmp), synthesizer["version"])
         with warehouse.connect() as con:
-            gates.clear_verdict(con)
             if files:
                 rows = replace_table(con, data.CANDIDATES_TABLE, data.synthetic_rows_sql(spec), [files])
             else:

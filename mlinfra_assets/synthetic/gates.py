@@ -1,8 +1,9 @@
 """The three gates on candidate synthetic rows, and their verdict as one long table (Dagster-free).
 
 Quality and privacy block (`Verdict.problems`); utility is measured and reported only. The
-verdict row (`metric = 'gate', property = 'Passed'`) is what `synthetic_rows` reads before it
-publishes the candidates.
+verdict row (`metric = 'gate', property = 'Passed'`, `column_name` = a fingerprint of the
+candidate rows it judged) is what `synthetic_rows` reads before it publishes the candidates:
+candidates that were never judged (a crash between sampling and judging) match no verdict.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from mlinfra_assets.synthetic.quality import QUALITY_ROWS
 from mlinfra_assets.synthetic.synthesizer import Model
 
 GATE_METRIC, GATE_PROPERTY = "gate", "Passed"
-VERDICT_SQL = "SELECT score FROM synthetic.synthetic_quality WHERE metric = ? AND property = ?"
+VERDICT_SQL = "SELECT score, column_name FROM synthetic.synthetic_quality WHERE metric = ? AND property = ?"
+FINGERPRINT_SQL = (
+    f"SELECT coalesce(bit_xor(hash(c)), 0)::VARCHAR || '-' || count(*) FROM {data.CANDIDATES_TABLE} AS c"
+)
 
 
 @dataclass
@@ -39,8 +43,13 @@ class Verdict:
         return not self.problems
 
 
-def _row(metric: str, prop: str, score: float) -> dict:
-    return {"metric": metric, "property": prop, "column_name": None, "score": float(score)}
+def _row(metric: str, prop: str, score: float, column: str | None = None) -> dict:
+    return {"metric": metric, "property": prop, "column_name": column, "score": float(score)}
+
+
+def fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+    """A hash of every candidate row and their count: which candidates a verdict is about."""
+    return con.execute(FINGERPRINT_SQL).fetchall()[0][0]
 
 
 @contextmanager
@@ -62,10 +71,10 @@ def judge(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, model: Model, fit_r
     fit_rows
         The rows it was fit on (features and `label` as class names).
     """
-    frames = data.gate_frames(con, spec, QUALITY_ROWS)
+    frames, judged = data.gate_frames(con, spec, QUALITY_ROWS), fingerprint(con)
     compared = {"synthetic": len(frames.synthetic), "real": len(frames.real), "holdout": len(frames.holdout)}
     if frames.synthetic.empty:  # no class to rebalance: nothing sampled, nothing to judge
-        scores = pd.DataFrame([_row("summary", "Synthetic Rows", 0), _row(GATE_METRIC, GATE_PROPERTY, 1)])
+        scores = pd.DataFrame([_row("summary", "Synthetic Rows", 0), _row(GATE_METRIC, GATE_PROPERTY, 1, judged)])
         return Verdict(scores, [], compared, notes=["no candidate rows: nothing to judge"])
     metadata, seconds = model.metadata(), {}
     with _timed(seconds, "quality"):
@@ -83,7 +92,7 @@ def judge(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, model: Model, fit_r
     else:
         notes.append("utility not measured: " + ("synthetic.utility is off" if spec.gold is not None
                                                  else "the spec has no gold labels for the holdout"))
-    parts.append(pd.DataFrame([_row(GATE_METRIC, GATE_PROPERTY, not problems)]))
+    parts.append(pd.DataFrame([_row(GATE_METRIC, GATE_PROPERTY, not problems, judged)]))
     scores = pd.concat(parts, ignore_index=True)[quality.COLUMNS]
     return Verdict(scores, problems, compared, q, p, u, notes, seconds)
 
@@ -104,18 +113,11 @@ def measure_utility(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, model: Mo
 
 
 def verdict(con: duckdb.DuckDBPyConnection) -> bool | None:
-    """The stored gate verdict (None when `synthetic.synthetic_quality` holds none)."""
+    """The stored gate verdict on the current candidate rows (None when there is none for them)."""
     try:
         rows = con.execute(VERDICT_SQL, [GATE_METRIC, GATE_PROPERTY]).fetchall()
+        current = fingerprint(con)
     except duckdb.CatalogException:
         return None
-    return bool(rows[0][0]) if rows else None
+    return bool(rows[0][0]) if rows and rows[0][1] == current else None
 
-
-def clear_verdict(con: duckdb.DuckDBPyConnection) -> None:
-    """Forget the stored verdict: called before new candidates are written, so rows that were
-    never judged (a crash between sampling and judging) can never be published."""
-    try:
-        con.execute("DELETE FROM synthetic.synthetic_quality WHERE metric = ?", [GATE_METRIC])
-    except duckdb.CatalogException:
-        pass  # no table yet: no verdict to forget

@@ -121,9 +121,13 @@ def test_candidates_never_copy_a_real_row(first_run, upstream):
 def test_unjudged_candidates_are_never_published(first_run, upstream):
     before = _published(upstream)
     con = duckdb.connect(upstream["warehouse"].path)
-    gates.clear_verdict(con)  # what sampling new candidates does before they are judged
+    assert gates.verdict(con) is not None
+    # candidates changed after the verdict (as if a run crashed between sampling and judging)
+    con.execute("DELETE FROM synthetic.candidate_rows WHERE synthetic_id IN "
+                "(SELECT min(synthetic_id) FROM synthetic.candidate_rows)")
+    assert gates.verdict(con) is None
     con.close()
     result = run_assets(synthetic_spec(), upstream, selection=[keys.SYNTHETIC_ROWS], raise_on_error=False)
     [failure] = result.get_step_failure_events()
-    assert "synthetic gate has no verdict" in str(failure.step_failure_data.error.message)
+    assert "synthetic gate has no verdict" in failure.step_failure_data.error.to_string()
     assert _published(upstream) == before
