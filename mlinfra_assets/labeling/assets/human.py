@@ -70,7 +70,7 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
                 weak = con.execute(load_sql("seed_weak", **ids), [al.seed_confidence, seed, per_class]).df()
                 gold = con.execute(load_sql("seed_gold", **ids)).df() if has_gold else weak.iloc[:0]
                 seed_rows = active.seed_set(gold, weak, spec.classes, seed)
-                pool_sql = con.sql(load_sql("pool", **ids), params=[seed, MAX_POOL_ROWS])
+                pool_sql = con.sql(load_sql("pool", **ids), params=[MAX_POOL_ROWS])
                 reader = pool_sql.to_arrow_reader(active.CHUNK_ROWS)
                 chunks = (b.to_pandas() for b in reader)
                 result = active.query_batch(spec, seed_rows, chunks, al.batch_size, al.strategy, seed)
