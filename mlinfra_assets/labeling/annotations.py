@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mlinfra_assets.labeling.queries import load_sql
+from mlinfra_assets.resources import transaction
 from mlinfra_assets.spec import DatasetSpec
 
 COLUMNS = ["row_id", "label", "annotator"]
@@ -160,27 +161,17 @@ def ingest_file(
     """Land one file in one transaction; returns (rows in file, labels added)."""
     df = read_annotation_file(path, spec)
     ids = {"id_column": spec.id_column, "raw_table": spec.raw_table}
-    con.register("_incoming", df)
-    try:
+    with transaction(con, _incoming=df):
         unknown = [r[0] for r in con.execute(load_sql("unknown_ids", **ids)).fetchall()]
         if unknown:
             raise AnnotationFileError(
                 f"{path.name}: {len(unknown)} row id(s) not in {spec.raw_table}, e.g. {unknown[:5]}"
             )
-        source = source_of(path.name)
-        con.execute("BEGIN TRANSACTION")
-        try:
-            before = con.execute("SELECT count(*) FROM labeling.annotations").fetchall()[0][0]
-            con.execute(load_sql("insert_annotations", **ids), [source, path.name, now])
-            after = con.execute("SELECT count(*) FROM labeling.annotations").fetchall()[0][0]
-            if _queue_exists(con):
-                con.execute(load_sql("mark_labeled"))
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    finally:
-        con.unregister("_incoming")
+        before = con.execute("SELECT count(*) FROM labeling.annotations").fetchall()[0][0]
+        con.execute(load_sql("insert_annotations", **ids), [source_of(path.name), path.name, now])
+        after = con.execute("SELECT count(*) FROM labeling.annotations").fetchall()[0][0]
+        if _queue_exists(con):
+            con.execute(load_sql("mark_labeled"))
     return len(df), int(after - before)
 
 

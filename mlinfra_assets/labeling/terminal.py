@@ -15,7 +15,7 @@ from typing import TextIO
 import pandas as pd
 
 from mlinfra_assets.labeling.queries import load_sql
-from mlinfra_assets.resources import Warehouse
+from mlinfra_assets.resources import Warehouse, transaction
 from mlinfra_assets.spec import DatasetSpec
 
 SOURCE = "terminal"
@@ -67,11 +67,9 @@ def show(out: TextIO, spec: DatasetSpec, row: pd.Series, votes: dict, probs: dic
 def write_label(warehouse: Warehouse, row_id: object, label: int, annotator: str) -> datetime:
     """Store one label (append) and mark the queue row labeled, in one transaction."""
     now = datetime.now()
-    with warehouse.connect() as con:
-        con.execute("BEGIN TRANSACTION")
+    with warehouse.connect() as con, transaction(con):
         con.execute("INSERT INTO labeling.annotations VALUES (?, ?, ?, ?, NULL, ?)", [row_id, label, annotator, SOURCE, now])
         con.execute("UPDATE labeling.annotation_queue SET status = 'labeled' WHERE row_id = ?", [row_id])
-        con.execute("COMMIT")
     return now
 
 
@@ -83,8 +81,7 @@ def set_status(warehouse: Warehouse, row_id: object, status: str) -> None:
 def undo(warehouse: Warehouse, action: str, row_id: object, created_at: datetime | None, annotator: str) -> None:
     """Take back this session's last answer: the only deletion labeling.annotations sees,
     and only of the label this session wrote a moment ago."""
-    with warehouse.connect() as con:
-        con.execute("BEGIN TRANSACTION")
+    with warehouse.connect() as con, transaction(con):
         if action == "label":
             con.execute(
                 "DELETE FROM labeling.annotations WHERE row_id = ? AND annotator = ? AND source = ? AND created_at = ?",
@@ -92,7 +89,6 @@ def undo(warehouse: Warehouse, action: str, row_id: object, created_at: datetime
             )
         still = con.execute("SELECT count(*) FROM labeling.annotations WHERE row_id = ?", [row_id]).fetchall()[0][0]
         con.execute("UPDATE labeling.annotation_queue SET status = ? WHERE row_id = ?", ["labeled" if still else "pending", row_id])
-        con.execute("COMMIT")
 
 
 def label_loop(
