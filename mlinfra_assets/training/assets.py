@@ -190,16 +190,12 @@ def build_evaluation(spec: DatasetSpec) -> dg.AssetsDefinition:
                      "evaluation/calibration.png": (cal_plot, "holdout calibration"),
                      "evaluation/confusion_matrix.png": (cm_plot, "holdout confusion matrix")},
         )
-        # the alias moves last: a failure anywhere above leaves the champion where it was
+        with warehouse.connect() as con:
+            evaluation.write(con, rows)
+        # the alias moves last: a failure or a kill anywhere above leaves the champion where it
+        # was (re-materializing replaces this version's rows and decides again)
         if decision.promote:
             registry.set_alias(mlflow, spec.name, registry.CHAMPION, challenger.version)
-        try:
-            with warehouse.connect() as con:
-                evaluation.write(con, rows)
-        except BaseException:
-            if decision.promote and champ_version not in (None, challenger.version):
-                registry.set_alias(mlflow, spec.name, registry.CHAMPION, champ_version)
-            raise
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": len(rows),

@@ -13,6 +13,7 @@ import duckdb
 import pandas as pd
 
 from mlinfra_assets.holdout import gold_from, holdout_predicate
+from mlinfra_assets.resources import transaction
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.training.batches import SOURCES, TrainingArrays, stream_arrays
 
@@ -121,8 +122,7 @@ def build(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> int:
     require_tables(con, [spec.raw_table, *UPSTREAM_TABLES])
     select = training_set_sql(spec)
     weights = source_weights(spec)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("CREATE SCHEMA IF NOT EXISTS training")
         con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS {select}", weights)
         rows = int(con.execute(f"SELECT count(*) FROM {TABLE}").fetchall()[0][0])
@@ -131,10 +131,6 @@ def build(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> int:
                 f"{TABLE} would be empty: labeling.weak_labels, labeling.gold_labels and "
                 f"synthetic.synthetic_rows have no labelled row outside the holdout of {spec.raw_table}"
             )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return rows
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from mlinfra_assets.resources import transaction
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.training.dataset import sql
 from mlinfra_assets.training.metrics import slice_table
@@ -98,9 +99,7 @@ def slice_overview(scored: Scored) -> pd.DataFrame:
 def write(con, rows: pd.DataFrame) -> int:  # noqa: ANN001 - a DuckDB connection
     """Append one evaluation atomically, replacing earlier rows of the same model version."""
     versions = sorted(rows["model_version"].unique().tolist())
-    con.register("_evaluation_rows", rows)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con, _evaluation_rows=rows):
         con.execute("CREATE SCHEMA IF NOT EXISTS training")
         con.execute(sql("evaluation_table"))
         con.execute(f"DELETE FROM {TABLE} WHERE list_contains(?, model_version)", [versions])
@@ -109,10 +108,4 @@ def write(con, rows: pd.DataFrame) -> int:  # noqa: ANN001 - a DuckDB connection
             "metric::VARCHAR, value::DOUBLE, champion_version::VARCHAR, decision::VARCHAR, "
             "evaluated_at::TIMESTAMP FROM _evaluation_rows"
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("_evaluation_rows")
     return len(rows)
