@@ -3,7 +3,6 @@
 from datetime import datetime
 
 import dagster as dg
-import pandas as pd
 
 from mlinfra_assets import keys
 from mlinfra_assets.holdout import gold_from
@@ -85,7 +84,7 @@ def build_label_review(spec: DatasetSpec) -> dg.AssetsDefinition:
             issues = review.find_issues(spec, rows, seed)
         except review.NotEnoughLabels as exc:
             context.log.warning(str(exc))
-            issues = pd.DataFrame(columns=review.REVIEW_COLUMNS[:-1])
+            issues = rows.iloc[:0][["row_id", "source"]].assign(given_label="", suggested_label="", label_quality=0.0)
             skipped = str(exc)
         else:
             skipped = None
