@@ -4,9 +4,6 @@ asset group and check loads, and the daily job launched for one partition runs t
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -21,6 +18,7 @@ from mlinfra_assets.runner import run_assets
 from mlinfra_assets.spec import PROJECT_ROOT
 from tests.conftest import small_spec
 from tests.monitoring.conftest import fixture_model, register_champion, write_training_set
+from tests.servers import free_port, serve
 
 pytestmark = pytest.mark.integration
 
@@ -34,12 +32,6 @@ LAUNCH = """mutation($params: ExecutionParams!) { launchPipelineExecution(execut
   __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
   ... on InvalidSubsetError { message } ... on RunConfigValidationInvalid { errors { message } } } }"""
 STATUS = """query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def graphql(port: int, query: str, variables: dict | None = None) -> dict:
@@ -73,33 +65,16 @@ def server(tmp_path_factory):
     for name in ("MLINFRA_WAREHOUSE", "MLFLOW_TRACKING_URI"):
         env.pop(name, None)
     port = free_port()
-    log = (root / "dagster_dev.log").open("w")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port),
-         "-w", "workspace.yaml"],
-        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, (root / "dagster_dev.log").read_text()[-3000:]
-            try:
-                entries = graphql(port, LOCATIONS)["workspaceOrError"]["locationEntries"]
-                if entries and entries[0]["locationOrLoadError"]:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "dagster dev did not answer within 180 s"
-            time.sleep(1)
+    cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port),
+           "-w", "workspace.yaml"]
+
+    def loaded() -> bool:
+        entries = graphql(port, LOCATIONS)["workspaceOrError"]["locationEntries"]
+        return bool(entries and entries[0]["locationOrLoadError"])
+
+    with serve(cmd, root / "dagster_dev.log", loaded, 180, env=env, cwd=PROJECT_ROOT):
+        entries = graphql(port, LOCATIONS)["workspaceOrError"]["locationEntries"]
         yield port, entries, root
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
 
 
 def test_every_group_and_check_loads(server):

@@ -2,11 +2,6 @@
 its API come back through the inbox into labeling.annotations."""
 
 import os
-import signal
-import socket
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,16 +10,11 @@ from mlinfra_assets import keys
 from mlinfra_assets.resources import LabelStudio
 from mlinfra_assets.runner import run_assets
 from tests.labeling.conftest import labeling_spec, metadata, sql
+from tests.servers import free_port, http_ok, serve
 
 VENV = Path(os.environ.get("MLINFRA_LABELSTUDIO_VENV", Path.home() / ".cache/mlinfra/labelstudio-venv"))
 TOKEN = "mlinfra0test0token0000000000000000000000"
 START_TIMEOUT_S = 300
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -33,33 +23,14 @@ def label_studio_server(tmp_path):
     exe = VENV / "bin" / "label-studio"
     if not exe.exists():
         pytest.skip(f"no Label Studio at {exe}: run `make labelstudio` (make test does)")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(tmp_path / "ls"),
            "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true", "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true"}
     cmd = [str(exe), "start", "--no-browser", "--host", "127.0.0.1", "--port", str(port),
            "--username", "ana@mlinfra.local", "--password", "not-a-secret-1", "--user-token", TOKEN]
-    log = open(tmp_path / "label_studio.log", "w")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Label Studio did not start: {(tmp_path / 'label_studio.log').read_text()[-2000:]}")
-            time.sleep(1)
+    with serve(cmd, tmp_path / "label_studio.log", http_ok(f"{url}/health"), START_TIMEOUT_S, env=env):
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
 
 
 @pytest.mark.integration
