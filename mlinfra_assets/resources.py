@@ -94,6 +94,12 @@ class Warehouse(dg.ConfigurableResource):
         return int(self.scalar(f"SELECT count(*) FROM {qualified}"))
 
 
+def failpoint(name: str) -> None:
+    """Kill this process (SIGKILL) here when MLINFRA_FAILPOINT names this point (fault campaign)."""
+    if os.environ.get(FAILPOINT) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 @contextmanager
 def transaction(
     con: duckdb.DuckDBPyConnection, **frames: pd.DataFrame
@@ -109,8 +115,7 @@ def transaction(
     con.execute("BEGIN TRANSACTION")
     try:
         yield con
-        if os.environ.get(FAILPOINT) == "before_commit":
-            os.kill(os.getpid(), signal.SIGKILL)
+        failpoint("before_commit")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

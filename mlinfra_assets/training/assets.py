@@ -7,7 +7,7 @@ import dagster as dg
 
 from mlinfra_assets import keys
 from mlinfra_assets.plots import df_markdown, png_markdown
-from mlinfra_assets.resources import DataDir, MLflowTracker, Warehouse
+from mlinfra_assets.resources import DataDir, MLflowTracker, Warehouse, failpoint
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.training import dataset, evaluation, figures, registry
 from mlinfra_assets.training.trainer import TrainConfig, train
@@ -153,6 +153,7 @@ def build_evaluation(spec: DatasetSpec) -> dg.AssetsDefinition:
         from mlinfra_assets.training import tracking
 
         tracking.check_reachable(mlflow)
+        failpoint("before_gate")  # the fault campaign kills a run between register and gate here
         holdout = warehouse.query_df(dataset.holdout_sql(spec))
         holdout_version = dataset.frame_version(holdout)
         challenger = evaluation.score(_challenger(model, mlflow), holdout, spec)

@@ -95,3 +95,28 @@ def test_killed_mid_write_keeps_the_previous_version(built, asset):
         ).required_multi_asset_neighbors(),
     )
     assert again.success
+
+
+def test_a_run_killed_between_register_and_gate_leaves_the_champion(built):
+    from mlinfra_assets.training import registry
+
+    spec, resources, root, spec_json = built
+    mlflow = resources["mlflow"]
+    champion = registry.champion_version(mlflow, spec.name)
+    child = subprocess.run(
+        [sys.executable, "-c",
+         "import sys, dagster as dg; from mlinfra_assets.resources import default_resources; "
+         "from mlinfra_assets.runner import run_assets; from mlinfra_assets.spec import DatasetSpec; "
+         f"spec = DatasetSpec.model_validate_json(open({str(spec_json)!r}).read()); "
+         f"run_assets(spec, default_resources({str(root / 'data')!r}), "
+         "selection=[dg.AssetKey(['training', 'model']), dg.AssetKey(['training', 'evaluation'])])"],
+        env={**os.environ, FAILPOINT: "before_gate", "PYTHONPATH": str(PROJECT_ROOT)},
+        capture_output=True, text=True, timeout=300,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    mlflow.activate()
+    challenger = registry.alias_version(mlflow, spec.name, "challenger")
+    assert challenger is not None and str(challenger) != str(champion)  # registered, not gated
+    assert str(registry.champion_version(mlflow, spec.name)) == str(champion)
+    # the re-run gates the registered challenger; `mlinfra model promote` (tests/training) rolls back
+    assert run_assets(spec, resources, selection=[dg.AssetKey(["training", "evaluation"])]).success
