@@ -7,6 +7,7 @@ import pytest
 
 from mlinfra_assets import keys
 from mlinfra_assets.analytics.views import views_for
+from mlinfra_assets.resources import Warehouse
 from mlinfra_assets.runner import run_assets
 from tests.monitoring.conftest import build_warehouse, fixture_model, register_champion
 
@@ -61,11 +62,7 @@ def warehouse(tmp_path_factory):
 
 
 def query(path: str, sql: str):
-    con = duckdb.connect(path, read_only=True)
-    try:
-        return con.execute(sql).df()
-    finally:
-        con.close()
+    return Warehouse(path=path).query_df(sql)
 
 
 def test_a_missing_input_is_named(warehouse):

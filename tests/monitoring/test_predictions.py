@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from mlinfra_assets import keys
+from mlinfra_assets.resources import Warehouse
 from mlinfra_assets.runner import run_assets
 from tests.monitoring.conftest import fixture_model, register_champion
 
@@ -20,11 +21,7 @@ def scored(shifted):
 
 
 def read(path: str, sql: str):
-    con = duckdb.connect(path, read_only=True)
-    try:
-        return con.execute(sql).df()
-    finally:
-        con.close()
+    return Warehouse(path=path).query_df(sql)
 
 
 def test_predictions_score_the_window_with_the_champion(scored):
