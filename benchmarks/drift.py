@@ -4,7 +4,8 @@ All figures of monitoring/drift.py (PSI over reference-decile bins, KS statistic
 missing shares for numerics; PSI, chi-squared, Jensen-Shannon, new categories for
 categoricals) on 6 numeric and 2 categorical features, in one run:
 
-- duckdb: `drift.stage_window` + `drift.drift_report` (the asset's code) on a warehouse file;
+- duckdb: `drift.stage_window` + `drift.drift_report` (the asset's code) on a warehouse file
+  whose raw table holds the reference days and the partition (staging the reference is timed);
 - pandas/scipy: the same figures with numpy quantiles and searchsorted bins,
   `scipy.stats.ks_2samp(method="asymp")`, `scipy.stats.chisquare`, scipy's `jensenshannon`,
   on arrays already in memory (loading is not timed for either side).
@@ -17,7 +18,6 @@ engineers' test runs: expect noise. The issue's size: --rows 10000000 --referenc
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -70,15 +70,25 @@ def run_duckdb(folder: Path, repeat: int) -> tuple[list[float], pd.DataFrame]:
     spec = bench_spec()
     con = duckdb.connect(str(folder / "bench.duckdb"), config={"threads": 2, "memory_limit": "1536MB"})
     con.execute("CREATE SCHEMA IF NOT EXISTS training; CREATE SCHEMA IF NOT EXISTS raw")
-    con.execute("CREATE OR REPLACE TABLE training.training_set AS SELECT *, 'gold' AS source "
-                "FROM read_parquet(?)", [str(folder / "reference.parquet")])
-    con.execute("CREATE OR REPLACE TABLE raw.bench AS SELECT *, DATE '2026-01-20' AS _partition "
-                "FROM read_parquet(?)", [str(folder / "current.parquet")])
+    # raw.bench: the reference rows on the days before DAY (the days the model was trained on,
+    # their ids in training.training_set), the partition's rows on DAY
+    con.execute(
+        "CREATE OR REPLACE TABLE raw.bench AS "
+        "SELECT 'r' || row_number() OVER () AS txn_id, *, DATE '2026-01-19' AS _partition "
+        "FROM read_parquet($ref) UNION ALL "
+        "SELECT 'c' || row_number() OVER () AS txn_id, *, DATE '2026-01-20' AS _partition "
+        "FROM read_parquet($cur)",
+        {"ref": str(folder / "reference.parquet"), "cur": str(folder / "current.parquet")},
+    )
+    con.execute(
+        "CREATE OR REPLACE TABLE training.training_set AS "
+        "SELECT txn_id AS row_id, 'gold' AS source FROM raw.bench WHERE _partition < DATE '2026-01-20'"
+    )
     times, report = [], None
     for _ in range(repeat):
         start = time.perf_counter()
-        drift.stage_window(con, spec, DAY, "2026-01-21")
-        report = drift.drift_report(con, spec)
+        window = drift.stage_window(con, spec, DAY, "2026-01-21")
+        report = drift.drift_report(con, spec, window)
         times.append(time.perf_counter() - start)
     con.close()
     return times, report
@@ -135,7 +145,9 @@ def run_pandas(folder: Path, repeat: int) -> tuple[list[float], pd.DataFrame]:
 def child(engine: str, folder: Path, repeat: int) -> None:
     times, report = (run_duckdb if engine == "duckdb" else run_pandas)(folder, repeat)
     report.to_parquet(folder / f"{engine}.parquet")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
+    # VmHWM: this process's own peak (ru_maxrss would carry the parent's peak across exec)
+    status = Path("/proc/self/status").read_text().splitlines()
+    peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
     print(json.dumps({"times": times, "peak_mib": peak}))
 
 

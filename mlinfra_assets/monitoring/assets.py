@@ -100,11 +100,8 @@ def build_drift_report(spec: DatasetSpec) -> dg.AssetsDefinition:
             )
         reference_scores, version = _reference_scores(context, warehouse, mlflow, spec, start, end)
         with warehouse.connect() as con:
-            drift.stage_window(con, spec, start, end)
-            current = con.execute(
-                "SELECT count(DISTINCT _partition) FROM drift_cur_num"
-            ).fetchall()[0][0]
-            reference = con.execute("SELECT count(*) FROM drift_ref_num").fetchall()[0][0]
+            window = drift.stage_window(con, spec, start, end)
+            current, reference = drift.window_sizes(con, spec, window)
             if not current:
                 raise ValueError(
                     f"{spec.raw_table} has no rows in {start}..{end}: materialize raw/{spec.source.name} first"
@@ -114,8 +111,10 @@ def build_drift_report(spec: DatasetSpec) -> dg.AssetsDefinition:
                     "training.training_set has no real (non-synthetic) rows to use as reference"
                 )
             if reference_scores is not None:
-                drift.stage_prediction(con, spec, start, end, reference_scores, version)
-            table = drift.drift_report(con, spec, performance.realized_f1(con, spec, start, end))
+                drift.stage_prediction(con, spec, window, reference_scores, version)
+            table = drift.drift_report(
+                con, spec, window, performance.realized_f1(con, spec, start, end)
+            )
             report.replace_window(con, start, end, table)
             total = con.execute(f"SELECT count(*) FROM {report.TABLE}").fetchall()[0][0]
         days = report.partitions_summary(table)

@@ -1,13 +1,23 @@
 """Drift statistics in SQL: PSI, KS, chi-squared, JS and missing shares per partition and feature.
 
-The statistics run in DuckDB over four long-format temp tables (`drift_ref_num`,
-`drift_cur_num`, `drift_ref_cat`, `drift_cur_cat`: one row per row and feature), so the
-same SQL runs unchanged on another engine. Only the p-values are computed in Python, from
-the statistics and the sample sizes.
+Every statistic is computed by DuckDB where the rows are, in a fixed number of passes that
+do not sort the partition: numerics are counted into fine buckets found by arithmetic (a
+monotone linear map of the value, `sql/numeric_histogram.sql`), and only the few buckets
+that hold a PSI cut or may hold the KS maximum are counted value by value
+(`sql/numeric_special.sql`); every figure stays exact (tested against scipy). Categoricals are
+counted per category. Only the p-values are computed in Python, from the statistics and the
+sample sizes.
+
+An input is a column seen through two SQL FROM items: its reference values (`value`) and
+its current values (`_partition, value`), so the same code measures raw features and the
+model's scores, and runs unchanged on another engine.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -19,6 +29,7 @@ from mlinfra_assets.spec import DatasetSpec
 
 SQL = Path(__file__).parent / "sql"
 EPS = 1e-4
+BUCKETS = 65536  # fine buckets between the reference's 0.1% and 99.9% quantiles
 REPORT_COLUMNS = [
     "_partition",
     "feature",
@@ -48,78 +59,170 @@ def _sql(name: str) -> str:
     return (SQL / name).read_text()
 
 
+@dataclass(frozen=True)
+class Input:
+    """One column whose drift is measured.
+
+    feature : its name in the report
+    reference : a SQL FROM item exposing `value` (one row per reference row)
+    current : a SQL FROM item exposing `_partition, value` (one row per current row)
+    """
+
+    feature: str
+    reference: str
+    current: str
+
+
+@dataclass
+class Window:
+    """The inputs of one report and the named parameters their FROM items bind."""
+
+    numeric: list[Input] = field(default_factory=list)
+    categorical: list[Input] = field(default_factory=list)
+    params: dict[str, object] = field(default_factory=dict)
+
+
+def _execute(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]):  # noqa: ANN202
+    """Run `sql` with the named parameters it uses (DuckDB refuses unused ones)."""
+    used = set(re.findall(r"\$([A-Za-z_]\w*)", sql))
+    return con.execute(sql, {k: v for k, v in params.items() if k in used})
+
+
+def _union(template: str, inputs: Sequence[Input], side: str) -> str:
+    """The branches of `template`, one per input, joined by UNION ALL."""
+    partition = "_partition," if side == "current" else ""
+    branch = "\n".join(line for line in _sql(template).splitlines() if not line.startswith("--"))
+    return "\nUNION ALL\n".join(
+        branch.format(
+            i=i, partition=partition, reference=inp.reference, source=getattr(inp, side)
+        )
+        for i, inp in enumerate(inputs)
+    )
+
+
 def stage_window(
     con: duckdb.DuckDBPyConnection, spec: DatasetSpec, start: object, end: object
-) -> None:
-    """Stage the reference (real training rows) and the window's raw rows as long temp tables.
+) -> Window:
+    """Stage the reference (every raw row of the days the model was trained on) as the temp
+    table `drift_reference` and describe the window's raw rows as the current side.
 
     Parameters
     ----------
-    con : a DuckDB connection (temp tables live as long as it does)
+    con : a DuckDB connection (the temp table lives as long as it does)
     spec : the dataset spec; its feature names are the only identifiers put into SQL
     start, end : the window's first day and the day after its last (dates)
     """
-    groups = [("num", spec.numeric, "DOUBLE"), ("cat", spec.categorical, "VARCHAR")]
-    for suffix, columns, sql_type in groups:
-        if not columns:
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE drift_ref_{suffix} (feature VARCHAR, value {sql_type})"
-            )
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE drift_cur_{suffix} "
-                f"(_partition DATE, feature VARCHAR, value {sql_type})"
-            )
-            continue
-        casts = ", ".join(f"CAST({c} AS {sql_type}) AS {c}" for c in columns)
-        names = {"casts": casts, "columns": ", ".join(columns)}
-        con.execute(
-            _sql("stage_reference.sql").format(
-                target=f"drift_ref_{suffix}", relation=spec.raw_table, id=spec.id_column, **names
-            )
+    columns = spec.numeric + spec.categorical
+    con.execute(
+        _sql("stage_reference.sql").format(
+            target="drift_reference",
+            relation=spec.raw_table,
+            id=spec.id_column,
+            columns=", ".join(columns),
         )
-        con.execute(
-            _sql("stage_current.sql").format(
-                target=f"drift_cur_{suffix}", relation=spec.raw_table, **names
-            ),
-            {"start": start, "end": end},
-        )
+    )
+    current = (
+        "(SELECT _partition, {expr} AS value FROM "
+        + spec.raw_table
+        + " WHERE _partition >= $start AND _partition < $end)"
+    )
+    window = Window(params={"start": start, "end": end})
+    for names, sql_type, inputs in (
+        (spec.numeric, "DOUBLE", window.numeric),
+        (spec.categorical, "VARCHAR", window.categorical),
+    ):
+        for c in names:
+            expr = f"CAST({c} AS {sql_type})"
+            inputs.append(
+                Input(c, f"(SELECT {expr} AS value FROM drift_reference)", current.format(expr=expr))
+            )
+    return window
+
+
+def window_sizes(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window: Window) -> tuple[int, int]:
+    """(partitions with rows in the window, reference rows) of a staged window."""
+    partitions = _execute(
+        con,
+        f"SELECT count(DISTINCT _partition) FROM {spec.raw_table} "
+        "WHERE _partition >= $start AND _partition < $end",
+        window.params,
+    ).fetchall()[0][0]
+    reference = con.execute("SELECT count(*) FROM drift_reference").fetchall()[0][0]
+    return int(partitions), int(reference)
 
 
 def stage_prediction(
     con: duckdb.DuckDBPyConnection,
     spec: DatasetSpec,
-    start: object,
-    end: object,
+    window: Window,
     reference_scores: np.ndarray,
     model_version: str,
-) -> int:
+) -> None:
     """Add the predicted positive probability as one more numeric input (kind `prediction`).
 
-    Reference: the model's scores on the reference rows; current: `monitoring.predictions`
-    of the window made by the same model version. Returns the current rows staged.
+    Reference: the model's scores on the reference rows (temp table
+    `drift_reference_scores`); current: `monitoring.predictions` of the window made by the
+    same model version.
     """
     column = spec.prob_columns[spec.positive_index]
-    con.register(
-        "_reference_scores", pd.DataFrame({"value": np.asarray(reference_scores, dtype="float64")})
-    )
+    scores = pd.DataFrame({"value": np.asarray(reference_scores, dtype="float64")})
+    con.register("_reference_scores", scores)
     try:
-        con.execute("INSERT INTO drift_ref_num SELECT ?, value FROM _reference_scores", [column])
+        con.execute("CREATE OR REPLACE TEMP TABLE drift_reference_scores AS FROM _reference_scores")
     finally:
         con.unregister("_reference_scores")
-    rows = con.execute(
-        f"INSERT INTO drift_cur_num SELECT _partition, ?, {column} FROM monitoring.predictions "
-        "WHERE _partition >= ? AND _partition < ? AND model_version = ?",
-        [column, start, end, model_version],
-    ).fetchall()
-    return int(rows[0][0])
+    window.params["version"] = model_version
+    window.numeric.append(
+        Input(
+            column,
+            "drift_reference_scores",
+            f"(SELECT _partition, {column} AS value FROM monitoring.predictions "
+            "WHERE _partition >= $start AND _partition < $end AND model_version = $version)",
+        )
+    )
 
 
-def numeric_drift(con: duckdb.DuckDBPyConnection, eps: float = EPS) -> pd.DataFrame:
+def _numeric_stats(
+    con: duckdb.DuckDBPyConnection, inputs: Sequence[Input], params: dict[str, object]
+) -> dict[str, object]:
+    """Reference statistics of each input into `drift_num_stats`; returns the parameters
+    of the bucket arithmetic ($lo_i, $inv_i, $feature_i, $buckets) merged into `params`."""
+    names = {f"feature_{i}": inp.feature for i, inp in enumerate(inputs)}
+    stats = _execute(
+        con, _union("numeric_reference_stats.sql", inputs, "reference"), {**params, **names}
+    ).df()
+    lo = stats["lo"].astype("float64").fillna(0.0)
+    span = stats["hi"].astype("float64") - lo
+    stats["lo"] = lo
+    stats["inv"] = np.where(span > 0, BUCKETS / span.where(span > 0, 1.0), 1.0)
+    stats["cuts"] = [list(c) if c is not None else [] for c in stats["cuts"]]
+    stats = stats.drop(columns=["hi"])
+    con.register("_drift_num_stats", stats)
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE drift_num_stats AS SELECT feature, n, n_values, lo, inv, "
+            "CAST(cuts AS DOUBLE[]) AS cuts FROM _drift_num_stats"
+        )
+    finally:
+        con.unregister("_drift_num_stats")
+    out = {**params, **names, "buckets": BUCKETS}
+    for i, row in stats.reset_index(drop=True).iterrows():
+        out[f"lo_{i}"], out[f"inv_{i}"] = float(row["lo"]), float(row["inv"])
+    return out
+
+
+def numeric_drift(
+    con: duckdb.DuckDBPyConnection,
+    inputs: Sequence[Input],
+    params: dict[str, object] | None = None,
+    eps: float = EPS,
+) -> pd.DataFrame:
     """PSI (reference-decile bins), KS statistic and p-value, missing shares per partition and
-    numeric feature.
+    numeric input.
 
-    Reads `drift_ref_num(feature, value)` and `drift_cur_num(_partition, feature, value)`. A
-    feature with no non-null value on one side has no KS figure (NaN); its missing shares and
+    Three passes over the current rows, none of which sorts them: the fine histogram, the
+    value-level counts of the special buckets, and nothing else (the rest works on counts).
+    An input with no non-null value on one side has no KS figure (NaN); its missing shares and
     PSI (NULL is a bin) still say what happened.
 
     Returns
@@ -127,7 +230,17 @@ def numeric_drift(con: duckdb.DuckDBPyConnection, eps: float = EPS) -> pd.DataFr
     DataFrame with `_partition, feature, psi, ks_stat, ks_pvalue, reference_rows, current_rows,
     missing_reference, missing_current`.
     """
-    df = con.execute(_sql("numeric_drift.sql"), {"eps": eps}).df()
+    if not inputs:
+        return pd.DataFrame(columns=["_partition", "feature", "psi", "ks_stat", "ks_pvalue"])
+    p = _numeric_stats(con, inputs, params or {})
+    for side, table in (("reference", "drift_num_ref_hist"), ("current", "drift_num_cur_hist")):
+        sql = _union("numeric_histogram.sql", inputs, side)
+        _execute(con, f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", p)
+    _execute(con, "CREATE OR REPLACE TEMP TABLE drift_num_special AS " + _sql("numeric_special.sql"), p)
+    for side, table in (("reference", "drift_num_ref_values"), ("current", "drift_num_cur_values")):
+        sql = _union("numeric_values.sql", inputs, side)
+        _execute(con, f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", p)
+    df = _execute(con, _sql("numeric_drift.sql"), {**p, "eps": eps}).df()
     n, m = df["ks_reference_n"].to_numpy(), df["ks_current_n"].to_numpy()
     both = (n > 0) & (m > 0)
     df["ks_stat"] = df["ks_stat"].where(both)
@@ -135,14 +248,23 @@ def numeric_drift(con: duckdb.DuckDBPyConnection, eps: float = EPS) -> pd.DataFr
     return df.drop(columns=["ks_reference_n", "ks_current_n"])
 
 
-def categorical_drift(con: duckdb.DuckDBPyConnection, eps: float = EPS) -> pd.DataFrame:
-    """PSI over categories (new ones included), chi-squared and its p-value per partition and feature.
-
-    Reads `drift_ref_cat(feature, value)` and `drift_cur_cat(_partition, feature, value)`.
-    """
+def categorical_drift(
+    con: duckdb.DuckDBPyConnection,
+    inputs: Sequence[Input],
+    params: dict[str, object] | None = None,
+    eps: float = EPS,
+) -> pd.DataFrame:
+    """PSI over categories (new ones included), chi-squared and its p-value, Jensen-Shannon
+    divergence and missing shares per partition and categorical input (one pass each side)."""
     from scipy.stats import chi2
 
-    df = con.execute(_sql("categorical_drift.sql"), {"eps": eps}).df()
+    if not inputs:
+        return pd.DataFrame(columns=["_partition", "feature", "psi", "chi2_stat", "chi2_pvalue"])
+    p = {**(params or {}), **{f"feature_{i}": inp.feature for i, inp in enumerate(inputs)}}
+    for side, table in (("reference", "drift_cat_ref_counts"), ("current", "drift_cat_cur_counts")):
+        sql = _union("categorical_counts.sql", inputs, side)
+        _execute(con, f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", p)
+    df = _execute(con, _sql("categorical_drift.sql"), {"eps": eps}).df()
     df["chi2_pvalue"] = chi2.sf(
         df["chi2_stat"].to_numpy(), np.maximum(df["chi2_dof"].to_numpy(), 1)
     )
@@ -164,13 +286,16 @@ def ks_pvalue(stat: np.ndarray, n_reference: np.ndarray, n_current: np.ndarray) 
 
 
 def drift_report(
-    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, performance: pd.DataFrame | None = None
+    con: duckdb.DuckDBPyConnection,
+    spec: DatasetSpec,
+    window: Window,
+    performance: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The flagged report over the staged tables: features, the prediction row if staged, and
-    the `performance` rows (realized F1, see performance.realized_f1) if given."""
-    num = numeric_drift(con)
+    """The flagged report of a window: features, the prediction row if staged, and the
+    `performance` rows (realized F1, see performance.realized_f1) if given."""
+    num = numeric_drift(con, window.numeric, window.params)
     num["kind"] = np.where(num["feature"].isin(spec.numeric), "numeric", "prediction")
-    cat = categorical_drift(con).assign(kind="categorical")
+    cat = categorical_drift(con, window.categorical, window.params).assign(kind="categorical")
     parts = [num, cat] + ([performance] if performance is not None and len(performance) else [])
     report = pd.concat(parts, ignore_index=True)
     for col in REPORT_COLUMNS:

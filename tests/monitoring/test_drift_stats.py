@@ -47,27 +47,45 @@ def samples() -> tuple[dict[str, np.ndarray], dict[tuple[date, str], np.ndarray]
     return reference, current
 
 
-def load_numeric(con: duckdb.DuckDBPyConnection, reference: dict, current: dict) -> None:
+def long_inputs(con: duckdb.DuckDBPyConnection, ref: pd.DataFrame, cur: pd.DataFrame, sql_type: str) -> list[drift.Input]:
+    """Inputs over long frames `ref(feature, value)` and `cur(_partition, feature, value)`."""
+    con.register("ref_long", ref)
+    con.register("cur_long", cur)
+    kind = "num" if sql_type == "DOUBLE" else "cat"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE ref_{kind} AS SELECT feature, CAST(value AS {sql_type}) AS value FROM ref_long"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE cur_{kind} AS SELECT CAST(_partition AS DATE) AS _partition, "
+        f"feature, CAST(value AS {sql_type}) AS value FROM cur_long"
+    )
+    return [
+        drift.Input(
+            f,
+            f"(SELECT value FROM ref_{kind} WHERE feature = '{f}')",
+            f"(SELECT _partition, value FROM cur_{kind} WHERE feature = '{f}')",
+        )
+        for f in sorted(set(ref["feature"]))
+    ]
+
+
+def load_numeric(con: duckdb.DuckDBPyConnection, reference: dict, current: dict) -> list[drift.Input]:
     ref = pd.concat([pd.DataFrame({"feature": f, "value": v}) for f, v in reference.items()])
     cur = pd.concat(
         [pd.DataFrame({"_partition": d, "feature": f, "value": v}) for (d, f), v in current.items()]
     )
-    con.register("ref", ref)
-    con.register("cur", cur)
-    con.execute(
-        "CREATE TEMP TABLE drift_ref_num AS SELECT feature, value::DOUBLE AS value FROM ref"
-    )
-    con.execute(
-        "CREATE TEMP TABLE drift_cur_num AS SELECT _partition::DATE AS _partition, feature, "
-        "value::DOUBLE AS value FROM cur"
-    )
+    return long_inputs(con, ref, cur, "DOUBLE")
 
 
-def test_numeric_drift_matches_scipy_and_numpy(samples):
+@pytest.mark.parametrize("buckets", [4, 64, drift.BUCKETS])
+def test_numeric_drift_matches_scipy_and_numpy(samples, buckets, monkeypatch):
+    """Exact at any bucket count: few buckets send most of them to value-level refinement
+    (the KS bound), many buckets take most of them whole."""
+    monkeypatch.setattr(drift, "BUCKETS", buckets)
     reference, current = samples
     con = duckdb.connect()
-    load_numeric(con, reference, current)
-    out = drift.numeric_drift(con).set_index(["_partition", "feature"])
+    inputs = load_numeric(con, reference, current)
+    out = drift.numeric_drift(con, inputs).set_index(["_partition", "feature"])
     assert len(out) == len(current)
     for (day, feature), values in current.items():
         row = out.loc[(pd.Timestamp(day), feature)]
@@ -103,13 +121,7 @@ def test_categorical_drift_matches_scipy_and_counts_new_categories():
             "value": np.concatenate([same, shifted]),
         }
     )
-    con.register("ref", ref)
-    con.register("cur", cur)
-    con.execute("CREATE TEMP TABLE drift_ref_cat AS SELECT * FROM ref")
-    con.execute(
-        "CREATE TEMP TABLE drift_cur_cat AS SELECT _partition::DATE AS _partition, feature, value FROM cur"
-    )
-    out = drift.categorical_drift(con).set_index("_partition")
+    out = drift.categorical_drift(con, long_inputs(con, ref, cur, "VARCHAR")).set_index("_partition")
     first, second = out.loc[pd.Timestamp(DAYS[0])], out.loc[pd.Timestamp(DAYS[1])]
     observed = pd.Series(same).value_counts().reindex(cats, fill_value=0).to_numpy()
     expected = pd.Series(reference).value_counts(normalize=True).reindex(cats).to_numpy() * len(
@@ -145,20 +157,14 @@ def test_missing_shares_all_null_feature_and_unseen_category():
     cats_ref = pd.DataFrame({"feature": "c", "value": rng.choice(["a", "b", None], 1000, p=[0.5, 0.45, 0.05])})
     cats_cur = pd.DataFrame({"_partition": DAYS[0], "feature": "c", "value": ["zz"] * 200})
     con = duckdb.connect()
-    for name, df in (("r", ref), ("c", cur), ("rc", cats_ref), ("cc", cats_cur)):
-        con.register(name, df)
-    con.execute("CREATE TEMP TABLE drift_ref_num AS SELECT feature, value::DOUBLE AS value FROM r")
-    con.execute("CREATE TEMP TABLE drift_cur_num AS SELECT _partition::DATE AS _partition, feature, value::DOUBLE AS value FROM c")
-    con.execute("CREATE TEMP TABLE drift_ref_cat AS SELECT feature, value::VARCHAR AS value FROM rc")
-    con.execute("CREATE TEMP TABLE drift_cur_cat AS SELECT _partition::DATE AS _partition, feature, value::VARCHAR AS value FROM cc")
-    num = drift.numeric_drift(con).set_index("_partition")
+    num = drift.numeric_drift(con, long_inputs(con, ref, cur, "DOUBLE")).set_index("_partition")
     first, empty = num.loc[pd.Timestamp(DAYS[0])], num.loc[pd.Timestamp(DAYS[1])]
     assert first["missing_reference"] == pytest.approx(ref["value"].isna().mean())
     assert first["missing_current"] == pytest.approx(cur["value"][:500].isna().mean())
     # the all-null day: no KS figure, every row missing, PSI high (NULL is a bin)
     assert np.isnan(empty["ks_stat"]) and np.isnan(empty["ks_pvalue"])
     assert empty["missing_current"] == 1.0 and empty["psi"] > 1.0
-    [cat] = drift.categorical_drift(con).to_dict("records")
+    [cat] = drift.categorical_drift(con, long_inputs(con, cats_ref, cats_cur, "VARCHAR")).to_dict("records")
     assert cat["new_categories"] == 1 and cat["js_divergence"] == pytest.approx(1.0)
     assert cat["missing_reference"] == pytest.approx(cats_ref["value"].isna().mean())
     assert cat["missing_current"] == 0.0 and cat["chi2_pvalue"] < 1e-12

@@ -1,19 +1,14 @@
 -- PSI, the chi-squared statistic, the Jensen-Shannon divergence and the missing-value shares
 -- per partition and categorical feature, in one pass.
--- Inputs: drift_ref_cat(feature, value VARCHAR), drift_cur_cat(_partition, feature, value VARCHAR).
+-- Inputs: the category counts drift_cat_ref_counts(feature, category, c) and
+-- drift_cat_cur_counts(_partition, feature, category, c) (categorical_counts.sql).
 -- Categories: the union of both samples (NULL is the category '(null)'); a category the
 -- reference never saw gets the share $eps there, so new categories raise PSI and chi-squared.
 -- chi2 = sum over categories of (observed - expected)^2 / expected, expected = current rows
 -- times the (floored) reference share. JS divergence (base 2, in [0, 1]) uses the plain shares:
 -- 0.5 * KL(p || m) + 0.5 * KL(q || m) with m = (p + q) / 2 and 0 * log 0 = 0.
-WITH ref AS (
-    SELECT feature, coalesce(value, '(null)') AS category, count(*) AS c
-    FROM drift_ref_cat GROUP BY ALL
-),
-cur AS (
-    SELECT _partition, feature, coalesce(value, '(null)') AS category, count(*) AS c
-    FROM drift_cur_cat GROUP BY ALL
-),
+WITH ref AS (SELECT feature, category, c FROM drift_cat_ref_counts),
+cur AS (SELECT _partition, feature, category, c FROM drift_cat_cur_counts),
 ref_n AS (
     SELECT feature, sum(c) AS n, coalesce(sum(c) FILTER (WHERE category = '(null)'), 0) AS nulls
     FROM ref GROUP BY feature

@@ -1,49 +1,68 @@
 -- PSI, the two-sample KS statistic and the missing-value shares per partition and numeric
--- feature, in one pass.
--- Inputs: drift_ref_num(feature, value DOUBLE), drift_cur_num(_partition, feature, value DOUBLE).
+-- input, from the fine histograms (drift_num_ref_hist, drift_num_cur_hist), the value-level
+-- counts of the special buckets (drift_num_ref_values, drift_num_cur_values; see
+-- numeric_special.sql) and the reference statistics (drift_num_stats).
+-- A "point" is either a whole ordinary bucket (value NULL, or its value when it holds only
+-- one) or one distinct value of a special bucket; points sort by (bucket, value), which is
+-- the order of the values themselves.
 -- PSI: bins cut at the reference's deciles: the open intervals between the distinct cuts, and
--- each cut value as a bin of its own (so a discrete or binary feature, whose deciles tie, gets
--- one bin per value instead of collapsing into one); NULL is a bin too; shares floored at $eps.
--- A value finds its bin by a search (an ASOF join on the sorted cuts), not one comparison per
--- bin: with k = the number of cuts <= value, the bin is 2k - 1 when value is the k-th cut and
--- 2k otherwise (0 below the first cut).
--- KS: max |F_ref(v) - F_cur(v)| over every value v of either sample (NULLs left out).
-WITH edges AS (
-    SELECT feature, unnest(cuts) AS cut, generate_subscripts(cuts, 1) AS k
-    FROM (
-        SELECT feature,
-               list_sort(list_distinct(quantile_cont(value, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]))) AS cuts
-        FROM drift_ref_num WHERE value IS NOT NULL GROUP BY feature
-    )
-),
-ref_n AS (
-    SELECT feature, count(*) AS n, count(value) AS n_values FROM drift_ref_num GROUP BY feature
+-- each cut value as a bin of its own (a discrete or binary feature, whose deciles tie, gets
+-- one bin per value); NULL is a bin too (-1); shares floored at $eps. With k = the number of
+-- cuts <= value, the bin is 2k - 1 when value is the k-th cut and 2k otherwise; a bucket
+-- taken whole with several values holds no cut, so its bin is 2 * (cuts in lower buckets).
+-- KS: max |F_ref - F_cur| over the points (NULLs left out); exact, see numeric_special.sql.
+WITH stats AS (
+    SELECT feature, n, n_values, cuts,
+           list_transform(cuts, lambda x: CAST(greatest(-1, least($buckets, floor((x - lo) * inv))) AS INTEGER)) AS cut_buckets
+    FROM drift_num_stats
 ),
 cur_n AS (
-    SELECT _partition, feature, count(*) AS n, count(value) AS n_values
-    FROM drift_cur_num GROUP BY _partition, feature
+    SELECT _partition, feature, sum(c) AS n, coalesce(sum(c) FILTER (WHERE b IS NOT NULL), 0) AS n_values
+    FROM drift_num_cur_hist GROUP BY ALL
 ),
-ref_values AS (
-    SELECT feature, value, count(*) AS c FROM drift_ref_num GROUP BY ALL
+spans AS (  -- a bucket of one distinct value (both sides) is the point of that value
+    SELECT feature, b, CASE WHEN min(v_min) = max(v_max) THEN min(v_min) END AS single
+    FROM (
+        SELECT feature, b, v_min, v_max FROM drift_num_ref_hist
+        UNION ALL
+        SELECT feature, b, v_min, v_max FROM drift_num_cur_hist
+    ) WHERE b IS NOT NULL GROUP BY ALL
 ),
-cur_values AS (
-    SELECT _partition, feature, value, count(*) AS c FROM drift_cur_num GROUP BY ALL
+ref_points AS (
+    SELECT h.feature, h.b, sp.single AS value, h.c
+    FROM drift_num_ref_hist h JOIN spans sp USING (feature, b)
+    ANTI JOIN drift_num_special s USING (feature, b)
+    UNION ALL
+    SELECT feature, b, value, c FROM drift_num_ref_values
+),
+cur_points AS (
+    SELECT h._partition, h.feature, h.b, sp.single AS value, h.c
+    FROM drift_num_cur_hist h JOIN spans sp USING (feature, b)
+    ANTI JOIN drift_num_special s USING (feature, b)
+    UNION ALL
+    SELECT _partition, feature, b, value, c FROM drift_num_cur_values
 ),
 ref_bins AS (
-    SELECT r.feature,
-           CASE WHEN r.value IS NULL THEN -1 WHEN e.k IS NULL THEN 0
-                WHEN r.value = e.cut THEN 2 * e.k - 1 ELSE 2 * e.k END AS bin,
-           sum(r.c) AS c
-    FROM ref_values r ASOF LEFT JOIN edges e ON r.feature = e.feature AND r.value >= e.cut
+    SELECT p.feature,
+           CASE WHEN p.value IS NULL THEN 2 * len(list_filter(s.cut_buckets, lambda x: x < p.b))
+                ELSE 2 * len(list_filter(s.cuts, lambda x: x <= p.value))
+                     - CAST(list_contains(s.cuts, p.value) AS INTEGER) END AS bin,
+           sum(p.c) AS c
+    FROM ref_points p JOIN stats s USING (feature)
     GROUP BY ALL
+    UNION ALL
+    SELECT feature, -1 AS bin, c FROM drift_num_ref_hist WHERE b IS NULL
 ),
 cur_bins AS (
-    SELECT r._partition, r.feature,
-           CASE WHEN r.value IS NULL THEN -1 WHEN e.k IS NULL THEN 0
-                WHEN r.value = e.cut THEN 2 * e.k - 1 ELSE 2 * e.k END AS bin,
-           sum(r.c) AS c
-    FROM cur_values r ASOF LEFT JOIN edges e ON r.feature = e.feature AND r.value >= e.cut
+    SELECT p._partition, p.feature,
+           CASE WHEN p.value IS NULL THEN 2 * len(list_filter(s.cut_buckets, lambda x: x < p.b))
+                ELSE 2 * len(list_filter(s.cuts, lambda x: x <= p.value))
+                     - CAST(list_contains(s.cuts, p.value) AS INTEGER) END AS bin,
+           sum(p.c) AS c
+    FROM cur_points p JOIN stats s USING (feature)
     GROUP BY ALL
+    UNION ALL
+    SELECT _partition, feature, -1 AS bin, c FROM drift_num_cur_hist WHERE b IS NULL
 ),
 grid AS (
     SELECT n._partition, b.feature, b.bin FROM cur_n n JOIN ref_bins b USING (feature)
@@ -55,44 +74,42 @@ psi AS (
     FROM (
         SELECT g._partition, g.feature,
                greatest(coalesce(cb.c, 0) / cn.n, $eps) AS pc,
-               greatest(coalesce(rb.c, 0) / rn.n, $eps) AS pr
+               greatest(coalesce(rb.c, 0) / s.n, $eps) AS pr
         FROM grid g
         JOIN cur_n cn USING (_partition, feature)
-        JOIN ref_n rn USING (feature)
+        JOIN stats s USING (feature)
         LEFT JOIN cur_bins cb USING (_partition, feature, bin)
         LEFT JOIN ref_bins rb USING (feature, bin)
     ) GROUP BY ALL
 ),
 points AS (
-    SELECT _partition, feature, value, sum(cr) AS cr, sum(cc) AS cc
+    SELECT _partition, feature, b, value, sum(cr) AS cr, sum(cc) AS cc
     FROM (
-        SELECT n._partition, r.feature, r.value, r.c AS cr, 0 AS cc
-        FROM ref_values r JOIN cur_n n USING (feature)
-        WHERE r.value IS NOT NULL
+        SELECT n._partition, r.feature, r.b, r.value, r.c AS cr, 0 AS cc
+        FROM ref_points r JOIN cur_n n USING (feature)
         UNION ALL
-        SELECT _partition, feature, value, 0 AS cr, c AS cc
-        FROM cur_values WHERE value IS NOT NULL
+        SELECT _partition, feature, b, value, 0 AS cr, c AS cc FROM cur_points
     ) GROUP BY ALL
 ),
 ks AS (
     SELECT _partition, feature, max(abs(fr - fc)) AS ks_stat
     FROM (
         SELECT p._partition, p.feature,
-               sum(p.cr) OVER w / rn.n_values AS fr,
+               sum(p.cr) OVER w / s.n_values AS fr,
                sum(p.cc) OVER w / cn.n_values AS fc
-        FROM points p JOIN ref_n rn USING (feature) JOIN cur_n cn USING (_partition, feature)
-        WHERE cn.n_values > 0
-        WINDOW w AS (PARTITION BY p._partition, p.feature ORDER BY p.value
+        FROM points p JOIN stats s USING (feature) JOIN cur_n cn USING (_partition, feature)
+        WHERE cn.n_values > 0 AND s.n_values > 0
+        WINDOW w AS (PARTITION BY p._partition, p.feature ORDER BY p.b, p.value
                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
     ) GROUP BY ALL
 )
 SELECT cn._partition, cn.feature, psi.psi, ks.ks_stat,
-       rn.n AS reference_rows, cn.n AS current_rows,
-       rn.n_values AS ks_reference_n, cn.n_values AS ks_current_n,
-       1 - rn.n_values / rn.n AS missing_reference,
+       s.n AS reference_rows, cn.n AS current_rows,
+       s.n_values AS ks_reference_n, cn.n_values AS ks_current_n,
+       1 - s.n_values / s.n AS missing_reference,
        1 - cn.n_values / cn.n AS missing_current
 FROM cur_n cn
-JOIN ref_n rn USING (feature)
+JOIN stats s USING (feature)
 JOIN psi USING (_partition, feature)
 LEFT JOIN ks USING (_partition, feature)
 ORDER BY cn._partition, cn.feature
