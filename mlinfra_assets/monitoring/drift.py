@@ -185,29 +185,25 @@ def stage_prediction(
 def _numeric_stats(
     con: duckdb.DuckDBPyConnection, inputs: Sequence[Input], params: dict[str, object]
 ) -> dict[str, object]:
-    """Reference statistics of each input into `drift_num_stats`; returns the parameters
-    of the bucket arithmetic ($lo_i, $inv_i, $feature_i, $buckets) merged into `params`."""
-    names = {f"feature_{i}": inp.feature for i, inp in enumerate(inputs)}
-    stats = _execute(
-        con, _union("numeric_reference_stats.sql", inputs, "reference"), {**params, **names}
-    ).df()
-    lo = stats["lo"].astype("float64").fillna(0.0)
-    span = stats["hi"].astype("float64") - lo
-    stats["lo"] = lo
-    stats["inv"] = np.where(span > 0, BUCKETS / span.where(span > 0, 1.0), 1.0)
-    stats["cuts"] = [list(c) if c is not None else [] for c in stats["cuts"]]
-    stats = stats.drop(columns=["hi"])
-    con.register("_drift_num_stats", stats)
-    try:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE drift_num_stats AS SELECT feature, n, n_values, lo, inv, "
-            "CAST(cuts AS DOUBLE[]) AS cuts FROM _drift_num_stats"
-        )
-    finally:
-        con.unregister("_drift_num_stats")
-    out = {**params, **names, "buckets": BUCKETS}
-    for i, row in stats.reset_index(drop=True).iterrows():
-        out[f"lo_{i}"], out[f"inv_{i}"] = float(row["lo"]), float(row["inv"])
+    """Reference statistics of each input into `drift_num_stats`; returns `params` with the
+    parameters of the bucket arithmetic added ($feature_i, $lo_i, $inv_i, $buckets)."""
+    out = {**params, "buckets": BUCKETS}
+    out.update({f"feature_{i}": inp.feature for i, inp in enumerate(inputs)})
+    branches = _union("numeric_reference_stats.sql", inputs, "reference")
+    _execute(
+        con,
+        "CREATE OR REPLACE TEMP TABLE drift_num_stats AS "
+        "SELECT feature, n, n_values, coalesce(lo, 0) AS lo, "
+        "CASE WHEN hi > lo THEN $buckets / (hi - lo) ELSE 1.0 END AS inv, "
+        f"coalesce(cuts, CAST([] AS DOUBLE[])) AS cuts FROM ({branches})",
+        out,
+    )
+    bounds = dict(
+        (feature, (lo, inv))
+        for feature, lo, inv in con.execute("SELECT feature, lo, inv FROM drift_num_stats").fetchall()
+    )
+    for i, inp in enumerate(inputs):
+        out[f"lo_{i}"], out[f"inv_{i}"] = (float(x) for x in bounds[inp.feature])
     return out
 
 
