@@ -62,7 +62,11 @@ def find_issues(spec: DatasetSpec, rows: pd.DataFrame, seed: int) -> pd.DataFram
 
     y = rows["label"].to_numpy(dtype=np.int64)
     proba = out_of_fold_proba(spec, rows[spec.feature_columns], y, seed)
-    flagged = find_label_issues(labels=y, pred_probs=proba, return_indices_ranked_by="self_confidence")
+    # n_jobs=1: cleanlab's process pool shares its inputs through module globals, which only
+    # fork-started workers see; a Dagster step runs in a spawned process (NameError there)
+    flagged = find_label_issues(
+        labels=y, pred_probs=proba, return_indices_ranked_by="self_confidence", n_jobs=1
+    )
     quality = get_label_quality_scores(y, proba)
     classes = np.asarray(spec.classes, dtype=object)
     return pd.DataFrame(
