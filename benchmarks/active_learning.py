@@ -67,7 +67,7 @@ def curve(spec, pool: pd.DataFrame, test: pd.DataFrame, strategy: str, seed: int
             return points
         rest = pool[~labeled]
         fitted.seed = seed * 1000 + len(points)  # a fresh random draw each round for the baseline
-        chosen, _, _ = strategies.select(fitted, [rest[["row_id", *spec.feature_columns]]], batch)
+        chosen = strategies.select(fitted, [rest[["row_id", *spec.feature_columns]]], batch).batch
         labeled |= pool["row_id"].isin(chosen["row_id"]).to_numpy()
 
 
@@ -87,7 +87,7 @@ def query_timing(path: str, spec_path: str) -> tuple[float, float]:
     reader = con.sql(f"SELECT {cols} FROM pool").to_arrow_reader(active.CHUNK_ROWS)
     result = active.query_batch(spec, seed_rows, (b.to_pandas() for b in reader), 300, "uncertainty", 7)
     took = time.perf_counter() - t0
-    assert len(result.batch) == 300 and len(result.pool_scores) > 0
+    assert len(result.batch) == 300 and result.pool_rows > 0
     return took, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -22,8 +22,9 @@ class QueryResult:
     """One queried batch and what it was chosen from."""
 
     batch: pd.DataFrame  # row_id, score, rank (1 = asked first)
-    pool_scores: np.ndarray  # the strategy's score of every pool row
-    queued: np.ndarray  # bool per pool row: in the batch
+    pool_rows: int  # pool rows scored
+    score_sample: np.ndarray  # scores of a seeded sample of the pool (all of them on a small pool)
+    max_unqueued_score: float | None  # the highest score of a pool row left out of the batch
     seed_counts: dict[str, int]  # seed rows per class
     model_version: str
     strategy: str
@@ -77,8 +78,11 @@ def query_batch(
     seed_rows
         `row_id`, feature columns and `label` (class index).
     pool
-        `row_id` and the feature columns of the rows that may be queued: one DataFrame,
-        or an iterable of chunks (scored one at a time: memory stays bounded).
+        `row_id` and the feature columns of the rows that may be queued (never a row
+        already labeled or queued): one DataFrame, or an iterable of chunks, e.g. DuckDB
+        Arrow record batches (scored one at a time: memory is one chunk plus the kept
+        candidates and a bounded score sample, whatever the pool's size; see
+        `strategies.select`).
     n
         Batch size; fewer when the pool is smaller.
     strategy
@@ -92,9 +96,10 @@ def query_batch(
         spec, strategy, seed_rows[spec.feature_columns], seed_rows["label"].to_numpy(), seed,
         spec.active_learning.committee_size,
     )
-    batch, scores, ids = strategies.select(fitted, (c[["row_id", *spec.feature_columns]] for c in chunks), n)
+    chosen = strategies.select(fitted, (c[["row_id", *spec.feature_columns]] for c in chunks), n)
     digest = pd.util.hash_pandas_object(seed_rows[["row_id", "label"]], index=False).to_numpy()
     version = f"al-{strategy}-" + hashlib.sha1(np.sort(digest).tobytes()).hexdigest()[:10]
     counts = {cls: int((seed_rows["label"] == k).sum()) for k, cls in enumerate(spec.classes)}
-    queued = pd.Series(ids).isin(batch["row_id"]).to_numpy()
-    return QueryResult(batch, scores, queued, counts, version, strategy)
+    return QueryResult(
+        chosen.batch, chosen.pool_rows, chosen.score_sample, chosen.max_unqueued_score, counts, version, strategy
+    )

@@ -1,9 +1,12 @@
 """Query strategies over modAL learners, scored chunk by chunk so a pool of any size fits.
 
-Per-row strategies (uncertainty, margin, entropy, committee, random) keep only the top
-`n` rows while the chunks stream by; ranked batch mode keeps the most uncertain
-`RANKED_CANDIDATES_PER_ROW * n` rows and lets `modAL.batch.ranked_batch` pick a diverse
-batch among them.
+Memory is bounded by the chunk and the batch, not by the pool: while the chunks stream by,
+the per-row strategies (uncertainty, margin, entropy, committee, random) keep only a
+running top `n`; ranked batch mode keeps the `RANKED_CANDIDATES_PER_ROW * n` most
+uncertain rows and runs modAL's diversity step (`modAL.batch.ranked_batch`) on that
+bounded candidate set only, measuring distances to at most `RANKED_REFERENCE_ROWS`
+labeled rows. Beside the batch, a seeded sample of at most `SAMPLE_SCORES` pool scores
+(every score on a smaller pool) describes the pool's score distribution.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from mlinfra_assets.spec import DatasetSpec
 STRATEGIES = ("uncertainty", "margin", "entropy", "ranked_batch", "committee", "random")
 RANKED_CANDIDATES_PER_ROW = 4  # ranked batch picks among the 4n most uncertain rows
 RANKED_REFERENCE_ROWS = 500  # labeled rows the diversity term measures distance to
+SAMPLE_SCORES = 100_000  # pool scores kept to describe the pool (histogram, median)
+_SAMPLE_SALT = 0x5EED5A3B1E  # the sample's hash of row ids does not depend on the strategy's seed
 
 
 @dataclass
@@ -85,13 +90,31 @@ def fit(spec: DatasetSpec, strategy: str, X: pd.DataFrame, y: np.ndarray, seed: 
     return Fitted(strategy, prep, Committee(learner_list=members), seed)
 
 
-def score(fitted: Fitted, frame: pd.DataFrame, chunk_index: int = 0) -> np.ndarray:
-    """How much each row would teach the learner (higher first), by modAL's measures."""
+def uniform_by_id(ids: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded uniform draw in [0, 1) per row id: the same draw whatever the chunking."""
+    ids = np.asarray(ids)
+    if ids.dtype.kind in "iub":
+        h = pd.util.hash_array(ids.astype(np.int64))  # splitmix64 finalizer of the value
+    elif ids.dtype.kind in "fMm":
+        h = pd.util.hash_array(ids)
+    else:
+        h = pd.util.hash_array(ids.astype(object), hash_key="mlinfra-al-pool!")
+    salt = pd.util.hash_array(np.array([seed], dtype=np.int64))[0]
+    h = pd.util.hash_array((h ^ salt).view(np.int64))  # mix the seed in
+    return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def score(fitted: Fitted, frame: pd.DataFrame, ids: np.ndarray) -> np.ndarray:
+    """How much each row would teach the learner (higher first), by modAL's measures.
+
+    `frame` holds the feature columns, `ids` the rows' ids (the random baseline draws by id,
+    so its choice does not depend on how the pool is chunked).
+    """
     from modAL.disagreement import KL_max_disagreement
     from modAL.uncertainty import classifier_entropy, classifier_margin, classifier_uncertainty
 
     if fitted.strategy == "random":
-        return np.random.default_rng([fitted.seed, chunk_index]).random(len(frame))
+        return uniform_by_id(ids, fitted.seed)
     Xt = fitted.preprocess.transform(frame)
     if fitted.strategy == "committee":
         return KL_max_disagreement(fitted.learner, Xt)
@@ -102,45 +125,101 @@ def score(fitted: Fitted, frame: pd.DataFrame, chunk_index: int = 0) -> np.ndarr
     return classifier_uncertainty(fitted.learner, Xt)  # uncertainty and ranked_batch
 
 
-def select(fitted: Fitted, chunks: Iterable[pd.DataFrame], n: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Selection:
+    """A chosen batch and what describes the pool it came from (bounded in size)."""
+
+    batch: pd.DataFrame  # row_id, score, rank (1 = asked first)
+    pool_rows: int  # rows scored
+    score_sample: np.ndarray  # float32 scores of a seeded sample of at most SAMPLE_SCORES pool rows
+    max_unqueued_score: float | None  # the highest score of a pool row left out of the batch
+
+
+class _ScoreSample:
+    """A uniform sample of at most `size` pool scores: the rows whose id hashes lowest.
+
+    Depends on the row ids only, so any chunking keeps the same rows; every score while the
+    pool has at most `size` rows.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.keys = np.empty(0, dtype=np.float64)
+        self.scores = np.empty(0, dtype=np.float32)
+
+    def add(self, ids: np.ndarray, scores: np.ndarray) -> None:
+        keys = uniform_by_id(ids, _SAMPLE_SALT)
+        if len(self.keys) >= self.size:
+            inside = keys < self.keys.max()
+            keys, scores = keys[inside], scores[inside]
+        keys = np.concatenate([self.keys, keys])
+        scores = np.concatenate([self.scores, scores.astype(np.float32)])
+        if len(keys) > self.size:
+            low = np.argpartition(keys, self.size - 1)[: self.size]
+            keys, scores = keys[low], scores[low]
+        self.keys, self.scores = keys, scores
+
+
+def select(fitted: Fitted, chunks: Iterable[pd.DataFrame], n: int) -> Selection:
     """Stream the pool's chunks (`row_id` + feature columns) and choose `n` rows.
 
-    Returns the batch (`row_id, score, rank`; rank 1 = asked first), every pool row's
-    score and row id (in chunk order). Memory: one chunk plus the kept candidates.
+    Memory: one chunk, the kept candidates (`n`, or `RANKED_CANDIDATES_PER_ROW * n` rows
+    with their features for ranked batch mode) and the score sample, whatever the pool's
+    size. The candidates are the pool's top rows by (score, then pool order), exactly as
+    when the whole pool is scored at once: a per-row strategy's batch is its `n` best rows
+    (rank by score, then row id); ranked batch mode runs modAL's diversity step on the
+    candidates only. A row id met twice is kept once.
     """
-    keep = n * (RANKED_CANDIDATES_PER_ROW if fitted.strategy == "ranked_batch" else 1)
-    best: pd.DataFrame | None = None
-    all_scores, all_ids = [], []
-    features = None
-    for i, chunk in enumerate(chunks):
-        features = features or [c for c in chunk.columns if c != "row_id"]
-        s = score(fitted, chunk[features], i)
-        all_scores.append(s.astype(np.float32))
-        all_ids.append(chunk["row_id"].to_numpy())
-        top = np.argsort(-s, kind="stable")[:keep]
-        cand = chunk.iloc[top].assign(score=s[top])
-        best = cand if best is None else pd.concat([best, cand], ignore_index=True)
-        best = best.sort_values("score", ascending=False, kind="stable").head(keep).reset_index(drop=True)
+    ranked = fitted.strategy == "ranked_batch"
+    keep = n * (RANKED_CANDIDATES_PER_ROW if ranked else 1)
+    best: pd.DataFrame | None = None  # row_id, score, _pos (+ features for ranked batch)
+    sample = _ScoreSample(SAMPLE_SCORES)
+    rows, dropped, features = 0, -np.inf, None
+    for chunk in chunks:
+        if features is None:
+            features = [c for c in chunk.columns if c != "row_id"]
+        if chunk.empty:
+            continue
+        ids = chunk["row_id"].to_numpy()
+        s = np.asarray(score(fitted, chunk[features], ids), dtype=np.float64)
+        sample.add(ids, s)
+        # only a row that beats the weakest kept candidate can enter (a tie loses to the earlier row)
+        floor = best["score"].iat[-1] if best is not None and len(best) >= keep else -np.inf
+        enter = np.flatnonzero(s > floor)
+        enter = enter[np.argsort(-s[enter], kind="stable")[:keep]]
+        left = np.ones(len(s), dtype=bool)
+        left[enter] = False
+        if left.any():
+            dropped = max(dropped, float(s[left].max()))
+        cand = chunk.iloc[enter][["row_id", *(features if ranked else [])]].assign(score=s[enter], _pos=rows + enter)
+        rows += len(s)
+        merged = cand if best is None else pd.concat([best, cand], ignore_index=True)
+        merged = merged.sort_values(["score", "_pos"], ascending=[False, True], kind="stable")
+        merged = merged.drop_duplicates("row_id").reset_index(drop=True)
+        if len(merged) > keep:
+            dropped = max(dropped, float(merged["score"].iat[keep]))
+        best = merged.head(keep)
     if best is None or best.empty:
         raise ValueError("the annotation pool is empty: every non-holdout row is labeled or queued")
-    if fitted.strategy == "ranked_batch":
+    if ranked:
         best = _ranked(fitted, best, features, n)
     else:
         best = best.sort_values(["score", "row_id"], ascending=[False, True], ignore_index=True)
     batch = best[["row_id", "score"]].head(n).reset_index(drop=True)
     batch["rank"] = np.arange(1, len(batch) + 1, dtype=np.int32)
-    return batch, np.concatenate(all_scores), np.concatenate(all_ids)
+    dropped = max(dropped, float(best["score"].iloc[n:].max()) if len(best) > n else -np.inf)
+    return Selection(batch, rows, sample.scores, dropped if np.isfinite(dropped) else None)
 
 
 def _ranked(fitted: Fitted, cand: pd.DataFrame, features: list[str], n: int) -> pd.DataFrame:
-    """modAL's ranked batch mode over the candidates: uncertain and unlike what is labeled."""
+    """modAL's ranked batch mode over the bounded candidate set: uncertain and unlike what is
+    labeled (distance to a seeded sample of at most RANKED_REFERENCE_ROWS labeled rows)."""
     from modAL.batch import ranked_batch
     from modAL.models import ActiveLearner
 
     labeled = fitted.learner.X_training
     rng = np.random.default_rng(fitted.seed)
     reference = labeled[rng.choice(len(labeled), min(len(labeled), RANKED_REFERENCE_ROWS), replace=False)]
-    # the diversity term measures distance to a sample of the labeled rows (bounded cost)
     ref_learner = ActiveLearner(estimator=estimator(fitted.seed))
     ref_learner.X_training = reference
     Xc = fitted.preprocess.transform(cand[features])

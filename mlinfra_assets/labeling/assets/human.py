@@ -19,7 +19,7 @@ from mlinfra_assets.resources import DataDir, LabelStudio, Warehouse, transactio
 from mlinfra_assets.spec import DatasetSpec
 
 GROUP = "labeling"
-MAX_POOL_ROWS = 5_000_000  # scored in chunks: memory is one chunk plus 12 bytes a pool row
+MAX_POOL_ROWS = 5_000_000  # scored in chunks: memory is one chunk plus the batch, whatever the pool
 CURVES_PNG = Path(__file__).resolve().parents[3] / "benchmarks" / "results" / "active_learning.png"
 
 
@@ -127,26 +127,24 @@ def _export_queue(context, spec, warehouse, data_dir, label_studio) -> dict:  # 
 
 
 def _query_metadata(result: active.QueryResult, query_s: float) -> dict:
-    scores = result.pool_scores
+    scores = result.score_sample  # every pool score on a small pool, a seeded sample on a big one
     threshold = float(result.batch["score"].min())
-    rest = scores[~result.queued]
-    unqueued_max = float(rest.max()) if len(rest) else None
 
     def draw(ax) -> None:  # noqa: ANN001
         ax.hist(scores, bins=50, color="C0")
         ax.axvline(threshold, color="C3", label="lowest queued score")
-        ax.set_xlabel(f"{result.strategy} score")
+        ax.set_xlabel(f"{result.strategy} score ({len(scores):,} of {result.pool_rows:,} pool rows)")
         ax.set_yscale("log")
         ax.legend(fontsize=7)
 
     return {
-        "pool_rows": len(scores),
+        "pool_rows": result.pool_rows,
         "query_seconds": round(query_s, 2),
         "model_version": result.model_version,
         "seed_rows": df_markdown(pd.DataFrame({"class": list(result.seed_counts), "rows": list(result.seed_counts.values())})),
         "queued_min_score": threshold,
         "queued_max_score": float(result.batch["score"].max()),
-        "pool_max_unqueued_score": unqueued_max,
+        "pool_max_unqueued_score": result.max_unqueued_score,
         "pool_median_score": float(pd.Series(scores).median()),
         "score_plot": png_markdown(draw, f"{result.strategy} scores over the pool"),
     }
