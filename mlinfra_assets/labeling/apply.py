@@ -11,6 +11,7 @@ from numbers import Number
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from mlinfra_assets.labeling.forms import LF, VectorizedLabelingFunction, lf_frame
 from mlinfra_assets.labeling.lfs import LabelingFunctionError
@@ -107,8 +108,11 @@ def _first_raising_row(call: Callable[[int], object], n: int) -> int:
     return lo - 1
 
 
-def apply_python(chunk: pd.DataFrame, lfs: list[LF], forms: dict[str, str], n_classes: int) -> pd.DataFrame:
-    """Votes of the Python-form LFs on one chunk: `row_id` and one int16 column per LF."""
+def apply_python(chunk: pd.DataFrame, lfs: list[LF], forms: dict[str, str], n_classes: int) -> pa.Table:
+    """Votes of the Python-form LFs on one chunk: `row_id` and one int16 column per LF.
+
+    An Arrow table over the NumPy vote arrays (no copy), ready for DuckDB to insert.
+    """
     frame = lf_frame(chunk)
     out = {"row_id": chunk["row_id"].to_numpy()}
     rowwise = [lf for lf in lfs if forms[lf.name] == "rowwise"]
@@ -118,4 +122,4 @@ def apply_python(chunk: pd.DataFrame, lfs: list[LF], forms: dict[str, str], n_cl
     for lf in lfs:
         if forms[lf.name] == "vectorized":
             out[lf.name] = apply_vectorized(frame, lf.vectorized, n_classes)
-    return pd.DataFrame(out)[["row_id", *(lf.name for lf in lfs)]]
+    return pa.table({name: out[name] for name in ["row_id", *(lf.name for lf in lfs)]})

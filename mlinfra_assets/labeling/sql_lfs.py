@@ -1,10 +1,13 @@
 """Compile SQL labeling functions into one query, for DuckDB or Spark SQL.
 
 The query reads the raw rows (`row_id`, the timestamp and the feature columns; NaN read
-as NULL, since both engines order NaN above every number while Python compares it false),
-evaluates every SQL LF once per row and checks each vote: a value outside -1..k-1 stops
-the query (`error()` in DuckDB, `raise_error()` in Spark), and `first_bad_vote` then names
-the LF and its first offending row. NULL votes abstain (-1). Votes are SMALLINT.
+as NULL, since both engines order NaN above every number while Python compares it false)
+and evaluates every SQL LF once per row; NULL votes abstain (-1); votes are SMALLINT.
+- Spark (`checked_sql`): each vote is checked in the query; a value outside -1..k-1 stops
+  it (`raise_error()`), and `first_bad_vote` then names the LF and its first offending row.
+- DuckDB (`matrix_sql`): the votes are only cast; the label matrix builder checks the
+  range from the written table's statistics (no second pass) and names the offender with
+  `bad_vote` (see `labeling.matrix`).
 """
 
 from __future__ import annotations
@@ -53,8 +56,19 @@ def votes_sql(lfs: list[LF], source: Source) -> str:
     return load_sql("lf_votes", votes=votes, source=source.sql())
 
 
+def matrix_sql(lfs: list[LF], source: Source) -> str:
+    """`row_id` and each SQL LF's vote as SMALLINT, NULL read as -1; the range is not checked.
+
+    A vote beyond SMALLINT fails the cast (a conversion error); one inside SMALLINT but
+    outside -1..k-1 is written: the caller checks the written range (`bad_vote`).
+    """
+    votes = ", ".join(f"CAST(coalesce({source.quote(lf.name)}, -1) AS SMALLINT) AS {source.quote(lf.name)}" for lf in lfs)
+    return load_sql("lf_checked", checked=votes, votes=votes_sql(lfs, source))
+
+
 def checked_sql(lfs: list[LF], source: Source, n_classes: int) -> str:
-    """The label-matrix query: `row_id` and one checked SMALLINT vote column per SQL LF."""
+    """The label-matrix query with the range checked in it: `row_id` and one SMALLINT vote
+    column per SQL LF; a vote outside -1..k-1 stops the query with `OUT_OF_RANGE`."""
     top, error = n_classes - 1, _ERROR_FN[source.dialect]
     checked = []
     for lf in lfs:
@@ -72,8 +86,16 @@ def check_expressions(
     """Compile each SQL LF alone and check it returns an integer; errors name the LF.
 
     `result_types(query)` runs the engine's planner on a query and returns the types of
-    its columns (nothing is computed).
+    its columns (nothing is computed). All LFs are planned together first; each alone
+    only when that fails, to name the culprit.
     """
+    if not lfs:
+        return
+    try:
+        if all(t.upper() in INTEGER_TYPES for t in result_types(votes_sql(lfs, source))[1:]):
+            return
+    except Exception:  # noqa: BLE001, S110 - the per-LF pass below reports it with the LF's name
+        pass
     for lf in lfs:
         query = votes_sql([lf], source)
         try:
@@ -92,6 +114,24 @@ def check_expressions(
             )
 
 
+def bad_vote(
+    names: list[str], votes: str, source: Source, n_classes: int, first_row: Callable[[str], tuple | None]
+) -> LabelingFunctionError | None:
+    """The error for the first of `names` (in order) with a vote outside -1..k-1, or None.
+
+    `votes` is a query with `row_id` and one column per name (raw LF results, or a written
+    matrix); `first_row(query)` runs a query and returns its first row or None.
+    """
+    for name in names:
+        row = first_row(load_sql("lf_first_bad", lf=source.quote(name), votes=votes, top=str(n_classes - 1)))
+        if row is not None:
+            return LabelingFunctionError(
+                f"labeling function {name!r} voted {row[1]!r} on row_id {row[0]!r} (its first "
+                f"offending row): votes must be -1 (abstain) or a class index 0..{n_classes - 1}"
+            )
+    return None
+
+
 def first_bad_vote(
     lfs: list[LF], source: Source, n_classes: int, first_row: Callable[[str], tuple | None]
 ) -> LabelingFunctionError:
@@ -99,12 +139,7 @@ def first_bad_vote(
 
     `first_row(query)` runs a query and returns its first row or None.
     """
-    votes = votes_sql(lfs, source)
-    for lf in lfs:
-        row = first_row(load_sql("lf_first_bad", lf=source.quote(lf.name), votes=votes, top=str(n_classes - 1)))
-        if row is not None:
-            return LabelingFunctionError(
-                f"labeling function {lf.name!r} voted {row[1]!r} on row_id {row[0]!r} (its first "
-                f"offending row): votes must be -1 (abstain) or a class index 0..{n_classes - 1}"
-            )
-    return LabelingFunctionError(f"a SQL labeling function voted out of range ({', '.join(lf.name for lf in lfs)})")
+    found = bad_vote([lf.name for lf in lfs], votes_sql(lfs, source), source, n_classes, first_row)
+    return found or LabelingFunctionError(
+        f"a SQL labeling function voted out of range ({', '.join(lf.name for lf in lfs)})"
+    )

@@ -38,6 +38,29 @@ def test_sql_lf_errors_name_the_lf_and_first_row(resources):
     neg = LF("neg", sql=sql_labeling_function("neg", "CASE WHEN txn_count_1h >= 2 THEN -2 END"))
     with pytest.raises(LabelingFunctionError, match=rf"'neg' voted -2 on row_id {expected}"):
         build(resources, neg)
+    # beyond SMALLINT the cast fails before any range check: still named, with its row
+    huge = LF("huge", sql=sql_labeling_function("huge", "CASE WHEN txn_count_1h >= 2 THEN 70000 END"))
+    with pytest.raises(LabelingFunctionError, match=rf"'huge' voted 70000 on row_id {expected}"):
+        build(resources, ok, huge)
+    # next to Python LFs (their votes joined in SQL) the SQL vote is checked all the same
+    vec = LF("vec", vectorized=vectorized_labeling_function("vec")(lambda df: np.full(len(df), -1)))
+    with pytest.raises(LabelingFunctionError, match=rf"'two' voted 2 on row_id {expected}"):
+        build(resources, vec, bad)
+
+
+def test_range_check_scans_when_statistics_do_not_decide(resources, monkeypatch):
+    from mlinfra_assets.labeling import matrix
+
+    ok = LF("ok", sql=sql_labeling_function("ok", "CASE WHEN amount > 100 THEN 1 WHEN amount < 5 THEN 0 END"))
+    build(resources, ok)
+    expected = sql(resources, "SELECT * FROM labeling.label_matrix ORDER BY row_id")
+    monkeypatch.setattr(matrix, "_within", lambda stats, n_classes: False)  # as if the bounds were loose
+    build(resources, ok)
+    assert sql(resources, "SELECT * FROM labeling.label_matrix ORDER BY row_id") == expected
+    bad = LF("two", sql=sql_labeling_function("two", "CASE WHEN txn_count_1h >= 2 THEN 2 END"))
+    with pytest.raises(LabelingFunctionError, match=rf"'two' voted 2 on row_id {first_row(resources, 'txn_count_1h >= 2')}"):
+        build(resources, ok, bad)
+    assert sql(resources, "SELECT * FROM labeling.label_matrix ORDER BY row_id") == expected
 
 
 def test_python_lf_errors_name_the_lf_and_first_row(resources):
@@ -87,7 +110,7 @@ def test_failed_run_keeps_the_previous_label_matrix(resources):
     expected = first_row(resources, "amount_vs_avg > 5")
     assert "'fragile' raised KeyError" in failure and f"row_id {expected} (its first offending row)" in failure
     assert sql(resources, "SELECT * FROM labeling.label_matrix ORDER BY row_id") == before
-    # an out-of-range SQL vote fails inside the writing query: the old matrix stays too
+    # an out-of-range SQL vote is found inside the writing transaction: the old matrix stays too
     with pytest.raises(LabelingFunctionError):
         build(resources, LF("two", sql=sql_labeling_function("two", "CASE WHEN amount > 0 THEN 2 END")))
     assert sql(resources, "SELECT * FROM labeling.label_matrix ORDER BY row_id") == before
