@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import dagster as dg
 import duckdb
@@ -16,6 +17,7 @@ import pandas as pd
 
 LOCK_MESSAGE = "Could not set lock"
 FAILPOINT = "MLINFRA_FAILPOINT"
+API_KEY_VAR = "LABEL_STUDIO_API_KEY"
 
 
 class WarehouseBusy(RuntimeError):
@@ -240,23 +242,44 @@ class LabelStudio(dg.ConfigurableResource):
         return Client(base_url=self.url, api_key=self.api_key, timeout=60)
 
 
+def tracking_uri_without_credentials(uri: str) -> str:
+    """An http(s) MLflow URI with `user:password@`: they move to MLflow's own variables.
+
+    MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD (set here unless already set) are
+    read by mlflow at each request; the URI that is kept, shown and logged carries no secret.
+    """
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or parts.password is None:
+        return uri
+    os.environ.setdefault("MLFLOW_TRACKING_USERNAME", unquote(parts.username or ""))
+    os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", unquote(parts.password))
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    netloc += f":{parts.port}" if parts.port else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
 def default_resources(data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Resources for a data folder.
 
     Without `data_dir` they come from the environment: MLINFRA_DATA_DIR (default `data/`),
-    MLINFRA_WAREHOUSE, MLFLOW_TRACKING_URI. With `data_dir` (tests, tools) everything lives
-    inside it and the environment is ignored (mlflow itself exports MLFLOW_TRACKING_URI).
+    MLINFRA_WAREHOUSE, MLFLOW_TRACKING_URI, LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY. With
+    `data_dir` (tests, tools) everything lives inside it and the environment is ignored
+    (mlflow itself exports MLFLOW_TRACKING_URI).
+
+    Secrets stay out of the resources' configuration (which the Dagster UI shows and run
+    snapshots store): the Label Studio key is an `EnvVar`, read when a run starts, and
+    credentials in an http(s) MLFLOW_TRACKING_URI go to MLflow's username/password variables.
     """
     env = os.environ if data_dir is None else {}
     root = Path(data_dir or env.get("MLINFRA_DATA_DIR", "data")).resolve()
     warehouse = env.get("MLINFRA_WAREHOUSE") or str(root / "warehouse.duckdb")
-    tracking = env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+    tracking = tracking_uri_without_credentials(env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}")
+    api_key = dg.EnvVar(API_KEY_VAR) if env.get(API_KEY_VAR) else ""
     return {
         "warehouse": Warehouse(path=warehouse),
         "data_dir": DataDir(root=str(root)),
         "mlflow": MLflowTracker(tracking_uri=tracking, artifact_root=str(root / "mlartifacts")),
-        "label_studio": LabelStudio(
-            url=env.get("LABEL_STUDIO_URL", ""), api_key=env.get("LABEL_STUDIO_API_KEY", "")
-        ),
+        "label_studio": LabelStudio(url=env.get("LABEL_STUDIO_URL", ""), api_key=api_key),
         "io_manager": dg.FilesystemIOManager(base_dir=str(root / "dagster_storage")),
     }

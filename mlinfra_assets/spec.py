@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPEC = PROJECT_ROOT / "mlinfra.yaml"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 class SpecError(ValueError):
@@ -238,6 +239,16 @@ class DatasetSpec(BaseModel):
     training: Training = Field(default_factory=Training)
     edge: Edge = Field(default_factory=Edge)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+
+    @field_validator("labeling_functions")
+    @classmethod
+    def _lf_module(cls, v: str) -> str:
+        if not _MODULE.match(v):
+            raise ValueError(
+                f"labeling_functions {v!r} is not a dotted module path (e.g. mypackage.fraud_lfs): "
+                "LFs load only from that importable module, never from a file path or a relative name"
+            )
+        return v
 
     @field_validator("id_column", "timestamp_column")
     @classmethod

@@ -1,5 +1,10 @@
-"""Real servers for integration tests: started on 127.0.0.1 in their own process group, killed after."""
+"""Real servers for integration tests: started on 127.0.0.1 in their own process group, killed after.
 
+`serve` also checks, once the server answers, that nothing in its process group listens on
+an address other than loopback (a server that ignores its host flag binds 0.0.0.0).
+"""
+
+import ipaddress
 import os
 import signal
 import socket
@@ -25,12 +30,56 @@ def http_ok(url: str) -> Callable[[], bool]:
     return probe
 
 
+def _address(hex_addr: str) -> str:
+    raw = bytes.fromhex(hex_addr)
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, raw[::-1])
+    return socket.inet_ntop(socket.AF_INET6, b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4)))
+
+
+def listening(session: int) -> list[tuple[str, int]]:
+    """(address, port) of every TCP socket listened on by a process of session `session` (Linux /proc)."""
+    inodes = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[3]) != session:
+                continue
+            for fd in (proc / "fd").iterdir():
+                link = os.readlink(fd)
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
+        except (OSError, ValueError, IndexError):
+            continue  # gone, or not ours to read
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                addr, port = fields[1].split(":")
+                found.append((_address(addr), int(port, 16)))
+    return sorted(set(found))
+
+
+def is_loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return ip.is_loopback or bool(getattr(ip, "ipv4_mapped", None) and ip.ipv4_mapped.is_loopback)
+
+
+def exposed(session: int) -> list[tuple[str, int]]:
+    """The sockets of `session` that listen beyond loopback."""
+    return [(a, p) for a, p in listening(session) if not is_loopback(a)]
+
+
 @contextmanager
 def serve(
     cmd: list[str], log_path: Path, ready: Callable[[], bool], timeout_s: float,
-    env: dict[str, str] | None = None, cwd: Path | None = None,
+    env: dict[str, str] | None = None, cwd: Path | None = None, loopback_only: bool = True,
 ) -> Iterator[subprocess.Popen]:
-    """Start `cmd` in a new process group, wait until `ready()` holds, and kill the group at the end."""
+    """Start `cmd` in a new process group, wait until `ready()` holds, and kill the group at the end.
+
+    With `loopback_only` (the default) a server listening beyond 127.0.0.1 / ::1 is refused."""
     log = open(log_path, "w")
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -46,6 +95,11 @@ def serve(
                 raise RuntimeError(f"{cmd[0]} did not start within {timeout_s:.0f} s: "
                                    f"{log_path.read_text()[-2000:]}")
             time.sleep(0.5)
+        if loopback_only and exposed(proc.pid):
+            raise RuntimeError(
+                f"{Path(cmd[0]).name} listens on {exposed(proc.pid)}, not only on loopback: "
+                "give it its bind-address option (127.0.0.1)"
+            )
         yield proc
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -69,10 +69,10 @@ def write_answers(answers: pd.DataFrame, inbox: Path) -> Path:
 
 def inbox_file(inbox: Path, name: str) -> Path:
     """The inbox file called `name`; refuses names that could point outside the inbox."""
-    if not name or name in (".", "..") or "/" in name or "\\" in name or Path(name).is_absolute():
+    if not name or name in (".", "..") or any(c in name for c in "/\\\0") or Path(name).is_absolute():
         raise AnnotationFileError(
             f"{name!r}: annotation files are named by a plain file name inside the inbox "
-            "(no '/', no '..', no absolute path)"
+            "(no '/', no '..', no absolute path, no NUL byte)"
         )
     return inbox / name
 

@@ -26,7 +26,8 @@ def label_studio_server(tmp_path):
     port = free_port()
     env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(tmp_path / "ls"),
            "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true", "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true"}
-    cmd = [str(exe), "start", "--no-browser", "--host", "127.0.0.1", "--port", str(port),
+    # --internal-host is the bind address (default 0.0.0.0); --host only names the URL in links
+    cmd = [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port),
            "--username", "ana@mlinfra.local", "--password", "not-a-secret-1", "--user-token", TOKEN]
     url = f"http://127.0.0.1:{port}"
     with serve(cmd, tmp_path / "label_studio.log", http_ok(f"{url}/health"), START_TIMEOUT_S, env=env):

@@ -1,0 +1,233 @@
+"""Security sweep: secrets stay out of logs, metadata and tables; servers bind loopback;
+annotation names cannot leave the inbox; LFs load only from the spec's module."""
+
+import contextlib
+import os
+import sys
+import threading
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from mlinfra_assets import keys
+from mlinfra_assets.definitions import build_definitions
+from mlinfra_assets.labeling import annotations
+from mlinfra_assets.labeling.lfs import load_lfs
+from mlinfra_assets.resources import API_KEY_VAR, default_resources
+from mlinfra_assets.runner import run_assets, run_job
+from mlinfra_assets.spec import PROJECT_ROOT, SpecError, load_spec
+from tests.conftest import small_spec
+from tests.faults.concurrency import small_demo_spec
+from tests.faults.security import BAD_ANNOTATION_NAMES, BAD_LF_MODULES, find_secret, make_ui_command
+from tests.servers import exposed, free_port, http_ok, listening, serve
+
+LS_VENV = Path(os.environ.get("MLINFRA_LABELSTUDIO_VENV", Path.home() / ".cache/mlinfra/labelstudio-venv"))
+API_KEY = "sentinelApiKey" + "7" * 26  # Label Studio wants a 40-character legacy token
+PASSWORD = "sentinelTrackingPw93"
+
+
+# ---- servers bind loopback -------------------------------------------------------------
+
+@pytest.mark.parametrize("bind", ["0.0.0.0", "127.0.0.1"])
+def test_serve_refuses_a_server_listening_beyond_loopback(tmp_path, bind):
+    port = free_port()
+    cmd = [sys.executable, "-m", "http.server", "--bind", bind, str(port), "--directory", str(tmp_path)]
+    started = serve(cmd, tmp_path / "http.log", http_ok(f"http://127.0.0.1:{port}/"), 30)
+    if bind == "0.0.0.0":
+        with pytest.raises(RuntimeError, match=r"not only on loopback"), started:
+            pass
+    else:
+        with started as proc:
+            assert listening(proc.pid) == [("127.0.0.1", port)] and exposed(proc.pid) == []
+
+
+@pytest.mark.integration
+def test_make_ui_serves_on_loopback_only(tmp_path):
+    """`make ui` as make prints it (port swapped for a free one): every socket of dagster dev,
+    its webserver and its code server, listens on loopback."""
+    from tests.test_webserver import LOCATIONS, graphql
+
+    cmd = make_ui_command()
+    assert cmd[cmd.index("-h") + 1] == "127.0.0.1"
+    port = free_port()
+    cmd[cmd.index("-p") + 1] = str(port)
+    (tmp_path / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "MLINFRA_DATA_DIR": str(tmp_path / "data")}
+
+    def loaded() -> bool:
+        entries = graphql(port, LOCATIONS)["workspaceOrError"]["locationEntries"]
+        return bool(entries and entries[0]["locationOrLoadError"])
+
+    with serve(cmd, tmp_path / "ui.log", loaded, 240, env=env, cwd=PROJECT_ROOT) as proc:
+        sockets = listening(proc.pid)
+        assert ("127.0.0.1", port) in sockets and exposed(proc.pid) == [], sockets
+
+
+# ---- secrets -----------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _label_studio(tmp_path: Path):
+    exe = LS_VENV / "bin" / "label-studio"
+    if not exe.exists():
+        pytest.skip(f"no Label Studio at {exe}: run `make labelstudio` (make test does)")
+    port = free_port()
+    env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(tmp_path / "ls"),
+           "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true", "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true"}
+    cmd = [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port),
+           "--username", "ana@mlinfra.local", "--password", "not-a-secret-1", "--user-token", API_KEY]
+    url = f"http://127.0.0.1:{port}"
+    with serve(cmd, tmp_path / "label_studio.log", http_ok(f"{url}/health"), 300, env=env):
+        yield url
+
+
+@contextlib.contextmanager
+def _mlflow(tmp_path: Path):
+    port = free_port()
+    cmd = [str(Path(sys.executable).parent / "mlflow"), "server",
+           "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+           "--default-artifact-root", str(tmp_path / "server-artifacts"),
+           "--host", "127.0.0.1", "--port", str(port)]
+    with serve(cmd, tmp_path / "mlflow.log", http_ok(f"http://127.0.0.1:{port}/health"), 120):
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def servers(tmp_path):
+    """Label Studio and an mlflow server, started side by side (Label Studio takes a minute)."""
+    with contextlib.ExitStack() as stack:
+        box: dict = {}
+
+        def start_ls() -> None:
+            try:
+                box["ls"] = stack.enter_context(_label_studio(tmp_path))
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+                box["error"] = exc
+
+        ls = threading.Thread(target=start_ls)
+        ls.start()
+        mlflow_url = stack.enter_context(_mlflow(tmp_path))
+        ls.join()
+        if "error" in box:
+            raise box["error"]
+        yield box["ls"], mlflow_url
+
+
+@pytest.mark.integration
+def test_secrets_stay_out_of_logs_metadata_and_tables(servers, tmp_path, monkeypatch, capfd):
+    ls_url, mlflow_url = servers
+    home, data = tmp_path / "home", tmp_path / "data"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+    for name in ("MLINFRA_WAREHOUSE", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)  # restored (unset) after the test, whatever the code sets
+    monkeypatch.setenv("MLINFRA_DATA_DIR", str(data))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_url.replace("http://", f"http://mlinfra:{PASSWORD}@"))
+    monkeypatch.setenv("LABEL_STUDIO_URL", ls_url)
+    monkeypatch.setenv(API_KEY_VAR, API_KEY)
+    resources = default_resources()  # from the environment, as `mlinfra run` and the code location build them
+    assert resources["mlflow"].tracking_uri == mlflow_url
+
+    spec = small_demo_spec()
+    spec.annotator.simulated = False  # labels come back from Label Studio
+    instance = dg.DagsterInstance.from_config(str(home))
+    result = run_job(spec, resources, keys.FULL_JOB, instance=instance)
+    assert result.success
+    meta = result.asset_materializations_for_node("labeling__annotation_queue")[-1].metadata
+    assert meta["pushed_to_label_studio"].value > 0  # the key was used against the server
+
+    output = capfd.readouterr()
+    defs = build_definitions(spec, resources)
+    for secret in (API_KEY, PASSWORD):
+        found, searched = find_secret(secret, instance, defs, resources["warehouse"].path, mlflow_url,
+                                      [data, home], output.out + output.err)
+        assert searched["events"] > 100 and searched["materializations"] > 10, searched
+        assert found == [], (secret[:8], found)
+    instance.dispose()
+
+
+# ---- annotation file names ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory):
+    from tests.labeling.conftest import warehouse_assets
+
+    spec = small_spec()
+    resources = default_resources(tmp_path_factory.mktemp("names") / "data")
+    assert run_assets(spec, resources, selection=warehouse_assets(spec)).success
+    return spec, resources
+
+
+@pytest.mark.parametrize("name", BAD_ANNOTATION_NAMES)
+def test_annotation_names_outside_the_inbox_are_refused(warehouse, name):
+    """Through the annotations job (the launchpad's `files` config): the run fails naming the
+    file; the file outside the inbox is neither read nor moved; no label lands."""
+    spec, resources = warehouse
+    data_dir = resources["data_dir"]
+    outside = Path(data_dir.root) / "escape.csv"
+    outside.write_text("row_id,label,annotator\n1,1,eve\n")
+    job = build_definitions(spec, resources).resolve_job_def(keys.ANNOTATIONS_JOB)
+    result = job.execute_in_process(
+        run_config={"ops": {"labeling__annotations": {"config": {"files": [name]}}}}, raise_on_error=False
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "plain file name inside the inbox" in failure.step_failure_data.error.to_string()
+    assert outside.exists() and not list(data_dir.rejected.iterdir()) and not list(data_dir.processed.iterdir())
+    assert resources["warehouse"].scalar("SELECT count(*) FROM labeling.annotations") == 0
+
+
+def test_a_link_out_of_the_inbox_is_rejected_and_its_target_untouched(warehouse, tmp_path):
+    spec, resources = warehouse
+    data_dir = resources["data_dir"]
+    target = tmp_path / "secret.csv"
+    target.write_text("row_id,label,annotator\n1,1,eve\n")
+    os.symlink(target, data_dir.inbox / "innocent.csv")
+    with resources["warehouse"].connect() as con:
+        report = annotations.ingest_inbox(con, spec, data_dir.inbox, data_dir.processed, data_dir.rejected)
+    assert report.landed == [] and [n for n, _ in report.rejected] == ["innocent.csv"]
+    assert "symbolic link" in report.rejected[0][1]
+    assert target.read_text() == "row_id,label,annotator\n1,1,eve\n"
+    for leftover in data_dir.rejected.iterdir():
+        leftover.unlink()
+
+
+# ---- labeling functions load only from the spec's module -----------------------------------
+
+@pytest.mark.parametrize("module", BAD_LF_MODULES)
+def test_an_lf_module_that_is_not_a_module_path_is_refused(tmp_path, module):
+    spec_file = tmp_path / "spec.yaml"
+    text = (PROJECT_ROOT / "mlinfra.yaml").read_text()
+    spec_file.write_text(text.replace("labeling_functions: mlinfra_assets.labeling.demo_lfs",
+                                      f"labeling_functions: {module!r}"))
+    with pytest.raises(SpecError, match=r"labeling_functions: .*not a dotted module path"):
+        load_spec(spec_file)
+
+
+def test_only_the_configured_lf_module_is_imported(tmp_path, monkeypatch):
+    """A package with the configured module and a sibling that would leave a mark if imported:
+    only the configured one loads; naming the package itself loads none of its modules."""
+    package = tmp_path / "lfpkg_sec"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "chosen.py").write_text(
+        "from mlinfra_assets.labeling.forms import sql_labeling_function\n"
+        "far = sql_labeling_function('far', 'CASE WHEN distance_km > 500 THEN 1 END')\n"
+    )
+    mark = tmp_path / "imported.mark"
+    (package / "sibling.py").write_text(
+        f"open({str(mark)!r}, 'w').write('x')\n"
+        "from mlinfra_assets.labeling.forms import sql_labeling_function\n"
+        "evil = sql_labeling_function('evil', '1')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    lfs = load_lfs(small_spec(labeling_functions="lfpkg_sec.chosen"))
+    assert lfs.module == "lfpkg_sec.chosen" and lfs.names == ["far"]
+    from mlinfra_assets.labeling.lfs import LabelingFunctionError
+
+    with pytest.raises(LabelingFunctionError, match="defines no labeling function"):
+        load_lfs(small_spec(labeling_functions="lfpkg_sec"))
+    assert not mark.exists() and "lfpkg_sec.sibling" not in sys.modules
+    for name in [m for m in sys.modules if m.startswith("lfpkg_sec")]:
+        monkeypatch.delitem(sys.modules, name)
