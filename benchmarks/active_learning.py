@@ -1,13 +1,23 @@
-"""Active learning vs random: learning curves and labels needed, plus a 1M-row query timing.
+"""Active learning vs random: learning curves and labels needed, plus pool-query scaling.
 
 On the demo (oracle labels, holdout = every 10th row): each strategy starts from the same
 few labeled rows, asks `--batch` rows per round, retrains, and is scored (F1 of the fraud
 class on the holdout) after each round, `--seeds` seeds each. The anchor is random
 sampling in the same run; F1 is the best F1 over thresholds; the target is 95% of the F1 the same model reaches with every
-pool label. Then one query over a `--pool-rows` DuckDB table, streamed in chunks, in a
-fresh process (time and its peak memory).
+pool label.
 
-    .venv/bin/python benchmarks/active_learning.py [--rows 40000] [--budget 1000] [--pool-rows 1000000]
+Then the queue's query scaling: for each `--query-sizes` pool (a temporary DuckDB file
+shaped like the warehouse: the raw table, some rows already annotated or queued), each
+`--query-strategies` strategy queries a batch in a fresh process, exactly as the
+annotation_queue asset does (pool.sql streamed as Arrow record batches of
+`active.CHUNK_ROWS` rows); it prints seconds and peak RSS per size. The query's own
+memory is bounded by the chunk and the batch, so it stays flat while the pool grows 16x;
+DuckDB's block cache of the scanned table (bounded by the warehouse's memory_limit) is
+shown apart.
+
+    .venv/bin/python benchmarks/active_learning.py [--rows 40000] [--budget 1000]
+        [--query-sizes 250000,1000000,4000000] [--query-strategies uncertainty,ranked_batch]
+    .venv/bin/python benchmarks/active_learning.py --query-only   # the scaling part only (results file untouched)
 
 The machine is shared (other engineers run tests): times are noisy.
 """
@@ -16,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import resource
 import sys
 import tempfile
 import time
@@ -28,7 +37,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mlinfra_assets.holdout import holdout_predicate  # noqa: E402
 from mlinfra_assets.labeling import active, strategies  # noqa: E402
+from mlinfra_assets.labeling.queries import load_sql  # noqa: E402
 from mlinfra_assets.spec import load_spec  # noqa: E402
 from mlinfra_assets.warehouse import demo  # noqa: E402
 
@@ -75,41 +86,139 @@ def needed(points: list[tuple[int, float]], target: float) -> float:
     return next((float(n) for n, f in points if f >= target), float("nan"))
 
 
-def query_timing(path: str, spec_path: str) -> tuple[float, float]:
-    """One chunked query over the pool table (run in a fresh process): seconds, peak RSS in MB."""
+QUERY_BATCH = 300  # the demo spec's active_learning.batch_size
+PART_ROWS = 250_000  # pools are built from demo parts of this size, each with its own seed
+EXCLUDED_ROWS = 1_000  # pool rows already annotated, and as many already queued
+
+
+def _pool_idents(spec) -> dict[str, str]:
+    return {
+        "id_column": spec.id_column,
+        "raw_table": spec.raw_table,
+        "features": ", ".join(f"r.{c}" for c in spec.feature_columns),
+        "holdout": holdout_predicate(spec, f"r.{spec.id_column}"),
+    }
+
+
+def build_pool(spec, path: str, rows: int) -> None:
+    """A warehouse-shaped DuckDB file: `rows` raw rows (demo parts with their own seeds),
+    the first EXCLUDED_ROWS non-holdout rows annotated and the next as many queued, and a
+    labeled seed table (a separate 20k-row demo)."""
     import duckdb
 
-    spec = load_spec(spec_path)
-    con = duckdb.connect(path, read_only=True)
-    seed_rows = con.execute("SELECT * FROM seed").df()
+    ids = _pool_idents(spec)
+    con = duckdb.connect(path)
+    con.execute("SET enable_progress_bar = false")
+    con.execute(f"CREATE SCHEMA {spec.raw_table.split('.')[0]}")
+    for k, start in enumerate(range(0, rows, PART_ROWS)):
+        part_spec = spec.model_copy(update={"demo": spec.demo.model_copy(update={"seed": spec.demo.seed + k})})
+        part = demo.generate(part_spec, rows=min(PART_ROWS, rows - start)).transactions
+        part[spec.id_column] += start  # the demo's ids are 1..n: 1..rows over the parts
+        con.register("part", part)
+        verb = f"CREATE TABLE {spec.raw_table} AS" if k == 0 else f"INSERT INTO {spec.raw_table}"
+        con.execute(f"{verb} SELECT * FROM part")
+        con.unregister("part")
+    con.execute(load_sql("annotations_table", **ids))
+    con.execute(load_sql("queue_table", **ids))
+    free = f"SELECT r.{spec.id_column} FROM {spec.raw_table} AS r WHERE NOT {ids['holdout']} ORDER BY 1"
+    con.execute(f"INSERT INTO labeling.annotations (row_id, label) SELECT {spec.id_column}, 0 FROM ({free}) LIMIT ?",
+                [EXCLUDED_ROWS])
+    con.execute(f"INSERT INTO labeling.annotation_queue (row_id, status) SELECT {spec.id_column}, 'pending' FROM ({free}) "
+                f"WHERE {spec.id_column} NOT IN (SELECT row_id FROM labeling.annotations) LIMIT ?", [EXCLUDED_ROWS])
+    seed_demo = demo.generate(spec, rows=20_000)
+    seed = seed_demo.transactions.merge(seed_demo.labels, on=spec.id_column).rename(columns={spec.id_column: "row_id"})
+    con.register("seed_df", seed)
+    con.execute("CREATE TABLE seed AS SELECT * FROM seed_df")
+    con.close()
+
+
+def _memory_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak) of this process from /proc. Not getrusage's ru_maxrss: Linux
+    carries the forking parent's peak across exec into it, so a spawned child would report the
+    benchmark's own peak (the pool generation) instead of its own."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"/proc/self/status has no {field}: the query scaling measures memory on Linux only")
+
+
+def query_timing(path: str, spec_path: str, strategy: str) -> dict:
+    """One queue query over the pool file, as the asset runs it (run in a fresh process).
+
+    modAL (which imports torch) and scikit-learn are imported first: once per process, a
+    cost that does not depend on the pool (import_s, and in rss_before_query_mb).
+    """
+    from mlinfra_assets.resources import Warehouse
+
     t0 = time.perf_counter()
-    cols = ", ".join(["row_id", *spec.feature_columns])
-    reader = con.sql(f"SELECT {cols} FROM pool").to_arrow_reader(active.CHUNK_ROWS)
-    result = active.query_batch(spec, seed_rows, (b.to_pandas() for b in reader), 300, "uncertainty", 7)
-    took = time.perf_counter() - t0
-    assert len(result.batch) == 300 and result.pool_rows > 0
-    return took, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    import modAL.batch  # noqa: F401
+    import modAL.disagreement  # noqa: F401
+    import modAL.models  # noqa: F401
+    import modAL.uncertainty  # noqa: F401
+    import sklearn.compose  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
 
-
-def timing(spec, rows: int) -> tuple[float, float, int]:
-    import duckdb
-
-    df = demo.generate(spec, rows=rows).transactions.rename(columns={"txn_id": "row_id"})
-    labels = demo.generate(spec, rows=20_000).labels
-    with tempfile.TemporaryDirectory() as tmp:
-        path = str(Path(tmp) / "pool.duckdb")
-        con = duckdb.connect(path)
+    import_s = time.perf_counter() - t0
+    spec = load_spec(spec_path)
+    with Warehouse(path=path).connect(read_only=True) as con:
         con.execute("SET enable_progress_bar = false")
-        con.register("df", df)
-        con.execute("CREATE TABLE pool AS SELECT * FROM df")
-        small = demo.generate(spec, rows=20_000).transactions.merge(labels, on="txn_id").rename(columns={"txn_id": "row_id"})
-        con.register("small", small)
-        con.execute("CREATE TABLE seed AS SELECT * FROM small")
-        con.close()
-        del df
-        with mp.get_context("spawn").Pool(1) as p:
-            took, rss = p.apply(query_timing, (path, str(ROOT / "mlinfra.yaml")))
-    return took, rss, rows
+        seed_df = con.execute("SELECT * FROM seed").df()
+        seed_rows = active.seed_set(seed_df.iloc[:0], seed_df, spec.classes, spec.training.seed)
+        excluded = {r[0] for r in con.execute(
+            "SELECT row_id FROM labeling.annotations UNION SELECT row_id FROM labeling.annotation_queue").fetchall()}
+        rss_before = _memory_mb("VmRSS")
+        t0 = time.perf_counter()
+        relation = con.sql(load_sql("pool", **_pool_idents(spec)), params=[10**12])
+        chunks = (b.to_pandas() for b in relation.to_arrow_reader(active.CHUNK_ROWS))
+        result = active.query_batch(spec, seed_rows, chunks, QUERY_BATCH, strategy, spec.training.seed)
+        took = time.perf_counter() - t0
+        peak = _memory_mb("VmHWM")
+        duckdb_mb = con.execute("SELECT sum(memory_usage_bytes) / 2^20 FROM duckdb_memory()").fetchall()[0][0]
+    assert len(result.batch) == QUERY_BATCH and result.batch["row_id"].is_unique
+    assert not excluded & set(result.batch["row_id"]), "an annotated or queued row was queued again"
+    return {"strategy": strategy, "pool_rows": result.pool_rows, "seconds": round(took, 2), "import_s": round(import_s, 1),
+            "peak_rss_mb": round(peak), "rss_before_query_mb": round(rss_before),
+            "duckdb_buffer_mb": round(float(duckdb_mb or 0)), "query_own_mb": round(peak - rss_before - float(duckdb_mb or 0))}
+
+
+def query_scaling(spec, sizes: list[int], strategies_: list[str], repeats: int) -> pd.DataFrame:
+    """Each pool size, each strategy: `repeats` queries, each in a fresh (spawned) process; medians."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            path = str(Path(tmp) / f"pool_{size}.duckdb")
+            t0 = time.perf_counter()
+            build_pool(spec, path, size)
+            print(f"  pool of {size:,} rows built in {time.perf_counter() - t0:.0f} s", flush=True)
+            for strategy in strategies_:
+                for _ in range(repeats):
+                    with mp.get_context("spawn").Pool(1) as p:
+                        row = p.apply(query_timing, (path, str(ROOT / "mlinfra.yaml"), strategy))
+                    rows.append({"table_rows": size, **row})
+                    print(f"  {rows[-1]}", flush=True)
+            Path(path).unlink()
+    runs = pd.DataFrame(rows)
+    return runs.groupby(["table_rows", "strategy", "pool_rows"], sort=False).median().reset_index()
+
+
+def scaling_lines(table: pd.DataFrame, repeats: int) -> list[str]:
+    lines = [f"Queue query scaling (batch {QUERY_BATCH}, chunks of {active.CHUNK_ROWS:,} rows, warehouse DuckDB settings; "
+             f"{EXCLUDED_ROWS:,} rows annotated and {EXCLUDED_ROWS:,} queued are never offered; pool_rows = table rows "
+             f"less holdout and those). Medians of {repeats} queries, each in a fresh process. seconds: fit + streamed "
+             "scoring + batch; import_s: modAL (it imports torch) and scikit-learn, once per process, before it. "
+             "rss_before_query: with those and the seed rows loaded. duckdb_buffer: DuckDB's block cache of the "
+             "scanned table at the end (~13 bytes a table row, compressed; bounded by the warehouse's memory_limit, "
+             "freed when the connection closes). query_own: peak RSS less rss_before_query less duckdb_buffer, the "
+             "query's own memory (one chunk's working set, the kept candidates, the score sample). "
+             "Shared, noisy 2-core machine.", "",
+             table.round(2).to_markdown(index=False), ""]
+    for strategy, t in table.groupby("strategy", sort=False):
+        lo, hi = t.iloc[0], t.iloc[-1]
+        lines.append(f"- {strategy}: {hi.table_rows / lo.table_rows:.0f}x the rows: {hi.seconds / lo.seconds:.1f}x the "
+                     f"time, peak RSS x{hi.peak_rss_mb / lo.peak_rss_mb:.2f} ({lo.peak_rss_mb:.0f} -> {hi.peak_rss_mb:.0f} MB): "
+                     f"the query's own memory {lo.query_own_mb:.0f} -> {hi.query_own_mb:.0f} MB, "
+                     f"DuckDB's cache {lo.duckdb_buffer_mb:.0f} -> {hi.duckdb_buffer_mb:.0f} MB")
+    return lines
 
 
 def main() -> None:
@@ -119,10 +228,18 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=50, help="rows asked per round")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--random-budget-factor", type=int, default=4, help="random's budget = this x --budget")
-    ap.add_argument("--pool-rows", type=int, default=1_000_000, help="rows of the query-timing pool (0: skip)")
     ap.add_argument("--strategies", default=",".join(strategies.STRATEGIES))
+    ap.add_argument("--query-sizes", default="250000,1000000,4000000", help="pool rows of the query scaling ('': skip)")
+    ap.add_argument("--query-strategies", default="uncertainty,ranked_batch")
+    ap.add_argument("--query-repeats", type=int, default=3, help="fresh-process queries per size and strategy (median)")
+    ap.add_argument("--query-only", action="store_true", help="only the query scaling; the results file is left as is")
     args = ap.parse_args()
     spec = load_spec(ROOT / "mlinfra.yaml")
+    sizes = [int(x) for x in args.query_sizes.split(",") if x]
+    if args.query_only:
+        table = query_scaling(spec, sizes, args.query_strategies.split(","), args.query_repeats)
+        print("\n".join(scaling_lines(table, args.query_repeats)))
+        return
     pool, test = load(spec, args.rows)
     full = strategies.fit(spec, "uncertainty", pool[spec.feature_columns], pool["label"].to_numpy(), 0)
     f1_all = f1(full, test, spec)
@@ -149,10 +266,9 @@ def main() -> None:
              f"cold start {SEED_PER_CLASS} labels per class). Target: 95% of the all-labels F1 ({f1_all:.3f}) = {target:.3f}. "
              "Medians over seeds; a seed that does not reach the target within its budget counts as inf.", "",
              table.round(3).to_markdown(index=False)]
-    if args.pool_rows:
-        took, rss, n = timing(spec, args.pool_rows)
-        lines += ["", f"Query of a {n:,}-row DuckDB pool (uncertainty, chunks of {active.CHUNK_ROWS:,} rows, fresh process): "
-                  f"{took:.1f} s, peak RSS {rss:.0f} MB. Shared, noisy 2-core machine."]
+    if sizes:
+        table = query_scaling(spec, sizes, args.query_strategies.split(","), args.query_repeats)
+        lines += ["", *scaling_lines(table, args.query_repeats)]
     text = "\n".join(lines)
     print("\n" + text)
     RESULTS.mkdir(parents=True, exist_ok=True)

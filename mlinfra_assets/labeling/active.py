@@ -14,7 +14,7 @@ from mlinfra_assets.labeling import strategies
 from mlinfra_assets.spec import DatasetSpec
 
 SEED_PER_CLASS = 5_000  # bounds the learner's fit: at most this many seed rows per class
-CHUNK_ROWS = 100_000  # pool rows scored at a time
+CHUNK_ROWS = 50_000  # pool rows scored at a time (100k: ~1.6x the working memory, no faster; measured)
 
 
 @dataclass(frozen=True)

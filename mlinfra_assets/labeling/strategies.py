@@ -169,7 +169,18 @@ def select(fitted: Fitted, chunks: Iterable[pd.DataFrame], n: int) -> Selection:
     when the whole pool is scored at once: a per-row strategy's batch is its `n` best rows
     (rank by score, then row id); ranked batch mode runs modAL's diversity step on the
     candidates only. A row id met twice is kept once.
+
+    Runs with one BLAS / OpenMP thread: the products per chunk and ranked batch's distance
+    problems are small, and on a busy 2-core machine two threads spinning made ranked
+    batch's step ~20x and the scoring ~1.3x slower (measured).
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _select(fitted, chunks, n)
+
+
+def _select(fitted: Fitted, chunks: Iterable[pd.DataFrame], n: int) -> Selection:
     ranked = fitted.strategy == "ranked_batch"
     keep = n * (RANKED_CANDIDATES_PER_ROW if ranked else 1)
     best: pd.DataFrame | None = None  # row_id, score, _pos (+ features for ranked batch)
