@@ -215,7 +215,7 @@ def scaling_lines(table: pd.DataFrame, repeats: int) -> list[str]:
     for strategy, t in table.groupby("strategy", sort=False):
         lo, hi = t.iloc[0], t.iloc[-1]
         lines.append(f"- {strategy}: {hi.table_rows / lo.table_rows:.0f}x the rows: {hi.seconds / lo.seconds:.1f}x the "
-                     f"time, peak RSS x{hi.peak_rss_mb / lo.peak_rss_mb:.2f} ({lo.peak_rss_mb:.0f} -> {hi.peak_rss_mb:.0f} MB): "
+                     f"time (import_s, the same work in every run, x{hi.import_s / lo.import_s:.1f}: the machine's load), peak RSS x{hi.peak_rss_mb / lo.peak_rss_mb:.2f} ({lo.peak_rss_mb:.0f} -> {hi.peak_rss_mb:.0f} MB): "
                      f"the query's own memory {lo.query_own_mb:.0f} -> {hi.query_own_mb:.0f} MB, "
                      f"DuckDB's cache {lo.duckdb_buffer_mb:.0f} -> {hi.duckdb_buffer_mb:.0f} MB")
     return lines
