@@ -9,9 +9,8 @@ synthesizer, the training set); then the same trainer (spec.training, same seeds
   every non-holdout row, the upper bound)
 
 and each is scored on the frozen holdout against the oracle. Gap closed = (variant - gold-only)
-/ (bound - gold-only). A second table varies the source weights (shown for the record; this
-holdout never chooses them), a third times a 1M-row training set streamed from DuckDB (two
-epochs of the cross-fit's networks).
+/ (bound - gold-only). A second table varies the source weights (the oracle is never used to
+choose them), a third times a 1M-row training set streamed from DuckDB.
 
     .venv/bin/python benchmarks/data_centric.py [--rows 200000] [--seeds 7 8 9] [--scale-rows 1000000]
 
@@ -118,14 +117,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000, help="demo rows")
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 8, 9])
     parser.add_argument("--scale-rows", type=int, default=1_000_000, help="rows of the throughput test (0: skip)")
-    parser.add_argument("--demo-seed", type=int, default=None, help="another demo world (default: the spec's)")
-    parser.add_argument("--no-weights-table", action="store_true", help="skip the source-weights table")
     args = parser.parse_args()
     base = load_spec(DEFAULT_SPEC)
-    demo = {**base.demo.model_dump(), "rows": args.rows}
-    if args.demo_seed is not None:
-        demo["seed"] = args.demo_seed
-    spec = DatasetSpec.model_validate({**base.model_dump(), "demo": demo})
+    spec = DatasetSpec.model_validate({**base.model_dump(), "demo": {**base.demo.model_dump(), "rows": args.rows}})
     with tempfile.TemporaryDirectory(prefix="mlinfra-bench-") as tmp:
         start = time.perf_counter()
         resources = build_inputs(spec, Path(tmp) / "data")
@@ -138,10 +132,10 @@ def main() -> None:
             gold_labels = con.execute("SELECT count(*), count(*) FILTER (WHERE label = ?) FROM labeling.gold_labels",
                                       [spec.positive_index]).fetchall()[0]
             scale = scale_test(con, spec, args.scale_rows) if args.scale_rows else None
-    report(spec, holdout, sets, args.seeds, gold_labels, scale, weights_table=not args.no_weights_table)
+    report(spec, holdout, sets, args.seeds, gold_labels, scale)
 
 
-def report(spec, holdout, sets, seeds, gold_labels, scale, weights_table: bool = True) -> None:  # noqa: ANN001
+def report(spec, holdout, sets, seeds, gold_labels, scale) -> None:  # noqa: ANN001
     rows = {name: fit_and_score(data, spec, holdout, seeds) for name, data in sets.items()}
     table = pd.DataFrame(rows).T
     low, high = table.loc["gold-only"], table.loc["fully supervised (bound)"]
@@ -149,9 +143,8 @@ def report(spec, holdout, sets, seeds, gold_labels, scale, weights_table: bool =
         table[f"gap_closed_{m}"] = (table[m] - low[m]) / (high[m] - low[m])
     pd.set_option("display.width", 200)
     positives = int((holdout["label"] == spec.positive_index).sum())
-    print(f"\ndemo seed {spec.demo.seed}; holdout: {len(holdout)} rows, {positives} positive (oracle labels); "
-          f"gold labels: {gold_labels[0]} ({gold_labels[1]} positive); seeds {seeds}; medians; "
-          f"spec weights {spec.training.weights}\n")
+    print(f"\nholdout: {len(holdout)} rows, {positives} positive (oracle labels); gold labels: {gold_labels[0]} "
+          f"({gold_labels[1]} positive); seeds {seeds}; medians; spec weights {spec.training.weights}\n")
     cols = ["rows", "f1", "pr_auc", "ece", "gap_closed_f1", "gap_closed_pr_auc", "samples_per_s", "f1_per_seed",
             "pr_auc_per_seed", "kept_epochs"]
     print(table[cols].to_markdown(floatfmt=".3f"))
@@ -160,23 +153,17 @@ def report(spec, holdout, sets, seeds, gold_labels, scale, weights_table: bool =
     print(f"\ntarget: gold+weak(+synthetic) closes >= 80% of the gap. F1: {best:.0%} "
           f"({'met' if best >= 0.8 else 'NOT met'}); PR-AUC: {best_auc:.0%} ({'met' if best_auc >= 0.8 else 'NOT met'})")
 
-    if weights_table:
-        weights_report(spec, holdout, sets["gold+weak+synthetic"], seeds)
-    if scale:
-        print(f"\nthroughput: {scale['rows']} training rows streamed from DuckDB in {scale['stream_s']:.1f} s, "
-              f"trained {scale['epochs']} epochs of {scale['networks']} networks in {scale['train_s']:.1f} s "
-              f"({scale['samples_per_s']:.0f} samples/s, 1 torch thread); {scale['total_s']:.0f} s in all")
-
-
-def weights_report(spec, holdout, everything, seeds) -> None:  # noqa: ANN001
-    """gold+weak+synthetic at the spec's source weights and two others, for the record."""
+    everything = sets["gold+weak+synthetic"]
     sweep = {}
-    for label, weights in (("spec", spec.training.weights),
-                           ("gold 1 (the former default)", {**spec.training.weights, "gold": 1.0}),
+    for label, weights in (("spec", spec.training.weights), ("gold 1 (the former default)", {**spec.training.weights, "gold": 1.0}),
                            ("gold 10", {**spec.training.weights, "gold": 10.0})):
         sweep[f"{label}: {weights}"] = fit_and_score(with_weights(everything, weights), spec, holdout, seeds)
     print("\nsource weights of gold+weak+synthetic (chosen without this holdout; shown here for the record)\n")
     print(pd.DataFrame(sweep).T[["f1", "pr_auc", "ece", "f1_per_seed", "pr_auc_per_seed"]].to_markdown(floatfmt=".3f"))
+    if scale:
+        print(f"\nthroughput: {scale['rows']} training rows streamed from DuckDB in {scale['stream_s']:.1f} s, "
+              f"trained {scale['epochs']} epochs of {scale['networks']} networks in {scale['train_s']:.1f} s "
+              f"({scale['samples_per_s']:.0f} samples/s, 1 torch thread); {scale['total_s']:.0f} s in all")
 
 
 if __name__ == "__main__":

@@ -58,20 +58,6 @@ def fold_shift(model: nn.Module, positive: int, shift: float) -> None:
         last.bias[positive] += shift
 
 
-def shift_for_share(population_margins: np.ndarray, share: float) -> float:
-    """The shift of the positive logit that flags `share` of these rows (halfway between the
-    margins on either side of that quantile)."""
-    m = np.sort(np.asarray(population_margins, dtype="float64"))[::-1]
-    if len(m) == 0:
-        return 0.0
-    k = int(round(min(max(share, 0.0), 1.0) * len(m)))  # flag the top k rows
-    if k == 0:
-        return float(-(m[0] + 1.0))
-    if k == len(m):
-        return float(-(m[-1] - 1.0))
-    return float(-(m[k - 1] + m[k]) / 2)
-
-
 def clip_to_prevalence(shift: float, population_margins: np.ndarray, prevalence: float, factor: float = 2.0
                        ) -> float:
     """Bound the shift so that the share of flagged rows of an unlabelled sample of the

@@ -295,7 +295,7 @@ def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) -> Tr
         members.append(_Member(data, pre, spec, cfg, cfg.seed))
     kept = members[-1]
     history: list[EpochStats] = []
-    best_states, best_key, best_epoch = [copy.deepcopy(m.net.state_dict()) for m in members], (-2.0, -np.inf), 0
+    best_state, best_key, best_epoch = copy.deepcopy(kept.net.state_dict()), (-2.0, -np.inf), 0
     best_logits = torch.cat([_logits(m.net, v) for m, v in zip(members, vals, strict=False)])
     train_seconds, samples = 0.0, 0
     for epoch in range(1, cfg.epochs + 1):
@@ -314,34 +314,25 @@ def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) -> Tr
         if epoch < min(cfg.min_epochs, cfg.epochs):
             continue  # not a candidate yet: see TrainConfig.min_epochs
         if key > best_key:
-            best_states = [copy.deepcopy(m.net.state_dict()) for m in members]
-            best_key, best_epoch, best_logits = key, epoch, logits
+            best_state, best_key, best_epoch, best_logits = copy.deepcopy(kept.net.state_dict()), key, epoch, logits
         elif epoch - best_epoch >= cfg.patience:
             log(f"early stop: no better validation {cfg.select_on} for {cfg.patience} epochs (best epoch {best_epoch})")
             break
-    for member, state in zip(members, best_states, strict=True):
-        member.net.load_state_dict(state)
-    model, pos = kept.net, cfg.positive_index
+    model = kept.net
+    model.load_state_dict(best_state)
     val_logits, val_labels = best_logits.numpy().copy(), va[4].numpy()
     shift = 0.0
     if cfg.tune_decision and crossfit and history:
-        oof_shift = decision.best_shift(val_logits, val_labels, pos, cfg.decision_resamples, cfg.seed)
-        shift = oof_shift
+        shift = decision.best_shift(val_logits, val_labels, cfg.positive_index, cfg.decision_resamples, cfg.seed)
         weak = fit.rows(fit.source == SOURCES.index("weak"))
         if len(weak):
-            sample = _tensors(weak.rows(np.random.default_rng(cfg.seed).random(len(weak)) < 50_000 / len(weak)), pre)
-            prevalence = float(weak.targets[:, pos].mean())
-            # The decision moves to the kept network as the share of population rows it flags: the
-            # kept network trained on the gold rows the shift was tuned on (at the gold weight), so
-            # its margins there are not the fold networks' and the shift itself does not carry over.
-            flagged = float(np.mean([np.mean(decision.margins(_logits(m.net, sample).numpy(), pos) + oof_shift > 0)
-                                     for m in members[:-1]]))
-            population = decision.margins(_logits(model, sample).numpy(), pos)
-            shift = decision.clip_to_prevalence(decision.shift_for_share(population, flagged), population, prevalence)
-        decision.fold_shift(model, pos, shift)
-        val_logits[:, pos] += oof_shift
-        log(f"decision: positive logit shifted by {shift:+.3f} (the population share flagged at the best F1 "
-            f"of the out-of-fold gold rows, shift {oof_shift:+.3f} there)")
+            sample = weak.rows(np.random.default_rng(cfg.seed).random(len(weak)) < 50_000 / len(weak))
+            prevalence = float(weak.targets[:, cfg.positive_index].mean())
+            pop = _logits(model, _tensors(sample, pre)).numpy()
+            shift = decision.clip_to_prevalence(shift, decision.margins(pop, cfg.positive_index), prevalence)
+        decision.fold_shift(model, cfg.positive_index, shift)
+        val_logits[:, cfg.positive_index] += shift
+        log(f"decision: positive logit shifted by {shift:+.3f} (best F1 on the out-of-fold gold rows)")
     val_probs = torch.softmax(torch.from_numpy(val_logits), dim=1).numpy()
     return TrainResult(
         model=ScoringModel(model, pre, list(spec.classes)), history=history, best_epoch=best_epoch,
