@@ -3,27 +3,17 @@
 Dagster-free. Input is the training set as `TrainingArrays` (streamed from DuckDB) or a
 DataFrame (features, `prob_<class>` soft targets, `label`, `weight`, `source`); output is a
 `ScoringModel` whose decision rule was tuned on the gold validation rows, and its curves.
-
-The loss is the soft-target cross-entropy (the label model's probabilities for weak rows),
-times the source weight, times an inverse-frequency class weight. Synthetic rows take the mean
-soft target of the real rows of their class and at most a capped share of its mass. The gold
-rows are cross-fitted: every one of them is scored by a network that did not train on it, in
-lockstep with the kept network that trains on every row; the epoch (from `min_epochs`, with
-patience) and the decision rule are chosen on those out-of-fold scores. Every network is
-validated and kept as an exponential moving average of its weights.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.training import decision
@@ -42,29 +32,14 @@ class TrainConfig:
     learning_rate: float
     seed: int
     positive_index: int
-    patience: int = 3
+    patience: int = 2
     balance_power: float = 0.5  # 1.0 = full inverse-frequency class weights, 0.0 = none
     min_steps: int = 100  # optimizer steps per epoch at least: a small set is passed several times
-    # Gold cross-fitting: the gold rows (at most max_validation) are cut into `folds` stratified
-    # folds; a network per fold trains without it and scores it, so every validating gold row is
-    # scored out of fold (the epoch and the decision are chosen on all of them, not on half), and
-    # the network that is kept trains on every row, gold included.
-    folds: int = 3
-    max_validation: int = 5000
+    validation_share: float = 0.5  # share of the gold rows that validate (the rest trains) ...
+    max_validation: int = 5000  # ... at most this many
     min_gold_validation: int = 100
     min_gold_positives: int = 10
     select_on: str = "pr_auc"  # the validation figure that picks the epoch: "pr_auc" or "loss"
-    # The first epoch that may be kept. The figure of a few hundred gold rows moves by a few points
-    # from epoch to epoch, and an early lucky epoch would end the training before the network has
-    # fit the soft targets (the weight average needs a few epochs as well).
-    min_epochs: int = 4
-    # The network validated and kept is an exponential moving average of the weights (0: the raw
-    # weights): one epoch's last steps move a small-batch network's ranking a lot; the average does not.
-    ema_decay: float = 0.995
-    # Synthetic rows of a class weigh at most this share of the real (gold + weak) rows' weight of
-    # that class: the synthesizer samples the minority class to a row share, and at their source
-    # weight those copies would outweigh the real rows of the class they imitate.
-    synthetic_cap: float = 0.25
     tune_decision: bool = True  # move the positive class's decision to the best gold-validation F1
     decision_resamples: int = 200  # bootstrap resamples of the validation rows for that decision
     # torch intra-op threads. One is fastest for this small MLP: at batch 1024 a second
@@ -109,59 +84,17 @@ class TrainResult:
     val_probs: np.ndarray = field(repr=False)
 
 
-def validation_folds(data: TrainingArrays, cfg: TrainConfig) -> tuple[np.ndarray, str]:
-    """The validation fold of each row (-1: never validates) and a description.
-
-    Enough gold rows and positives: every gold row (a seeded `max_validation` of them at most)
-    in one of `cfg.folds` folds, stratified by label; the rows of fold k are scored by a network
-    that did not train on them. Otherwise a seeded 10% of the whole training set, one fold.
-    """
+def validation_mask(data: TrainingArrays, cfg: TrainConfig) -> tuple[np.ndarray, str]:
+    """Validation rows: a seeded share of the gold rows when there are enough gold rows and
+    positives (the others still train), else a seeded 10% of the whole training set."""
     draw = np.random.default_rng(cfg.seed).random(len(data))
     gold = data.gold
-    chosen = gold & (draw < cfg.max_validation / max(int(gold.sum()), 1))
+    share = min(cfg.validation_share, cfg.max_validation / max(int(gold.sum()), 1))
+    chosen = gold & (draw < share)
     positives = int(np.sum(chosen & (data.labels == cfg.positive_index)))
-    folds = np.full(len(data), -1, dtype="int64")
-    k = max(int(cfg.folds), 2)
     if chosen.sum() >= cfg.min_gold_validation and positives >= cfg.min_gold_positives:
-        for label in np.unique(data.labels[chosen]):
-            rows = np.flatnonzero(chosen & (data.labels == label))
-            folds[rows[np.argsort(draw[rows], kind="stable")]] = np.arange(len(rows)) % k
-        return folds, f"gold, {k}-fold cross-fit: {int(chosen.sum())} rows, {positives} positive"
-    folds[draw < 0.1] = 0
-    return folds, f"seeded 10% of the training set ({int(np.sum(draw < 0.1))}), too few gold rows"
-
-
-def validation_mask(data: TrainingArrays, cfg: TrainConfig) -> tuple[np.ndarray, str]:
-    """The rows that validate (see `validation_folds`) and a description."""
-    folds, kind = validation_folds(data, cfg)
-    return folds >= 0, kind
-
-
-def prepare_synthetic(data: TrainingArrays, cap: float) -> TrainingArrays:
-    """Soft targets and capped weights for the synthetic rows.
-
-    A synthetic row of class c imitates the real rows labelled c (the synthesizer is fit on the
-    gold label, else the label model's argmax), and only a share of those are truly c: it gets
-    their mean soft target instead of a one-hot one. Then, per class, the synthetic rows' weights
-    are scaled down so that their weighted mass is at most `cap` times the real rows' weighted
-    mass of that class: the synthesizer samples the minority class up to a row share, and at
-    their source weight the copies would outweigh the real rows they imitate.
-    """
-    synthetic = data.source == SOURCES.index("synthetic")
-    if not synthetic.any():
-        return data
-    targets, weights = data.targets.copy(), data.weights.copy()
-    real = ~synthetic
-    for label in np.unique(data.labels[synthetic]):
-        rows = synthetic & (data.labels == label)
-        like = real & (data.labels == label) & (weights > 0)
-        if like.any():
-            targets[rows] = np.average(targets[like], axis=0, weights=weights[like])
-        own = float(np.dot(targets[rows, label], weights[rows]))
-        limit = cap * float(np.dot(targets[real, label], weights[real]))
-        if own > limit:
-            weights[rows] *= np.float32(limit / own)
-    return dataclasses.replace(data, targets=targets, weights=weights)
+        return chosen, f"gold: {int(chosen.sum())} rows, {positives} positive"
+    return draw < 0.1, f"seeded 10% of the training set ({int(np.sum(draw < 0.1))}), too few gold rows"
 
 
 def class_weights(targets: np.ndarray, weights: np.ndarray, power: float,
@@ -187,25 +120,21 @@ def soft_cross_entropy(
     return (weights * per_class.sum(dim=1)).sum(), norm
 
 
-def _logits(model: nn.Module, rows: list[torch.Tensor]) -> torch.Tensor:
+def _evaluate(model: TabularMLP, va: list[torch.Tensor], cw: torch.Tensor, positive: int
+              ) -> tuple[float, float, float, np.ndarray]:
     model.eval()
     with torch.no_grad():
-        return model(rows[0], rows[1])
-
-
-def _validate(logits: torch.Tensor, va: list[torch.Tensor], cw: torch.Tensor, positive: int
-              ) -> tuple[float, float, float]:
-    """Weighted soft-target loss, F1 (argmax) and PR-AUC of the positive class on validation rows."""
-    loss, norm = soft_cross_entropy(logits, va[2], va[3], cw)
+        logits = model(va[0], va[1])
+        loss, norm = soft_cross_entropy(logits, va[2], va[3], cw)
     probs = torch.softmax(logits, dim=1).numpy()
     labels = va[4].numpy()
     f1, auc = f1_positive(labels, probs.argmax(1), positive), pr_auc(labels, probs[:, positive], positive)
     # no positive in the validation rows: F1 and PR-AUC are undefined; such epochs rank by loss
-    return float(loss / norm.clamp_min(1e-12)), f1, auc
+    return float(loss / norm.clamp_min(1e-12)), f1, auc, logits.numpy()
 
 
 def train(data: TrainingArrays | pd.DataFrame, spec: DatasetSpec, cfg: TrainConfig, log=print) -> TrainResult:  # noqa: ANN001
-    """Fit a `TabularMLP`; keep the epoch with the best out-of-fold gold PR-AUC (then loss).
+    """Fit a `TabularMLP`; keep the epoch with the best validation PR-AUC (then loss).
 
     Parameters
     ----------
@@ -231,114 +160,69 @@ def _tensors(data: TrainingArrays, pre: Preprocessor) -> list[torch.Tensor]:
     return [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
 
 
-class _Member:
-    """One network in training: its rows, optimizer, shuffling generator and weight average."""
-
-    def __init__(self, rows: TrainingArrays, pre: Preprocessor, spec: DatasetSpec, cfg: TrainConfig, seed: int):
-        torch.manual_seed(seed)
-        self.rows = _tensors(rows, pre)
-        self.model = TabularMLP(pre, spec.n_classes, cfg.hidden)
-        self.average = copy.deepcopy(self.model) if cfg.ema_decay > 0 else None
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.learning_rate)
-        self.gen = torch.Generator().manual_seed(seed)
-        self.n, self.bs = len(rows), min(cfg.batch_size, len(rows))
-        self.steps = max(-(-self.n // self.bs), cfg.min_steps)
-        self.decay, self.updates = cfg.ema_decay, 0
-
-    @property
-    def net(self) -> TabularMLP:
-        """The network that is validated and kept: the weight average (or the raw weights)."""
-        return self.average if self.average is not None else self.model
-
-    def epoch(self, cw: torch.Tensor) -> tuple[float, float]:
-        """`steps` optimizer steps over reshuffled rows; the summed loss and its normalizer."""
-        self.model.train()
-        total, total_norm = 0.0, 0.0
-        order = torch.cat([torch.randperm(self.n, generator=self.gen) for _ in range(-(-self.steps * self.bs // self.n))])
-        x, c, t, w = self.rows[:4]
-        for idx in order[: self.steps * self.bs].split(self.bs):
-            loss, norm = soft_cross_entropy(self.model(x[idx], c[idx]), t[idx], w[idx], cw)
-            self.opt.zero_grad()
-            (loss / norm.clamp_min(1e-12)).backward()
-            self.opt.step()
-            self._average()
-            total, total_norm = total + loss.item(), total_norm + norm.item()
-        return total, total_norm
-
-    def _average(self) -> None:
-        if self.average is None:
-            return
-        self.updates += 1
-        keep = min(self.decay, (1 + self.updates) / (10 + self.updates))  # short warm-up: early steps count
-        with torch.no_grad():
-            for avg, raw in zip(self.average.parameters(), self.model.parameters(), strict=True):
-                avg.lerp_(raw, 1.0 - keep)
-
-
 def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) -> TrainResult:  # noqa: ANN001
+    torch.manual_seed(cfg.seed)
     start = time.perf_counter()
-    data = prepare_synthetic(data, cfg.synthetic_cap)
-    folds, val_kind = validation_folds(data, cfg)
-    crossfit = val_kind.startswith("gold")
-    n_folds = int(folds.max()) + 1
-    # cross-fit: one network per fold (trains without it, scores it) and the kept one on every row;
-    # otherwise the one network trains without the validation rows and is kept
-    fit = data if crossfit else data.rows(folds < 0)
+    val_mask, val_kind = validation_mask(data, cfg)
+    fit = data.rows(~val_mask)
     if len(fit) == 0:
         raise ValueError("the training set has no row left after the validation split: add rows")
     cw = torch.from_numpy(class_weights(fit.targets, fit.weights, cfg.balance_power, list(spec.classes)))
     pre = Preprocessor.from_arrays(fit.numeric, data.vocab, spec.numeric)
-    members = [_Member(data.rows(folds != k), pre, spec, cfg, cfg.seed + 1 + k) for k in range(n_folds)]
-    vals = [_tensors(data.rows(folds == k), pre) for k in range(n_folds)]
-    va = [torch.cat(parts) for parts in zip(*vals, strict=True)]  # fold order: the pooled out-of-fold rows
-    if crossfit:
-        members.append(_Member(data, pre, spec, cfg, cfg.seed))
-    kept = members[-1]
+    tr, va = _tensors(fit, pre), _tensors(data.rows(val_mask), pre)
+    model = TabularMLP(pre, spec.n_classes, cfg.hidden)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    n, bs = len(fit), min(cfg.batch_size, len(fit))
+    steps = max(-(-n // bs), cfg.min_steps)
     history: list[EpochStats] = []
-    best_state, best_key, best_epoch = copy.deepcopy(kept.net.state_dict()), (-2.0, -np.inf), 0
-    best_logits = torch.cat([_logits(m.net, v) for m, v in zip(members, vals, strict=False)])
-    train_seconds, samples = 0.0, 0
+    best_state, best_key, best_epoch = copy.deepcopy(model.state_dict()), (-2.0, -np.inf), 0
+    train_seconds = 0.0
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
-        losses = [m.epoch(cw) for m in members]
+        model.train()
+        total, total_norm = 0.0, 0.0
+        order = torch.cat([torch.randperm(n, generator=gen) for _ in range(-(-steps * bs // n))])
+        for idx in order[: steps * bs].split(bs):
+            loss, norm = soft_cross_entropy(model(tr[0][idx], tr[1][idx]), tr[2][idx], tr[3][idx], cw)
+            opt.zero_grad()
+            (loss / norm.clamp_min(1e-12)).backward()
+            opt.step()
+            total, total_norm = total + loss.item(), total_norm + norm.item()
         train_seconds += time.perf_counter() - t0
-        samples += sum(m.steps * m.bs for m in members)
-        logits = torch.cat([_logits(m.net, v) for m, v in zip(members, vals, strict=False)])
-        val_loss, val_f1, val_auc = _validate(logits, va, cw, cfg.positive_index)
-        total, norm = losses[-1]
-        history.append(EpochStats(epoch, total / max(norm, 1e-12), val_loss, val_f1, val_auc, time.perf_counter() - t0))
+        val_loss, val_f1, val_auc, _ = _evaluate(model, va, cw, cfg.positive_index)
+        history.append(EpochStats(epoch, total / max(total_norm, 1e-12), val_loss, val_f1, val_auc,
+                                  time.perf_counter() - t0))
         log(f"epoch {epoch}: train loss {history[-1].train_loss:.4f}, val loss {val_loss:.4f}, "
             f"val PR-AUC {val_auc:.4f}, val F1 {val_f1:.4f}")
         auc_key = -1.0 if np.isnan(val_auc) else val_auc
         key = (auc_key, -val_loss) if cfg.select_on == "pr_auc" else (-val_loss, auc_key)
-        if epoch < min(cfg.min_epochs, cfg.epochs):
-            continue  # not a candidate yet: see TrainConfig.min_epochs
         if key > best_key:
-            best_state, best_key, best_epoch, best_logits = copy.deepcopy(kept.net.state_dict()), key, epoch, logits
+            best_state, best_key, best_epoch = copy.deepcopy(model.state_dict()), key, epoch
         elif epoch - best_epoch >= cfg.patience:
-            log(f"early stop: no better validation {cfg.select_on} for {cfg.patience} epochs (best epoch {best_epoch})")
+            log(f"early stop: no better validation PR-AUC for {cfg.patience} epochs (best epoch {best_epoch})")
             break
-    model = kept.net
     model.load_state_dict(best_state)
-    val_logits, val_labels = best_logits.numpy().copy(), va[4].numpy()
     shift = 0.0
-    if cfg.tune_decision and crossfit and history:
-        shift = decision.best_shift(val_logits, val_labels, cfg.positive_index, cfg.decision_resamples, cfg.seed)
+    if cfg.tune_decision and val_kind.startswith("gold") and history:
+        logits = _evaluate(model, va, cw, cfg.positive_index)[3]
+        shift = decision.best_shift(logits, va[4].numpy(), cfg.positive_index, cfg.decision_resamples, cfg.seed)
         weak = fit.rows(fit.source == SOURCES.index("weak"))
         if len(weak):
             sample = weak.rows(np.random.default_rng(cfg.seed).random(len(weak)) < 50_000 / len(weak))
             prevalence = float(weak.targets[:, cfg.positive_index].mean())
-            pop = _logits(model, _tensors(sample, pre)).numpy()
+            pop = _evaluate(model, _tensors(sample, pre), cw, cfg.positive_index)[3]
             shift = decision.clip_to_prevalence(shift, decision.margins(pop, cfg.positive_index), prevalence)
         decision.fold_shift(model, cfg.positive_index, shift)
-        val_logits[:, cfg.positive_index] += shift
-        log(f"decision: positive logit shifted by {shift:+.3f} (best F1 on the out-of-fold gold rows)")
-    val_probs = torch.softmax(torch.from_numpy(val_logits), dim=1).numpy()
+        log(f"decision: positive logit shifted by {shift:+.3f} (best F1 on the gold validation rows)")
+    logits = _evaluate(model, va, cw, cfg.positive_index)[3]
+    val_probs = torch.softmax(torch.from_numpy(logits), dim=1).numpy()
+    val_labels = va[4].numpy()
     return TrainResult(
         model=ScoringModel(model, pre, list(spec.classes)), history=history, best_epoch=best_epoch,
         best_val_f1=f1_positive(val_labels, val_probs.argmax(1), cfg.positive_index), validation=val_kind,
-        class_weights=cw.tolist(), train_rows=len(kept.rows[3]), val_rows=len(val_labels),
+        class_weights=cw.tolist(), train_rows=n, val_rows=int(val_mask.sum()),
         seconds=time.perf_counter() - start,
-        samples_per_s=samples / train_seconds if train_seconds else 0.0,
+        samples_per_s=steps * bs * len(history) / train_seconds if train_seconds else 0.0,
         decision_shift=shift, missing=dict(data.missing), val_labels=val_labels, val_probs=val_probs,
     )
