@@ -177,11 +177,11 @@ class Synthetic(BaseModel):
 
 class Training(BaseModel):
     hidden: list[int] = Field(default_factory=lambda: [64, 32])
-    epochs: int = 12
+    epochs: int = 8
     batch_size: int = 1024
-    learning_rate: float = 0.004
+    learning_rate: float = 0.002
     weights: dict[str, float] = Field(
-        default_factory=lambda: {"gold": 5.0, "weak": 0.5, "synthetic": 0.3}
+        default_factory=lambda: {"gold": 1.0, "weak": 0.5, "synthetic": 0.3}
     )
     holdout_percent: int = 10
     seed: int = 7
