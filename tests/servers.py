@@ -109,3 +109,28 @@ def serve(
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+
+
+LABEL_STUDIO_VENV = Path(
+    os.environ.get("MLINFRA_LABELSTUDIO_VENV", Path.home() / ".cache/mlinfra/labelstudio-venv")
+)
+
+
+@contextmanager
+def label_studio(data_dir: Path, token: str, timeout_s: float = 300) -> Iterator[str]:
+    """A real Label Studio (make labelstudio's virtualenv) on 127.0.0.1 accepting `Token <token>`;
+    yields its URL. Skips the test when the virtualenv is missing."""
+    import pytest
+
+    exe = LABEL_STUDIO_VENV / "bin" / "label-studio"
+    if not exe.exists():
+        pytest.skip(f"no Label Studio at {exe}: run `make labelstudio` (make test does)")
+    port = free_port()
+    env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir / "ls"),
+           "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true", "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true"}
+    # --internal-host is the bind address (default 0.0.0.0); --host only names the URL in links
+    cmd = [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port),
+           "--username", "ana@mlinfra.local", "--password", "not-a-secret-1", "--user-token", token]
+    url = f"http://127.0.0.1:{port}"
+    with serve(cmd, data_dir / "label_studio.log", http_ok(f"{url}/health"), timeout_s, env=env):
+        yield url

@@ -20,9 +20,8 @@ from mlinfra_assets.spec import PROJECT_ROOT, SpecError, load_spec
 from tests.conftest import small_spec
 from tests.faults.concurrency import small_demo_spec
 from tests.faults.security import BAD_ANNOTATION_NAMES, BAD_LF_MODULES, find_secret, make_ui_command
-from tests.servers import exposed, free_port, http_ok, listening, serve
+from tests.servers import exposed, free_port, http_ok, label_studio, listening, serve
 
-LS_VENV = Path(os.environ.get("MLINFRA_LABELSTUDIO_VENV", Path.home() / ".cache/mlinfra/labelstudio-venv"))
 API_KEY = "sentinelApiKey" + "7" * 26  # Label Studio wants a 40-character legacy token
 PASSWORD = "sentinelTrackingPw93"
 
@@ -67,21 +66,6 @@ def test_make_ui_serves_on_loopback_only(tmp_path):
 # ---- secrets -----------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def _label_studio(tmp_path: Path):
-    exe = LS_VENV / "bin" / "label-studio"
-    if not exe.exists():
-        pytest.skip(f"no Label Studio at {exe}: run `make labelstudio` (make test does)")
-    port = free_port()
-    env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(tmp_path / "ls"),
-           "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true", "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true"}
-    cmd = [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port),
-           "--username", "ana@mlinfra.local", "--password", "not-a-secret-1", "--user-token", API_KEY]
-    url = f"http://127.0.0.1:{port}"
-    with serve(cmd, tmp_path / "label_studio.log", http_ok(f"{url}/health"), 300, env=env):
-        yield url
-
-
-@contextlib.contextmanager
 def _mlflow(tmp_path: Path):
     port = free_port()
     cmd = [str(Path(sys.executable).parent / "mlflow"), "server",
@@ -100,7 +84,7 @@ def servers(tmp_path):
 
         def start_ls() -> None:
             try:
-                box["ls"] = stack.enter_context(_label_studio(tmp_path))
+                box["ls"] = stack.enter_context(label_studio(tmp_path, API_KEY))
             except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
                 box["error"] = exc
 

@@ -4,6 +4,8 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pandas as pd
 import pytest
 
 from mlinfra_assets import keys
@@ -12,6 +14,16 @@ from mlinfra_assets.runner import run_assets
 from tests.conftest import small_spec
 
 ROWS = 8000
+
+
+def pool_rows(spec, n: int, start: int, rng: np.random.Generator) -> pd.DataFrame:
+    """`n` rows of the spec's features (normal numerics, categories drawn uniformly) with
+    row_id start..start+n-1."""
+    df = pd.DataFrame({c: rng.normal(size=n) for c in spec.numeric})
+    for c in spec.categorical:
+        df[c] = rng.choice(spec.features.categorical[c].values, n)
+    df["row_id"] = np.arange(start, start + n)
+    return df
 
 
 def warehouse_assets(spec) -> list:

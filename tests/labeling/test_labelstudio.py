@@ -1,8 +1,6 @@
 """Label Studio end to end: a real server on 127.0.0.1 gets the queue, annotations posted through
 its API come back through the inbox into labeling.annotations."""
 
-import os
-from pathlib import Path
 
 import pytest
 
@@ -10,27 +8,15 @@ from mlinfra_assets import keys
 from mlinfra_assets.resources import LabelStudio
 from mlinfra_assets.runner import run_assets
 from tests.labeling.conftest import labeling_spec, metadata, sql
-from tests.servers import free_port, http_ok, serve
+from tests.servers import label_studio
 
-VENV = Path(os.environ.get("MLINFRA_LABELSTUDIO_VENV", Path.home() / ".cache/mlinfra/labelstudio-venv"))
 TOKEN = "mlinfra0test0token0000000000000000000000"
-START_TIMEOUT_S = 300
 
 
 @pytest.fixture
 def label_studio_server(tmp_path):
     """Label Studio from its own virtualenv (make labelstudio), in its own process group."""
-    exe = VENV / "bin" / "label-studio"
-    if not exe.exists():
-        pytest.skip(f"no Label Studio at {exe}: run `make labelstudio` (make test does)")
-    port = free_port()
-    env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(tmp_path / "ls"),
-           "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true", "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true"}
-    # --internal-host is the bind address (default 0.0.0.0); --host only names the URL in links
-    cmd = [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port),
-           "--username", "ana@mlinfra.local", "--password", "not-a-secret-1", "--user-token", TOKEN]
-    url = f"http://127.0.0.1:{port}"
-    with serve(cmd, tmp_path / "label_studio.log", http_ok(f"{url}/health"), START_TIMEOUT_S, env=env):
+    with label_studio(tmp_path, TOKEN) as url:
         yield url
 
 

@@ -10,7 +10,7 @@ import pytest
 from mlinfra_assets.holdout import holdout_predicate
 from mlinfra_assets.labeling import active, strategies
 from mlinfra_assets.labeling.queries import load_sql
-from tests.labeling.conftest import labeling_spec
+from tests.labeling.conftest import labeling_spec, pool_rows
 
 SPEC = labeling_spec()
 FEATURES = SPEC.feature_columns
@@ -18,11 +18,7 @@ N = 40
 
 
 def _rows(n: int, start: int, rng: np.random.Generator) -> pd.DataFrame:
-    df = pd.DataFrame({c: rng.normal(size=n) for c in SPEC.numeric})
-    for c in SPEC.categorical:
-        df[c] = rng.choice(SPEC.features.categorical[c].values, n)
-    df["row_id"] = np.arange(start, start + n)
-    return df
+    return pool_rows(SPEC, n, start, rng)
 
 
 @pytest.fixture(scope="module")

@@ -5,17 +5,13 @@ import pandas as pd
 import pytest
 
 from mlinfra_assets.labeling import active, strategies
-from tests.labeling.conftest import labeling_spec
+from tests.labeling.conftest import labeling_spec, pool_rows
 
 SPEC = labeling_spec()
 
 
 def _rows(n: int, start: int, rng) -> pd.DataFrame:
-    df = pd.DataFrame({c: rng.normal(size=n) for c in SPEC.numeric})
-    for c in SPEC.categorical:
-        df[c] = rng.choice(SPEC.features.categorical[c].values, n)
-    df["row_id"] = np.arange(start, start + n)
-    return df
+    return pool_rows(SPEC, n, start, rng)
 
 
 @pytest.fixture(scope="module")
