@@ -183,6 +183,9 @@ class Training(BaseModel):
     weights: dict[str, float] = Field(
         default_factory=lambda: {"gold": 1.0, "weak": 0.5, "synthetic": 0.3}
     )
+    # synthetic rows carry at most this share of each class's training mass (weight x soft
+    # target): their weight is scaled down per class when `weights.synthetic` would give more
+    synthetic_max_share: float = Field(default=0.2, ge=0.0, le=1.0)
     holdout_percent: int = 10
     seed: int = 7
     promotion_margin: float = 0.01

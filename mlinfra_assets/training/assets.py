@@ -123,6 +123,8 @@ def build_model(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "seconds": round(result.seconds, 2),
                 "samples_per_s": round(result.samples_per_s),
                 "decision_shift": result.decision_shift,
+                "synthetic_scale": dg.MetadataValue.json(
+                    dict(zip(spec.classes, result.synthetic_scale, strict=True))),
                 "imputed_values": sum(imputed.values()),
                 "loss_curve": png_markdown(loss_plot, "loss per epoch"),
                 "validation_confusion": png_markdown(cm_plot, "validation confusion matrix"),

@@ -107,6 +107,7 @@ def log_training(
              "training_rows": result.train_rows, "validation_rows": result.val_rows,
              "train_seconds": result.seconds, "samples_per_s": result.samples_per_s,
              "decision_shift": result.decision_shift,
+             **{f"synthetic_scale_{c}": s for c, s in zip(spec.classes, result.synthetic_scale, strict=True)},
              **{f"imputed_{c}": n for c, n in result.missing.items() if n}}
         ))
         _log_figures(client, run.info.run_id, figures)

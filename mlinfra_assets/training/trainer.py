@@ -8,6 +8,7 @@ DataFrame (features, `prob_<class>` soft targets, `label`, `weight`, `source`); 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ class TrainConfig:
     positive_index: int
     patience: int = 2
     balance_power: float = 0.5  # 1.0 = full inverse-frequency class weights, 0.0 = none
+    synthetic_max_share: float = 0.2  # most of a class's mass synthetic rows may carry (1.0: no cap)
     min_steps: int = 100  # optimizer steps per epoch at least: a small set is passed several times
     validation_share: float = 0.5  # share of the gold rows that validate (the rest trains) ...
     max_validation: int = 5000  # ... at most this many
@@ -42,6 +44,9 @@ class TrainConfig:
     select_on: str = "pr_auc"  # the validation figure that picks the epoch: "pr_auc" or "loss"
     tune_decision: bool = True  # move the positive class's decision to the best gold-validation F1
     decision_resamples: int = 200  # bootstrap resamples of the validation rows for that decision
+    # with weak rows, the decision flags between prevalence / f and prevalence * f of them
+    # (prevalence: the label model's positive share); 1.0 flags exactly that share
+    prevalence_factor: float = 1.5
     # torch intra-op threads. One is fastest for this small MLP: at batch 1024 a second
     # thread buys nothing, and on a busy 2-core machine OpenMP spinning made it 8x slower.
     threads: int = 1
@@ -52,7 +57,7 @@ class TrainConfig:
         return cls(
             hidden=list(t.hidden), epochs=t.epochs, batch_size=t.batch_size,
             learning_rate=t.learning_rate, seed=t.seed, positive_index=spec.positive_index,
-            **overrides,  # type: ignore[arg-type]
+            synthetic_max_share=t.synthetic_max_share, **overrides,  # type: ignore[arg-type]
         )
 
 
@@ -80,6 +85,7 @@ class TrainResult:
     samples_per_s: float
     decision_shift: float  # added to the positive class's logit (0 when not tuned)
     missing: dict[str, int]  # NaN numerics imputed with the training mean, per column
+    synthetic_scale: list[float]  # per class: factor on the synthetic rows' weight (1.0: cap not binding)
     val_labels: np.ndarray = field(repr=False)
     val_probs: np.ndarray = field(repr=False)
 
@@ -97,6 +103,34 @@ def validation_mask(data: TrainingArrays, cfg: TrainConfig) -> tuple[np.ndarray,
     return draw < 0.1, f"seeded 10% of the training set ({int(np.sum(draw < 0.1))}), too few gold rows"
 
 
+def synthetic_scale(data: TrainingArrays, max_share: float) -> np.ndarray:
+    """Per class, the factor on the synthetic rows' weights that keeps their share of the
+    class's mass (weight x soft target) at most `max_share`; 1.0 where it already is.
+
+    Synthetic rows augment the real ones: at the spec's weights a generous `target_share`
+    makes them most of a rare class's mass (on the demo 80% of fraud), and the model then
+    learns the synthesizer's notion of fraud. With the cap they add a bounded share.
+    """
+    k = data.targets.shape[1]
+    syn = data.source == SOURCES.index("synthetic")
+    if max_share >= 1.0 or not syn.any():
+        return np.ones(k, dtype="float32")
+    real = (data.targets[~syn] * data.weights[~syn, None]).sum(axis=0)
+    fake = (data.targets[syn] * data.weights[syn, None]).sum(axis=0)
+    allowed = real * max_share / (1.0 - max_share)
+    return np.where(fake > allowed, allowed / np.maximum(fake, 1e-12), 1.0).astype("float32")
+
+
+def cap_synthetic(data: TrainingArrays, scale: np.ndarray) -> TrainingArrays:
+    """`data` with each synthetic row's weight times its class's `scale` (soft-target mix)."""
+    if np.all(scale == 1.0):
+        return data
+    syn = data.source == SOURCES.index("synthetic")
+    weights = data.weights.copy()
+    weights[syn] *= data.targets[syn] @ scale
+    return dataclasses.replace(data, weights=weights.astype("float32"))
+
+
 def class_weights(targets: np.ndarray, weights: np.ndarray, power: float,
                   classes: list[str] | None = None) -> np.ndarray:
     """Inverse-frequency class weights from the weighted soft label distribution, ** power."""
@@ -105,7 +139,8 @@ def class_weights(targets: np.ndarray, weights: np.ndarray, power: float,
         empty = [int(i) for i in np.flatnonzero(mass <= 0)]
         names = f" ({[classes[i] for i in empty]})" if classes else ""
         raise ValueError(f"the training set has no weight on class index {empty}{names}: a model needs "
-                         "rows of every class; add labelled rows of it or raise its source weight")
+                         "real rows of every class (synthetic rows are capped at training.synthetic_max_share "
+                         "of a class's mass); add labelled rows of it or raise its source weight")
     share = mass / mass.sum()
     cw = (1.0 / (len(mass) * share)) ** power
     return (cw / np.dot(cw, share)).astype("float32")  # weighted mean 1: loss scale unchanged
@@ -131,6 +166,31 @@ def _evaluate(model: TabularMLP, va: list[torch.Tensor], cw: torch.Tensor, posit
     f1, auc = f1_positive(labels, probs.argmax(1), positive), pr_auc(labels, probs[:, positive], positive)
     # no positive in the validation rows: F1 and PR-AUC are undefined; such epochs rank by loss
     return float(loss / norm.clamp_min(1e-12)), f1, auc, logits.numpy()
+
+
+def _decision_shift(model: TabularMLP, pre: Preprocessor, fit: TrainingArrays, va: list[torch.Tensor],
+                    cw: torch.Tensor, cfg: TrainConfig, gold: bool) -> tuple[float, str] | None:
+    """The shift of the positive logit and how it was chosen (see `decision`); None when
+    there is neither a weak positive share nor gold validation rows to choose it from."""
+    pos = cfg.positive_index
+    weak = fit.rows(fit.source == SOURCES.index("weak"))
+    prevalence = float(weak.targets[:, pos].mean()) if len(weak) else 0.0
+    if not 0 < prevalence < 1:  # no weak rows to bound it: the best F1 on the gold validation rows
+        if not gold:
+            return None
+        logits = _evaluate(model, va, cw, pos)[3]
+        return decision.best_shift(logits, va[4].numpy(), pos, cfg.decision_resamples, cfg.seed), \
+            "best F1 on the gold validation rows"
+    sample = weak.rows(np.random.default_rng(cfg.seed).random(len(weak)) < 50_000 / len(weak))
+    population = decision.margins(_evaluate(model, _tensors(sample, pre), cw, pos)[3], pos)
+    if cfg.prevalence_factor <= 1.0 or not gold:
+        return decision.clip_to_prevalence(0.0, population, prevalence, 1.0), \
+            f"flags the label model's positive share of the weak rows, {prevalence:.2%}"
+    logits = _evaluate(model, va, cw, pos)[3]
+    best = decision.best_shift(logits, va[4].numpy(), pos, cfg.decision_resamples, cfg.seed)
+    return decision.clip_to_prevalence(best, population, prevalence, cfg.prevalence_factor), \
+        f"best F1 on the gold validation rows, flagging {prevalence / cfg.prevalence_factor:.2%} to " \
+        f"{prevalence * cfg.prevalence_factor:.2%} of the weak rows"
 
 
 def train(data: TrainingArrays | pd.DataFrame, spec: DatasetSpec, cfg: TrainConfig, log=print) -> TrainResult:  # noqa: ANN001
@@ -163,6 +223,11 @@ def _tensors(data: TrainingArrays, pre: Preprocessor) -> list[torch.Tensor]:
 def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) -> TrainResult:  # noqa: ANN001
     torch.manual_seed(cfg.seed)
     start = time.perf_counter()
+    scale = synthetic_scale(data, cfg.synthetic_max_share)
+    data = cap_synthetic(data, scale)
+    if np.any(scale < 1.0):
+        log("synthetic rows capped at " f"{cfg.synthetic_max_share:.0%} of their class's mass: weight x "
+            + ", ".join(f"{c} {s:.3f}" for c, s in zip(spec.classes, scale, strict=True)))
     val_mask, val_kind = validation_mask(data, cfg)
     fit = data.rows(~val_mask)
     if len(fit) == 0:
@@ -204,17 +269,11 @@ def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) -> Tr
             break
     model.load_state_dict(best_state)
     shift = 0.0
-    if cfg.tune_decision and val_kind.startswith("gold") and history:
-        logits = _evaluate(model, va, cw, cfg.positive_index)[3]
-        shift = decision.best_shift(logits, va[4].numpy(), cfg.positive_index, cfg.decision_resamples, cfg.seed)
-        weak = fit.rows(fit.source == SOURCES.index("weak"))
-        if len(weak):
-            sample = weak.rows(np.random.default_rng(cfg.seed).random(len(weak)) < 50_000 / len(weak))
-            prevalence = float(weak.targets[:, cfg.positive_index].mean())
-            pop = _evaluate(model, _tensors(sample, pre), cw, cfg.positive_index)[3]
-            shift = decision.clip_to_prevalence(shift, decision.margins(pop, cfg.positive_index), prevalence)
+    chosen = _decision_shift(model, pre, fit, va, cw, cfg, val_kind.startswith("gold")) if history else None
+    if cfg.tune_decision and chosen is not None:
+        shift, how = chosen
         decision.fold_shift(model, cfg.positive_index, shift)
-        log(f"decision: positive logit shifted by {shift:+.3f} (best F1 on the gold validation rows)")
+        log(f"decision: positive logit shifted by {shift:+.3f} ({how})")
     logits = _evaluate(model, va, cw, cfg.positive_index)[3]
     val_probs = torch.softmax(torch.from_numpy(logits), dim=1).numpy()
     val_labels = va[4].numpy()
@@ -224,5 +283,6 @@ def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) -> Tr
         class_weights=cw.tolist(), train_rows=n, val_rows=int(val_mask.sum()),
         seconds=time.perf_counter() - start,
         samples_per_s=steps * bs * len(history) / train_seconds if train_seconds else 0.0,
-        decision_shift=shift, missing=dict(data.missing), val_labels=val_labels, val_probs=val_probs,
+        decision_shift=shift, missing=dict(data.missing), synthetic_scale=[float(s) for s in scale],
+        val_labels=val_labels, val_probs=val_probs,
     )

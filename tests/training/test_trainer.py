@@ -8,8 +8,10 @@ import torch
 from mlinfra_assets.training import batches, decision, evaluation, metrics
 from mlinfra_assets.training.trainer import (
     TrainConfig,
+    cap_synthetic,
     class_weights,
     soft_cross_entropy,
+    synthetic_scale,
     train,
     validation_mask,
 )
@@ -49,6 +51,43 @@ def test_class_weights_balance_the_weighted_soft_mass():
     assert np.allclose(class_weights(targets, w, power=0.0), 1.0)
     with pytest.raises(ValueError, match="no weight on class index"):
         class_weights(targets[:90], w[:90], power=0.5)
+
+
+def test_synthetic_rows_are_capped_at_their_share_of_each_class():
+    df = _frame()
+    syn = df[df["label"] == 1].sample(600, replace=True, random_state=0).assign(
+        source="synthetic", weight=1.0, prob_legit=0.0, prob_fraud=1.0)
+    spec = training_spec()
+    data = batches.from_frame(pd.concat([df, syn], ignore_index=True), spec)
+    real = data.source != batches.SOURCES.index("synthetic")
+
+    def share(d: batches.TrainingArrays, k: int) -> float:
+        mass = d.targets[:, k] * d.weights
+        return float(mass[~real].sum() / mass.sum())
+
+    assert share(data, 1) > 0.2  # uncapped, the synthetic rows carry more of the fraud class
+    scale = synthetic_scale(data, 0.2)
+    capped = cap_synthetic(data, scale)
+    assert scale[0] == 1.0 and 0 < scale[1] < 1  # only the class where they carry too much
+    assert share(capped, 1) == pytest.approx(0.2, rel=1e-4)
+    assert np.array_equal(capped.weights[real], data.weights[real])  # real rows keep their weight
+    assert np.all(synthetic_scale(data, 1.0) == 1.0)  # 1.0: no cap
+    assert np.all(synthetic_scale(data.rows(real), 0.2) == 1.0)  # no synthetic rows: nothing to cap
+    assert synthetic_scale(data, 0.9)[1] == 1.0  # a cap above their share does not bind
+    result = train(pd.concat([df, syn], ignore_index=True), spec,
+                   TrainConfig.from_spec(training_spec(epochs=1)), log=lambda _: None)
+    assert result.synthetic_scale == pytest.approx(scale.tolist())
+
+
+def test_without_gold_the_decision_flags_the_label_models_positive_share():
+    df = _frame().assign(source="weak", weight=0.5)  # no gold row: nothing to tune F1 on
+    spec = training_spec(batch_size=128, epochs=3)
+    result = train(df, spec, TrainConfig.from_spec(spec), log=lambda _: None)
+    flagged = (result.model.predict_proba(df).argmax(1) == 1).mean()
+    assert result.decision_shift != 0.0
+    assert flagged == pytest.approx(df["prob_fraud"].mean(), abs=0.01)  # the weak rows' mean soft target
+    kept = train(df, spec, TrainConfig.from_spec(spec, tune_decision=False), log=lambda _: None)
+    assert kept.decision_shift == 0.0
 
 
 def test_validation_uses_gold_only_when_there_is_enough():
