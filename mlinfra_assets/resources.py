@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import dagster as dg
 import duckdb
@@ -197,8 +197,8 @@ class MLflowTracker(dg.ConfigurableResource):
         os.environ.setdefault("DO_NOT_TRACK", "true")
         import mlflow
 
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.tracking_uri)
+        mlflow.set_tracking_uri(self.store_uri())
+        mlflow.set_registry_uri(self.store_uri())
         exp = mlflow.get_experiment_by_name(self.experiment)
         if exp is None:
             Path(self.artifact_root).mkdir(parents=True, exist_ok=True)
@@ -212,6 +212,18 @@ class MLflowTracker(dg.ConfigurableResource):
             exp_id = exp.experiment_id
         mlflow.set_experiment(experiment_id=exp_id)
         return exp_id
+
+    def store_uri(self) -> str:
+        """The URI the mlflow client connects with: `tracking_uri`, plus the password from
+        MLFLOW_TRACKING_PASSWORD for a database store whose URI names a user but no password
+        (see `tracking_uri_without_credentials`). Never shown or logged; http(s) servers get
+        their credentials from mlflow's own variables instead."""
+        parts = urlsplit(self.tracking_uri)
+        password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
+        if parts.scheme in ("http", "https", "file", "") or not parts.username or parts.password or not password:
+            return self.tracking_uri
+        netloc = f"{parts.username}:{quote(password, safe='')}@{parts.netloc.split('@', 1)[1]}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
     def run_link(self, experiment_id: str, run_id: str) -> str:
         return f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
@@ -243,19 +255,26 @@ class LabelStudio(dg.ConfigurableResource):
 
 
 def tracking_uri_without_credentials(uri: str) -> str:
-    """An http(s) MLflow URI with `user:password@`: they move to MLflow's own variables.
+    """An MLflow URI with `user:password@`, without the password (and, for http(s), the user).
 
-    MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD (set here unless already set) are
-    read by mlflow at each request; the URI that is kept, shown and logged carries no secret.
+    http(s): the user and password move to MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD
+    (set here unless already set), which mlflow reads at each request. A database store
+    (postgresql://, mysql://, mssql://): the password moves to MLFLOW_TRACKING_PASSWORD and
+    `MLflowTracker.store_uri()` puts it back for the client only. Either way the URI that is
+    kept, shown in the UI's resource config and logged carries no secret.
     """
     parts = urlsplit(uri)
-    if parts.scheme not in ("http", "https") or parts.password is None:
+    if parts.password is None:
         return uri
-    os.environ.setdefault("MLFLOW_TRACKING_USERNAME", unquote(parts.username or ""))
+    http = parts.scheme in ("http", "https")
+    if http:
+        os.environ.setdefault("MLFLOW_TRACKING_USERNAME", unquote(parts.username or ""))
     os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", unquote(parts.password))
     host = parts.hostname or ""
     netloc = f"[{host}]" if ":" in host else host
     netloc += f":{parts.port}" if parts.port else ""
+    if not http and parts.username:
+        netloc = f"{parts.username}@{netloc}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
@@ -269,7 +288,8 @@ def default_resources(data_dir: str | os.PathLike[str] | None = None) -> dict[st
 
     Secrets stay out of the resources' configuration (which the Dagster UI shows and run
     snapshots store): the Label Studio key is an `EnvVar`, read when a run starts, and
-    credentials in an http(s) MLFLOW_TRACKING_URI go to MLflow's username/password variables.
+    credentials in MLFLOW_TRACKING_URI go to MLflow's username/password variables (a database
+    store's password is put back only in the client's connection URI).
     """
     env = os.environ if data_dir is None else {}
     root = Path(data_dir or env.get("MLINFRA_DATA_DIR", "data")).resolve()

@@ -17,7 +17,7 @@ def _client(mlflow: MLflowTracker):  # noqa: ANN202 - mlflow.MlflowClient
     from mlflow import MlflowClient
 
     mlflow.activate()
-    return MlflowClient(tracking_uri=mlflow.tracking_uri, registry_uri=mlflow.tracking_uri)
+    return MlflowClient(tracking_uri=mlflow.store_uri(), registry_uri=mlflow.store_uri())
 
 
 def alias_version(mlflow: MLflowTracker, name: str, alias: str) -> str | None:

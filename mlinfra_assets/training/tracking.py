@@ -92,7 +92,7 @@ def log_training(
     from mlinfra_assets.training.pyfunc import ARTIFACT, ScoringPyfunc
 
     experiment_id = tracker.activate()
-    client = mlflow.MlflowClient(tracking_uri=tracker.tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri=tracker.store_uri())
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}-{dagster_run_id[:8]}") as run:
         mlflow.set_tags({DAGSTER_RUN_TAG: dagster_run_id, "dataset": spec.name, "data_version": data_version})
         mlflow.log_params(
@@ -153,7 +153,7 @@ def log_evaluation(
     import mlflow
 
     tracker.activate()
-    client = mlflow.MlflowClient(tracking_uri=tracker.tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri=tracker.store_uri())
     for key, value in metrics.items():
         client.log_metric(run_id, key, value)
     for key, value in tags.items():

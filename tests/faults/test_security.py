@@ -97,6 +97,32 @@ def servers(tmp_path):
         yield box["ls"], mlflow_url
 
 
+@pytest.mark.parametrize(("uri", "kept"), [
+    ("postgresql://mlinfra:{pw}@127.0.0.1:5432/mlflow", "postgresql://mlinfra@127.0.0.1:5432/mlflow"),
+    ("mysql+pymysql://mlinfra:{pw}@db.internal/mlflow?charset=utf8", "mysql+pymysql://mlinfra@db.internal/mlflow?charset=utf8"),
+    ("http://mlinfra:{pw}@127.0.0.1:5000", "http://127.0.0.1:5000"),
+])
+def test_a_tracking_uri_password_stays_out_of_the_resource_config(monkeypatch, tmp_path, uri, kept):
+    from urllib.parse import quote, unquote, urlsplit
+
+    secret = PASSWORD + "/@:%"  # characters a URI must escape
+    for name in ("MLINFRA_WAREHOUSE", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)  # restored (unset) after the test, whatever the code sets
+    monkeypatch.setenv("MLINFRA_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri.format(pw=quote(secret, safe="")))
+    tracker = default_resources()["mlflow"]
+    assert tracker.tracking_uri == kept  # what the UI shows, run snapshots store and errors name
+    assert PASSWORD not in repr(tracker.model_dump()) and PASSWORD not in repr(tracker)
+    assert os.environ["MLFLOW_TRACKING_PASSWORD"] == secret
+    client_uri = urlsplit(tracker.store_uri())  # the password is back only for the client
+    if kept.startswith("http"):
+        assert tracker.store_uri() == kept and os.environ["MLFLOW_TRACKING_USERNAME"] == "mlinfra"
+    else:
+        assert unquote(client_uri.password) == secret and client_uri.username == "mlinfra"
+        assert tracker.store_uri().replace(f":{client_uri.password}@", "@") == kept
+
+
 @pytest.mark.integration
 def test_secrets_stay_out_of_logs_metadata_and_tables(servers, tmp_path, monkeypatch, capfd):
     ls_url, mlflow_url = servers
