@@ -27,7 +27,11 @@ def test_every_stage_is_in_the_code_location(spec, resources):
     assert EXPECTED <= names
     assert any(n.startswith("analytics/") for n in names)
     for job in (keys.FULL_JOB, keys.DAILY_JOB, keys.RETRAIN_JOB, keys.ANNOTATIONS_JOB):
-        defs.resolve_job_def(job)
+        executor = defs.resolve_job_def(job).executor_def
+        # steps fork from a server that preloaded the code location (tests/faults runs it for real)
+        assert executor.name == "forkserver_multiprocess"
+        start = executor.apply_config_mapping({}).value["config"]["start_method"]
+        assert start["forkserver"]["preload_modules"][0] == "mlinfra_assets.definitions"
     assert defs.resolve_schedule_def("daily_ingest_and_score")
 
 

@@ -7,9 +7,10 @@ prints its rows). Each run is a `dagster job execute` process of its own, as the
 launcher would start it, and at most `concurrency.runs.max_concurrent_runs` of dagster.yaml
 are in flight, as its run queue would allow (with all five at once the runs still pass, but
 Dagster's blocked steps poll for a pool slot with a back-off of up to 15 s, so the campaign
-takes several times longer). The forkserver preloads the code location and the heavy
-libraries so a step starts in about a second instead of re-importing them; the steps still
-run one at a time across the runs: that is the pool.
+takes several times longer). The runs use the code location's executor (multiprocess with a
+forkserver that preloads the code location and the heavy libraries, so a step starts in about
+a second instead of re-importing them); the steps still run one at a time across the runs:
+that is the pool.
 """
 
 import os
@@ -45,24 +46,6 @@ LOCK_ERRORS = re.compile(
     rf"{LOCK_MESSAGE}|locked by another process|database is locked|WarehouseBusy|Conflicting lock", re.I
 )
 BUSY = "busy: warehouse "  # the clear wait message of `mlinfra query` (exit code 3)
-RUN_CONFIG = {
-    "execution": {
-        "config": {
-            "multiprocess": {
-                "start_method": {
-                    "forkserver": {
-                        "preload_modules": [
-                            "mlinfra_assets.definitions", "torch", "sklearn.ensemble", "mlflow",
-                            "sdv.single_table", "snorkel.labeling.model", "cleanlab.filter",
-                        ]
-                    }
-                }
-            }
-        }
-    }
-}
-
-
 def small_demo_spec(rows: int = ROWS) -> DatasetSpec:
     """The demo at test size with short training and fine-tuning (the job's shape is unchanged)."""
     from tests.conftest import small_spec
@@ -213,13 +196,11 @@ def campaign(demo: Demo, runs: int = RUNS, timeout_s: float = 900) -> Outcome:
 
     out = Outcome(rows_before=_counts(demo), at_once=max_concurrent_runs(demo.home))
     versions_before = _versions(demo)
-    config = demo.root / "run_config.yaml"
-    config.write_text(yaml.safe_dump(RUN_CONFIG))
     stop, calls = threading.Event(), out.calls
     analyst = threading.Thread(target=analyst_loop, args=(demo, stop, calls), daemon=True)
     at_once = max_concurrent_runs(demo.home)
     cmd = [str(BIN / "dagster"), "job", "execute", "-m", "mlinfra_assets.definitions",
-           "-j", keys.RETRAIN_JOB, "-c", str(config)]
+           "-j", keys.RETRAIN_JOB]
     started = time.monotonic()
     procs: list[subprocess.Popen] = []
     analyst.start()
