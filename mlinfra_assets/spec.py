@@ -118,6 +118,8 @@ class ActiveLearning(BaseModel):
     batch_size: int = Field(300, ge=1, le=100_000)
     seed_confidence: float = 0.95
     committee_size: int = Field(5, ge=2, le=20)
+    # a bigger pool is scored on a seeded uniform sample of about this many rows (new each batch)
+    max_pool_rows: int = Field(5_000_000, ge=1)
 
 
 SYNTHESIZERS = ("gaussian_copula", "ctgan", "tvae", "copula_gan")

@@ -95,3 +95,20 @@ def test_queue_is_uncertain_never_requeues_and_skips_holdout(resources):
     assert review["rows_reviewed"] > 2 * batch
     flagged = sql(resources, "SELECT count(*), count(*) FILTER (source = 'annotation') FROM labeling.label_review")[0]
     assert flagged == (review["dagster/row_count"], review["flagged_annotations"]) and flagged[0] > 0
+
+
+def test_a_pool_over_max_pool_rows_is_a_uniform_sample_not_its_first_rows(resources):
+    spec = labeling_spec()
+    spec.active_learning.max_pool_rows = 1500  # of about 7,200 rows that may be queued
+    result = run_assets(spec, resources, selection=[*WEAK, keys.ANNOTATION_QUEUE])
+    meta = metadata(result, keys.ANNOTATION_QUEUE)
+    eligible = meta["eligible_pool_rows"]
+    assert eligible > 4 * 1500 and meta["pool_sampled"]
+    assert 1200 <= meta["pool_rows"] <= 1800  # about max_pool_rows were scored
+    assert meta["batch_rows"] == spec.active_learning.batch_size
+    # the sample spans the table: a LIMIT would have offered only the first 1,500 rows in table order
+    holdout = holdout_predicate(spec, f"r.{spec.id_column}")
+    ids = [r[0] for r in sql(resources, f"SELECT {spec.id_column} FROM {spec.raw_table} AS r WHERE NOT {holdout}")]
+    queued = {r[0] for r in sql(resources, "SELECT row_id FROM labeling.annotation_queue")}
+    first = set(ids[:1500])
+    assert len(queued - first) > 0.5 * len(queued)

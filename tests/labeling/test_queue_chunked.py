@@ -156,7 +156,7 @@ def test_pool_query_never_offers_labeled_queued_or_holdout_rows(data, tmp_path):
     con.execute(load_sql("queue_table", **ids))
 
     def query() -> tuple[pd.DataFrame, set]:
-        reader = con.sql(load_sql("pool", **ids), params=[10_000_000]).to_arrow_reader(200)
+        reader = con.sql(load_sql("pool", **ids), params=[0, 1_000_000]).to_arrow_reader(200)
         offered: set = set()
 
         def chunks():

@@ -19,7 +19,7 @@ from mlinfra_assets.resources import DataDir, LabelStudio, Warehouse, transactio
 from mlinfra_assets.spec import DatasetSpec
 
 GROUP = "labeling"
-MAX_POOL_ROWS = 5_000_000  # scored in chunks: memory is one chunk plus the batch, whatever the pool
+SAMPLE_SCALE = 1_000_000  # the pool sample keeps hash(row id, seed) % SAMPLE_SCALE < share * SAMPLE_SCALE
 CURVES_PNG = Path(__file__).resolve().parents[3] / "benchmarks" / "results" / "active_learning.png"
 
 
@@ -70,7 +70,9 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
                 weak = con.execute(load_sql("seed_weak", **ids), [al.seed_confidence, seed, per_class]).df()
                 gold = con.execute(load_sql("seed_gold", **ids)).df() if has_gold else weak.iloc[:0]
                 seed_rows = active.seed_set(gold, weak, spec.classes, seed)
-                pool_sql = con.sql(load_sql("pool", **ids), params=[MAX_POOL_ROWS])
+                eligible = con.execute(load_sql("pool_count", **ids)).fetchall()[0][0]
+                keep = pool_keep(eligible, al.max_pool_rows)
+                pool_sql = con.sql(load_sql("pool", **ids), params=[int(batch_id[2:10], 16), keep])
                 reader = pool_sql.to_arrow_reader(active.CHUNK_ROWS)
                 chunks = (b.to_pandas() for b in reader)
                 result = active.query_batch(spec, seed_rows, chunks, al.batch_size, al.strategy, seed)
@@ -95,7 +97,8 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
             **export,
         }
         if result is not None:
-            metadata |= _query_metadata(result, query_s)
+            metadata |= _query_metadata(result, query_s) | {"eligible_pool_rows": eligible,
+                                                            "pool_sampled": keep < SAMPLE_SCALE}
             context.log.info(f"queued {len(result.batch)} rows as {batch_id} ({al.strategy})")
         else:
             context.log.info(f"batch {batch_id} is already in the queue: nothing added")
@@ -105,6 +108,14 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata=metadata)
 
     return annotation_queue
+
+
+def pool_keep(eligible: int, max_rows: int) -> int:
+    """How many of SAMPLE_SCALE hash buckets the pool sample keeps: all of them when the pool
+    fits in `max_rows`, else about max_rows / eligible of them (at least one)."""
+    if eligible <= max_rows:
+        return SAMPLE_SCALE
+    return max(1, SAMPLE_SCALE * max_rows // eligible)
 
 
 def _export_queue(context, spec, warehouse, data_dir, label_studio) -> dict:  # noqa: ANN001
