@@ -168,7 +168,7 @@ def query_timing(path: str, spec_path: str, strategy: str) -> dict:
             "SELECT row_id FROM labeling.annotations UNION SELECT row_id FROM labeling.annotation_queue").fetchall()}
         rss_before = _memory_mb("VmRSS")
         t0 = time.perf_counter()
-        relation = con.sql(load_sql("pool", **_pool_idents(spec)), params=[10**12])
+        relation = con.sql(load_sql("pool", **_pool_idents(spec)), params=[0, 1_000_000])  # every hash bucket: the whole pool
         chunks = (b.to_pandas() for b in relation.to_arrow_reader(active.CHUNK_ROWS))
         result = active.query_batch(spec, seed_rows, chunks, QUERY_BATCH, strategy, spec.training.seed)
         took = time.perf_counter() - t0

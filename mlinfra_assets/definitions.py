@@ -28,13 +28,22 @@ STAGES = (warehouse, labeling, synthetic, training, edge, monitoring, analytics)
 # Spawned fresh, a step re-imports dagster, this code location and the heavy libraries (3-7 s
 # each); a forkserver that preloaded them forks a step in about a second: `retrain_job` on the
 # small demo took 85-88 s spawned and 39 s forked (`dagster job execute`, two rounds each).
-# `execute_in_process` (`mlinfra run`, the tests) is not affected. Linux and macOS only.
+# It stays Dagster's multiprocess executor and its run config (`execution: config:`):
+# `start_method`, `max_concurrent` or `retries` there replace these defaults. `execute_in_process`
+# (`mlinfra run`, the tests) is not affected. Linux and macOS only.
 PRELOAD_MODULES = [
     "mlinfra_assets.definitions", "torch", "sklearn.ensemble", "mlflow", "sdv.single_table",
     "snorkel.labeling.model", "cleanlab.filter",
 ]
+
+
+def _forkserver_unless_configured(config: dict[str, Any]) -> dict[str, Any]:
+    return {"start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}}, **config}
+
+
 EXECUTOR = dg.multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}}}, name="forkserver_multiprocess"
+    _forkserver_unless_configured, name="multiprocess",
+    config_schema=dg.multiprocess_executor.config_field.config_type,
 )
 
 

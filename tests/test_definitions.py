@@ -28,10 +28,13 @@ def test_every_stage_is_in_the_code_location(spec, resources):
     assert any(n.startswith("analytics/") for n in names)
     for job in (keys.FULL_JOB, keys.DAILY_JOB, keys.RETRAIN_JOB, keys.ANNOTATIONS_JOB):
         executor = defs.resolve_job_def(job).executor_def
-        # steps fork from a server that preloaded the code location (tests/faults runs it for real)
-        assert executor.name == "forkserver_multiprocess"
-        start = executor.apply_config_mapping({}).value["config"]["start_method"]
-        assert start["forkserver"]["preload_modules"][0] == "mlinfra_assets.definitions"
+        # by default steps fork from a server that preloaded the code location (tests/faults runs
+        # it for real); the run config can still choose another start method or a limit
+        default = executor.apply_config_mapping({}).value["config"]
+        assert default["start_method"]["forkserver"]["preload_modules"][0] == "mlinfra_assets.definitions"
+        chosen = executor.apply_config_mapping({"config": {"start_method": {"spawn": {}}, "max_concurrent": 2}})
+        chosen = chosen.value["config"]
+        assert chosen["start_method"] == {"spawn": {}} and chosen["max_concurrent"] == 2
     assert defs.resolve_schedule_def("daily_ingest_and_score")
 
 
