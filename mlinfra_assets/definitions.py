@@ -26,8 +26,9 @@ STAGES = (warehouse, labeling, synthetic, training, edge, monitoring, analytics)
 
 # Runs launched from the UI, schedules and sensors execute each step in a process of its own.
 # Spawned fresh, a step re-imports dagster, this code location and the heavy libraries (3-7 s
-# each); a forkserver that preloaded them forks a step in about a second: `retrain_job` on the
-# small demo took 85-88 s spawned and 39 s forked (`dagster job execute`, two rounds each).
+# each); a forkserver that preloaded them forks a step in about a second. On the small demo
+# (`dagster job execute`, two rounds each): retrain_job 85-88 s spawned, 39 s forked; daily_job
+# 26-27 s / 17-18 s; annotations_job (light steps) 12-13 s either way.
 # It stays Dagster's multiprocess executor and its run config (`execution: config:`):
 # `start_method`, `max_concurrent` or `retries` there replace these defaults. `execute_in_process`
 # (`mlinfra run`, the tests) is not affected. Linux and macOS only.
