@@ -70,9 +70,10 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
                 weak = con.execute(load_sql("seed_weak", **ids), [al.seed_confidence, seed, per_class]).df()
                 gold = con.execute(load_sql("seed_gold", **ids)).df() if has_gold else weak.iloc[:0]
                 seed_rows = active.seed_set(gold, weak, spec.classes, seed)
-                eligible = con.execute(load_sql("pool_count", **ids)).fetchall()[0][0]
+                pool = load_sql("pool", **ids)  # every row that may be queued: all SAMPLE_SCALE buckets
+                eligible = con.execute(f"SELECT count(*) FROM ({pool})", [0, SAMPLE_SCALE]).fetchall()[0][0]
                 keep = pool_keep(eligible, al.max_pool_rows)
-                pool_sql = con.sql(load_sql("pool", **ids), params=[int(batch_id[2:10], 16), keep])
+                pool_sql = con.sql(pool, params=[int(batch_id[2:10], 16), keep])
                 reader = pool_sql.to_arrow_reader(active.CHUNK_ROWS)
                 chunks = (b.to_pandas() for b in reader)
                 result = active.query_batch(spec, seed_rows, chunks, al.batch_size, al.strategy, seed)
