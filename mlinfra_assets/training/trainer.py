@@ -127,8 +127,8 @@ def cap_synthetic(data: TrainingArrays, scale: np.ndarray) -> TrainingArrays:
         return data
     syn = data.source == SOURCES.index("synthetic")
     weights = data.weights.copy()
-    weights[syn] *= data.targets[syn] @ scale
-    return dataclasses.replace(data, weights=weights.astype("float32"))
+    weights[syn] *= data.targets[syn] @ scale  # float32 times float32
+    return dataclasses.replace(data, weights=weights)
 
 
 def class_weights(targets: np.ndarray, weights: np.ndarray, power: float,
@@ -155,42 +155,46 @@ def soft_cross_entropy(
     return (weights * per_class.sum(dim=1)).sum(), norm
 
 
-def _evaluate(model: TabularMLP, va: list[torch.Tensor], cw: torch.Tensor, positive: int
-              ) -> tuple[float, float, float, np.ndarray]:
+def _logits(model: TabularMLP, rows: list[torch.Tensor]) -> torch.Tensor:
     model.eval()
     with torch.no_grad():
-        logits = model(va[0], va[1])
-        loss, norm = soft_cross_entropy(logits, va[2], va[3], cw)
+        return model(rows[0], rows[1])
+
+
+def _evaluate(model: TabularMLP, va: list[torch.Tensor], cw: torch.Tensor, positive: int
+              ) -> tuple[float, float, float]:
+    """Weighted soft-target loss, F1 (argmax) and PR-AUC of the positive class on validation rows."""
+    logits = _logits(model, va)
+    loss, norm = soft_cross_entropy(logits, va[2], va[3], cw)
     probs = torch.softmax(logits, dim=1).numpy()
     labels = va[4].numpy()
     f1, auc = f1_positive(labels, probs.argmax(1), positive), pr_auc(labels, probs[:, positive], positive)
     # no positive in the validation rows: F1 and PR-AUC are undefined; such epochs rank by loss
-    return float(loss / norm.clamp_min(1e-12)), f1, auc, logits.numpy()
+    return float(loss / norm.clamp_min(1e-12)), f1, auc
 
 
 def _decision_shift(model: TabularMLP, pre: Preprocessor, fit: TrainingArrays, va: list[torch.Tensor],
-                    cw: torch.Tensor, cfg: TrainConfig, gold: bool) -> tuple[float, str] | None:
+                    cfg: TrainConfig, gold: bool) -> tuple[float, str] | None:
     """The shift of the positive logit and how it was chosen (see `decision`); None when
     there is neither a weak positive share nor gold validation rows to choose it from."""
     pos = cfg.positive_index
     weak = fit.rows(fit.source == SOURCES.index("weak"))
     prevalence = float(weak.targets[:, pos].mean()) if len(weak) else 0.0
-    if not 0 < prevalence < 1:  # no weak rows to bound it: the best F1 on the gold validation rows
-        if not gold:
-            return None
-        logits = _evaluate(model, va, cw, pos)[3]
-        return decision.best_shift(logits, va[4].numpy(), pos, cfg.decision_resamples, cfg.seed), \
-            "best F1 on the gold validation rows"
+    bounded = 0 < prevalence < 1  # weak rows give the label model's positive share
+    factor = cfg.prevalence_factor if gold else 1.0
+    best = None
+    if gold and (factor > 1.0 or not bounded):  # a factor of 1 leaves the gold F1 nothing to choose
+        best = decision.best_shift(_logits(model, va).numpy(), va[4].numpy(), pos, cfg.decision_resamples, cfg.seed)
+    if not bounded:
+        return None if best is None else (best, "best F1 on the gold validation rows")
     sample = weak.rows(np.random.default_rng(cfg.seed).random(len(weak)) < 50_000 / len(weak))
-    population = decision.margins(_evaluate(model, _tensors(sample, pre), cw, pos)[3], pos)
-    if cfg.prevalence_factor <= 1.0 or not gold:
+    population = decision.margins(_logits(model, _tensors(sample, pre)).numpy(), pos)
+    if best is None:
         return decision.clip_to_prevalence(0.0, population, prevalence, 1.0), \
             f"flags the label model's positive share of the weak rows, {prevalence:.2%}"
-    logits = _evaluate(model, va, cw, pos)[3]
-    best = decision.best_shift(logits, va[4].numpy(), pos, cfg.decision_resamples, cfg.seed)
-    return decision.clip_to_prevalence(best, population, prevalence, cfg.prevalence_factor), \
-        f"best F1 on the gold validation rows, flagging {prevalence / cfg.prevalence_factor:.2%} to " \
-        f"{prevalence * cfg.prevalence_factor:.2%} of the weak rows"
+    return decision.clip_to_prevalence(best, population, prevalence, factor), \
+        f"best F1 on the gold validation rows, flagging {prevalence / factor:.2%} to " \
+        f"{prevalence * factor:.2%} of the weak rows"
 
 
 def train(data: TrainingArrays | pd.DataFrame, spec: DatasetSpec, cfg: TrainConfig, log=print) -> TrainResult:  # noqa: ANN001
@@ -226,7 +230,7 @@ def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) -> Tr
     scale = synthetic_scale(data, cfg.synthetic_max_share)
     data = cap_synthetic(data, scale)
     if np.any(scale < 1.0):
-        log("synthetic rows capped at " f"{cfg.synthetic_max_share:.0%} of their class's mass: weight x "
+        log(f"synthetic rows capped at {cfg.synthetic_max_share:.0%} of their class's mass: weight x "
             + ", ".join(f"{c} {s:.3f}" for c, s in zip(spec.classes, scale, strict=True)))
     val_mask, val_kind = validation_mask(data, cfg)
     fit = data.rows(~val_mask)
@@ -255,7 +259,7 @@ def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) -> Tr
             opt.step()
             total, total_norm = total + loss.item(), total_norm + norm.item()
         train_seconds += time.perf_counter() - t0
-        val_loss, val_f1, val_auc, _ = _evaluate(model, va, cw, cfg.positive_index)
+        val_loss, val_f1, val_auc = _evaluate(model, va, cw, cfg.positive_index)
         history.append(EpochStats(epoch, total / max(total_norm, 1e-12), val_loss, val_f1, val_auc,
                                   time.perf_counter() - t0))
         log(f"epoch {epoch}: train loss {history[-1].train_loss:.4f}, val loss {val_loss:.4f}, "
@@ -269,13 +273,13 @@ def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) -> Tr
             break
     model.load_state_dict(best_state)
     shift = 0.0
-    chosen = _decision_shift(model, pre, fit, va, cw, cfg, val_kind.startswith("gold")) if history else None
-    if cfg.tune_decision and chosen is not None:
+    chosen = _decision_shift(model, pre, fit, va, cfg, val_kind.startswith("gold")) \
+        if cfg.tune_decision and history else None
+    if chosen is not None:
         shift, how = chosen
         decision.fold_shift(model, cfg.positive_index, shift)
         log(f"decision: positive logit shifted by {shift:+.3f} ({how})")
-    logits = _evaluate(model, va, cw, cfg.positive_index)[3]
-    val_probs = torch.softmax(torch.from_numpy(logits), dim=1).numpy()
+    val_probs = torch.softmax(_logits(model, va), dim=1).numpy()
     val_labels = va[4].numpy()
     return TrainResult(
         model=ScoringModel(model, pre, list(spec.classes)), history=history, best_epoch=best_epoch,
