@@ -37,9 +37,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mlinfra_assets.holdout import holdout_predicate  # noqa: E402
 from mlinfra_assets.labeling import active, strategies  # noqa: E402
-from mlinfra_assets.labeling.queries import load_sql  # noqa: E402
+from mlinfra_assets.labeling.queries import WHOLE_POOL, load_sql, sql_identifiers  # noqa: E402
 from mlinfra_assets.spec import load_spec  # noqa: E402
 from mlinfra_assets.warehouse import demo  # noqa: E402
 
@@ -91,22 +90,13 @@ PART_ROWS = 250_000  # pools are built from demo parts of this size, each with i
 EXCLUDED_ROWS = 1_000  # pool rows already annotated, and as many already queued
 
 
-def _pool_idents(spec) -> dict[str, str]:
-    return {
-        "id_column": spec.id_column,
-        "raw_table": spec.raw_table,
-        "features": ", ".join(f"r.{c}" for c in spec.feature_columns),
-        "holdout": holdout_predicate(spec, f"r.{spec.id_column}"),
-    }
-
-
 def build_pool(spec, path: str, rows: int) -> None:
     """A warehouse-shaped DuckDB file: `rows` raw rows (demo parts with their own seeds),
     the first EXCLUDED_ROWS non-holdout rows annotated and the next as many queued, and a
     labeled seed table (a separate 20k-row demo)."""
     import duckdb
 
-    ids = _pool_idents(spec)
+    ids = sql_identifiers(spec)
     con = duckdb.connect(path)
     con.execute("SET enable_progress_bar = false")
     con.execute(f"CREATE SCHEMA {spec.raw_table.split('.')[0]}")
@@ -168,7 +158,7 @@ def query_timing(path: str, spec_path: str, strategy: str) -> dict:
             "SELECT row_id FROM labeling.annotations UNION SELECT row_id FROM labeling.annotation_queue").fetchall()}
         rss_before = _memory_mb("VmRSS")
         t0 = time.perf_counter()
-        relation = con.sql(load_sql("pool", **_pool_idents(spec)), params=[0, 1_000_000])  # every hash bucket: the whole pool
+        relation = con.sql(load_sql("pool", **sql_identifiers(spec)), params=WHOLE_POOL)
         chunks = (b.to_pandas() for b in relation.to_arrow_reader(active.CHUNK_ROWS))
         result = active.query_batch(spec, seed_rows, chunks, QUERY_BATCH, strategy, spec.training.seed)
         took = time.perf_counter() - t0
@@ -223,7 +213,7 @@ def scaling_lines(table: pd.DataFrame, repeats: int) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, default=40_000, help="demo rows (90% pool, 10% holdout)")
+    ap.add_argument("--rows", type=int, default=40_000, help="demo rows (90%% pool, 10%% holdout)")
     ap.add_argument("--budget", type=int, default=1000, help="labels per learning curve")
     ap.add_argument("--batch", type=int, default=50, help="rows asked per round")
     ap.add_argument("--seeds", type=int, default=5)

@@ -6,9 +6,25 @@ Only identifiers from the validated spec are formatted into the text (`{id_colum
 
 from pathlib import Path
 
+from mlinfra_assets.holdout import holdout_predicate
+
 SQL_DIR = Path(__file__).parent / "sql"
+POOL_BUCKETS = 1_000_000  # pool.sql keeps rows with hash(row id, seed) % POOL_BUCKETS < keep
+WHOLE_POOL = [0, POOL_BUCKETS]  # pool.sql's parameters (seed, keep) for every row that may be queued
 
 
 def load_sql(name: str, **identifiers: str) -> str:
     """The text of `sql/<name>.sql` with the spec's identifiers filled in."""
     return (SQL_DIR / f"{name}.sql").read_text().format(**identifiers)
+
+
+def sql_identifiers(spec, features: list[str] | None = None) -> dict[str, str]:  # noqa: ANN001 - DatasetSpec
+    """What the labeling SQL files need from the spec: id column, raw table, the feature list
+    (`features`, default the spec's) and the holdout predicate over `r`, and pool.sql's bucket count."""
+    return {
+        "id_column": spec.id_column,
+        "raw_table": spec.raw_table,
+        "features": ", ".join(f"r.{c}" for c in (spec.feature_columns if features is None else features)),
+        "holdout": holdout_predicate(spec, f"r.{spec.id_column}"),
+        "buckets": str(POOL_BUCKETS),
+    }

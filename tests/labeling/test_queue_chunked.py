@@ -7,9 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlinfra_assets.holdout import holdout_predicate
 from mlinfra_assets.labeling import active, strategies
-from mlinfra_assets.labeling.queries import load_sql
+from mlinfra_assets.labeling.queries import WHOLE_POOL, load_sql, sql_identifiers
 from tests.labeling.conftest import labeling_spec, pool_rows
 
 SPEC = labeling_spec()
@@ -140,12 +139,7 @@ def test_query_memory_does_not_grow_with_the_pool(data, monkeypatch, strategy):
 def test_pool_query_never_offers_labeled_queued_or_holdout_rows(data, tmp_path):
     """The pool SQL streamed from DuckDB: the rows a first query chose, once queued or labeled, are never chosen again."""
     seed_rows, pool = data
-    ids = {
-        "id_column": SPEC.id_column,
-        "raw_table": SPEC.raw_table,
-        "features": ", ".join(f"r.{c}" for c in FEATURES),
-        "holdout": holdout_predicate(SPEC, f"r.{SPEC.id_column}"),
-    }
+    ids = sql_identifiers(SPEC, FEATURES)
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     schema = SPEC.raw_table.split(".")[0]
     con.execute(f"CREATE SCHEMA {schema}")
@@ -156,7 +150,7 @@ def test_pool_query_never_offers_labeled_queued_or_holdout_rows(data, tmp_path):
     con.execute(load_sql("queue_table", **ids))
 
     def query() -> tuple[pd.DataFrame, set]:
-        reader = con.sql(load_sql("pool", **ids), params=[0, 1_000_000]).to_arrow_reader(200)
+        reader = con.sql(load_sql("pool", **ids), params=WHOLE_POOL).to_arrow_reader(200)
         offered: set = set()
 
         def chunks():

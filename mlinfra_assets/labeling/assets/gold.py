@@ -7,8 +7,8 @@ import dagster as dg
 from mlinfra_assets import keys
 from mlinfra_assets.holdout import gold_from
 from mlinfra_assets.labeling import review
-from mlinfra_assets.labeling.assets.human import GROUP, _exists, _idents
-from mlinfra_assets.labeling.queries import load_sql
+from mlinfra_assets.labeling.assets.human import GROUP, _exists
+from mlinfra_assets.labeling.queries import load_sql, sql_identifiers
 from mlinfra_assets.plots import df_markdown
 from mlinfra_assets.resources import Warehouse, transaction
 from mlinfra_assets.spec import DatasetSpec
@@ -35,7 +35,7 @@ def build_gold_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
         `conflicts` metadata with the label kept.
         """
         with warehouse.connect() as con:
-            con.execute(load_sql("annotations_table", **_idents(spec)))
+            con.execute(load_sql("annotations_table", **sql_identifiers(spec)))
             con.execute(load_sql("gold_labels"))
             rows = con.execute("SELECT count(*) FROM labeling.gold_labels").fetchall()[0][0]
             dist = con.execute("SELECT label, count(*) AS rows FROM labeling.gold_labels GROUP BY 1 ORDER BY 1").df()
@@ -74,7 +74,7 @@ def build_label_review(spec: DatasetSpec) -> dg.AssetsDefinition:
         likely wrong (out-of-fold probabilities of the active-learning classifier),
         `row_id, source, given_label, suggested_label, label_quality, reviewed_at`, worst
         first. Replaced on each run; it changes no label."""
-        ids = _idents(spec)
+        ids = sql_identifiers(spec)
         seed = spec.training.seed
         with warehouse.connect() as con:
             con.execute(load_sql("annotations_table", **ids))

@@ -11,25 +11,15 @@ import dagster as dg
 import pandas as pd
 
 from mlinfra_assets import keys
-from mlinfra_assets.holdout import gold_from, holdout_predicate
+from mlinfra_assets.holdout import gold_from
 from mlinfra_assets.labeling import active, annotations, labelstudio
-from mlinfra_assets.labeling.queries import load_sql
+from mlinfra_assets.labeling.queries import POOL_BUCKETS, WHOLE_POOL, load_sql, sql_identifiers
 from mlinfra_assets.plots import df_markdown, png_markdown
 from mlinfra_assets.resources import DataDir, LabelStudio, Warehouse, transaction
 from mlinfra_assets.spec import DatasetSpec
 
 GROUP = "labeling"
-SAMPLE_SCALE = 1_000_000  # the pool sample keeps hash(row id, seed) % SAMPLE_SCALE < share * SAMPLE_SCALE
 CURVES_PNG = Path(__file__).resolve().parents[3] / "benchmarks" / "results" / "active_learning.png"
-
-
-def _idents(spec: DatasetSpec) -> dict[str, str]:
-    return {
-        "id_column": spec.id_column,
-        "raw_table": spec.raw_table,
-        "features": ", ".join(f"r.{c}" for c in spec.feature_columns),
-        "holdout": holdout_predicate(spec, f"r.{spec.id_column}"),
-    }
 
 
 def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
@@ -53,7 +43,7 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
         pool is scored in chunks, so its size only costs time. The pending queue is written
         as Label Studio tasks (`annotations/labelstudio/`) and, with LABEL_STUDIO_URL set,
         pushed to the Label Studio project (status `exported`)."""
-        ids = _idents(spec)
+        ids = sql_identifiers(spec)
         seed = spec.training.seed
         with warehouse.connect() as con:
             con.execute(load_sql("annotations_table", **ids))
@@ -70,8 +60,8 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
                 weak = con.execute(load_sql("seed_weak", **ids), [al.seed_confidence, seed, per_class]).df()
                 gold = con.execute(load_sql("seed_gold", **ids)).df() if has_gold else weak.iloc[:0]
                 seed_rows = active.seed_set(gold, weak, spec.classes, seed)
-                pool = load_sql("pool", **ids)  # every row that may be queued: all SAMPLE_SCALE buckets
-                eligible = con.execute(f"SELECT count(*) FROM ({pool})", [0, SAMPLE_SCALE]).fetchall()[0][0]
+                pool = load_sql("pool", **ids)
+                eligible = con.execute(f"SELECT count(*) FROM ({pool})", WHOLE_POOL).fetchall()[0][0]
                 keep = pool_keep(eligible, al.max_pool_rows)
                 pool_sql = con.sql(pool, params=[int(batch_id[2:10], 16), keep])
                 reader = pool_sql.to_arrow_reader(active.CHUNK_ROWS)
@@ -99,7 +89,7 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
         }
         if result is not None:
             metadata |= _query_metadata(result, query_s) | {"eligible_pool_rows": eligible,
-                                                            "pool_sampled": keep < SAMPLE_SCALE}
+                                                            "pool_sampled": keep < POOL_BUCKETS}
             context.log.info(f"queued {len(result.batch)} rows as {batch_id} ({al.strategy})")
         else:
             context.log.info(f"batch {batch_id} is already in the queue: nothing added")
@@ -112,11 +102,11 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
 
 
 def pool_keep(eligible: int, max_rows: int) -> int:
-    """How many of SAMPLE_SCALE hash buckets the pool sample keeps: all of them when the pool
+    """How many of POOL_BUCKETS hash buckets the pool sample keeps: all of them when the pool
     fits in `max_rows`, else about max_rows / eligible of them (at least one)."""
     if eligible <= max_rows:
-        return SAMPLE_SCALE
-    return max(1, SAMPLE_SCALE * max_rows // eligible)
+        return POOL_BUCKETS
+    return max(1, POOL_BUCKETS * max_rows // eligible)
 
 
 def _export_queue(context, spec, warehouse, data_dir, label_studio) -> dict:  # noqa: ANN001
@@ -213,7 +203,7 @@ def build_annotations(spec: DatasetSpec) -> dg.AssetsDefinition:
                 annotations.write_file(content, target)
                 pulled = target.name
         if ann.simulated:
-            ids = _idents(spec)
+            ids = sql_identifiers(spec)
             with warehouse.connect() as con:
                 con.execute(load_sql("annotations_table", **ids))
                 con.execute(load_sql("queue_table", **ids))
