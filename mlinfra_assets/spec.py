@@ -178,7 +178,7 @@ class Synthetic(BaseModel):
 
 
 class Training(BaseModel):
-    hidden: list[int] = Field(default_factory=lambda: [64, 32])
+    hidden: list[int] = Field(default_factory=lambda: [256, 256])
     epochs: int = 8
     batch_size: int = 1024
     learning_rate: float = 0.002
@@ -188,6 +188,8 @@ class Training(BaseModel):
     # synthetic rows carry at most this share of each class's training mass (weight x soft
     # target): their weight is scaled down per class when `weights.synthetic` would give more
     synthetic_max_share: float = Field(default=0.2, ge=0.0, le=1.0)
+    # mixup: each training row is blended with a random partner, lam ~ Beta(mixup, mixup); 0: off
+    mixup: float = Field(default=0.4, ge=0.0)
     holdout_percent: int = 10
     seed: int = 7
     promotion_margin: float = 0.01

@@ -89,10 +89,14 @@ class TabularMLP(nn.Module):
         layers.append(nn.Linear(width, n_classes))
         self.mlp = nn.Sequential(*layers)
 
-    def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+    def features(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+        """The first Linear's input: standardized numerics, then each categorical's embedding."""
         parts = [(numeric - self.mean) / self.std]
         parts += [emb(categorical[:, j]) for j, emb in enumerate(self.embeddings)]
-        return self.mlp(torch.cat(parts, dim=1))
+        return torch.cat(parts, dim=1)
+
+    def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.features(numeric, categorical))
 
 
 @dataclass

@@ -36,6 +36,7 @@ class TrainConfig:
     patience: int = 2
     balance_power: float = 0.5  # 1.0 = full inverse-frequency class weights, 0.0 = none
     synthetic_max_share: float = 0.2  # most of a class's mass synthetic rows may carry (1.0: no cap)
+    mixup: float = 0.0  # alpha of mixup's Beta(alpha, alpha) blend of row pairs; 0: off
     min_steps: int = 100  # optimizer steps per epoch at least: a small set is passed several times
     validation_share: float = 0.5  # share of the gold rows that validate (the rest trains) ...
     max_validation: int = 5000  # ... at most this many
@@ -57,7 +58,7 @@ class TrainConfig:
         return cls(
             hidden=list(t.hidden), epochs=t.epochs, batch_size=t.batch_size,
             learning_rate=t.learning_rate, seed=t.seed, positive_index=spec.positive_index,
-            synthetic_max_share=t.synthetic_max_share, **overrides,  # type: ignore[arg-type]
+            synthetic_max_share=t.synthetic_max_share, mixup=t.mixup, **overrides,  # type: ignore[arg-type]
         )
 
 
@@ -155,6 +156,27 @@ def soft_cross_entropy(
     return (weights * per_class.sum(dim=1)).sum(), norm
 
 
+def mixed_batch(model: TabularMLP, batch: list[torch.Tensor], alpha: float, rng: np.random.Generator,
+                gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Logits, soft targets and weights of one training batch (numeric, codes, targets, weights),
+    with mixup (Zhang et al., 2018) when `alpha` > 0.
+
+    Each row is blended with a random partner from the batch in the network's input space
+    (standardized numerics and embeddings: codes cannot be blended), and its soft target and
+    weight alike: lam ~ Beta(alpha, alpha), taken as max(lam, 1 - lam) so the row stays the
+    larger part. On the demo it is what keeps a wide net from fitting the labelling functions'
+    noise and the synthesizer's artifacts (docs/training.md).
+    """
+    numeric, codes, targets, weights = batch
+    h = model.features(numeric, codes)
+    if alpha > 0:
+        lam = float(rng.beta(alpha, alpha))
+        lam = max(lam, 1.0 - lam)
+        partner = torch.randperm(len(h), generator=gen)
+        h, targets, weights = (lam * x + (1.0 - lam) * x[partner] for x in (h, targets, weights))
+    return model.mlp(h), targets, weights
+
+
 def _logits(model: TabularMLP, rows: list[torch.Tensor]) -> torch.Tensor:
     model.eval()
     with torch.no_grad():
@@ -242,6 +264,7 @@ def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) -> Tr
     model = TabularMLP(pre, spec.n_classes, cfg.hidden)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
     gen = torch.Generator().manual_seed(cfg.seed)
+    lam_rng = np.random.default_rng(cfg.seed)
     n, bs = len(fit), min(cfg.batch_size, len(fit))
     steps = max(-(-n // bs), cfg.min_steps)
     history: list[EpochStats] = []
@@ -253,7 +276,8 @@ def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) -> Tr
         total, total_norm = 0.0, 0.0
         order = torch.cat([torch.randperm(n, generator=gen) for _ in range(-(-steps * bs // n))])
         for idx in order[: steps * bs].split(bs):
-            loss, norm = soft_cross_entropy(model(tr[0][idx], tr[1][idx]), tr[2][idx], tr[3][idx], cw)
+            logits, targets, weights = mixed_batch(model, [t[idx] for t in tr[:4]], cfg.mixup, lam_rng, gen)
+            loss, norm = soft_cross_entropy(logits, targets, weights, cw)
             opt.zero_grad()
             (loss / norm.clamp_min(1e-12)).backward()
             opt.step()

@@ -10,6 +10,7 @@ from mlinfra_assets.training.trainer import (
     TrainConfig,
     cap_synthetic,
     class_weights,
+    mixed_batch,
     soft_cross_entropy,
     synthetic_scale,
     train,
@@ -118,6 +119,42 @@ def test_training_learns_and_is_deterministic():
     assert metrics.f1_positive(test["label"].to_numpy(), probs.argmax(1), 1) > 0.8
     untrained = train(df, spec, TrainConfig.from_spec(training_spec(epochs=0)), log=lambda _: None)
     assert untrained.history == [] and untrained.best_epoch == 0
+
+
+def test_mixup_blends_rows_with_partners_and_their_targets_and_weights_alike():
+    from mlinfra_assets.training.model import Preprocessor, TabularMLP
+
+    torch.manual_seed(0)
+    pre = Preprocessor(["a", "b"], ["c"], [0.0, 0.0], [1.0, 1.0], {"c": ["x", "y"]})
+    model = TabularMLP(pre, 2, [8]).eval()
+    n = 256
+    numeric, codes = torch.randn(n, 2), torch.randint(0, 3, (n, 1))
+    targets = torch.nn.functional.one_hot(torch.arange(n) % 2, 2).float()
+    weights = torch.rand(n) + 0.5
+    batch = [numeric, codes, targets, weights]
+
+    def mix(alpha: float, seed: int):  # noqa: ANN202
+        return mixed_batch(model, batch, alpha, np.random.default_rng(seed), torch.Generator().manual_seed(seed))
+
+    logits, t, w = mix(0.0, 1)  # off: the plain forward pass
+    assert torch.equal(logits, model(numeric, codes)) and torch.equal(t, targets) and torch.equal(w, weights)
+    with torch.no_grad():
+        logits, t, w = mix(0.4, 1)
+    assert torch.allclose(t.sum(dim=1), torch.ones(n))
+    lam = t.max(dim=1).values
+    blended = lam < 1.0  # a row drawn with a partner of the other class
+    assert 0.3 * n < blended.sum() < 0.7 * n
+    assert torch.allclose(lam[blended], lam[blended][0]) and 0.5 <= lam[blended][0] < 1.0  # one lam a batch
+    assert w.min() >= weights.min() and w.max() <= weights.max() and not torch.equal(w, weights)
+    # each row's input is lam x its own + (1 - lam) x another row's: the logits are those of that blend
+    h = model.features(numeric, codes)
+    own = int(torch.nonzero(blended)[0])
+    partners = [j for j in range(n) if torch.allclose(
+        model.mlp(lam[own] * h[own] + (1 - lam[own]) * h[j]), logits[own], atol=1e-5)]
+    assert len(partners) == 1 and t[own].argmax() == targets[own].argmax() != targets[partners[0]].argmax()
+    with torch.no_grad():
+        again, other = mix(0.4, 1), mix(0.4, 2)
+    assert torch.equal(again[0], logits) and not torch.equal(other[0], logits)  # seeded
 
 
 def test_metrics_and_slices():
