@@ -1,15 +1,17 @@
-"""Edge compression report of the demo model, and of a wider one, in one run.
+"""Edge compression report of the demo model, and of a second width for comparison, in one run.
 
 Generates the demo warehouse (source, oracle labels, raw) at --rows, builds a training set
 from the oracle labels of the non-holdout rows (every row gold), trains the platform's
-TabularMLP with the platform's trainer for the spec's hidden layers and for --wide, then
+TabularMLP with the platform's trainer for the spec's hidden layers and for --compare, then
 runs the edge stage's core (`compress.build_variants`, `evaluate.evaluate_variants`) on the
 frozen holdout. Latencies: one CPU thread, p50/p99 of repeated calls; the anchor is the
 fp32 torch model measured in the same run (size_ratio, speedup_b1024). The machine is
 shared with other engineers' test runs: expect noise, compare ratios rather than times.
+int8 timings of nets [256, 128] and wider can jump between two levels from one process to
+the next (glibc returning activation buffers to the OS, docs/edge.md): run it twice.
 
-    python benchmarks/edge.py                     # demo size (~2-4 min)
-    python benchmarks/edge.py --rows 200000 --wide 1024,512 --out benchmarks/results/edge.md
+    python benchmarks/edge.py                     # demo size (~1-2 min)
+    python benchmarks/edge.py --rows 200000 --compare 512,256 --out benchmarks/results/edge.md
 """
 
 import argparse
@@ -100,14 +102,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=60000, help="demo rows generated (the demo's own size: 200000)")
     ap.add_argument("--epochs", type=int, default=4)
-    ap.add_argument("--wide", default="512,256", help="hidden layers of the wider model ('' to skip)")
+    ap.add_argument("--compare", default="64,32", help="hidden layers of a second model ('' to skip)")
     ap.add_argument("--out", type=Path, help="also write the tables as markdown here")
     args = ap.parse_args()
     import torch
 
     with tempfile.TemporaryDirectory() as tmp:
         spec, train_df, holdout = demo_frames(args.rows, Path(tmp) / "data")
-        models = [list(spec.training.hidden)] + ([[int(v) for v in args.wide.split(",")]] if args.wide else [])
+        models = [list(spec.training.hidden)] + ([[int(v) for v in args.compare.split(",")]] if args.compare else [])
         parts = [f"# Edge compression report ({datetime.date.today()}, {platform.node()}, "
                  f"{platform.processor() or platform.machine()}, torch {torch.__version__})\n\n"
                  f"Demo spec `{spec.name}`, {args.rows} generated rows, {len(train_df)} training rows, trainer "

@@ -180,7 +180,7 @@ class Synthetic(BaseModel):
 class Training(BaseModel):
     hidden: list[int] = Field(default_factory=lambda: [256, 256])
     epochs: int = 8
-    batch_size: int = 1024
+    batch_size: int = 2048
     learning_rate: float = 0.002
     weights: dict[str, float] = Field(
         default_factory=lambda: {"gold": 1.0, "weak": 0.5, "synthetic": 0.3}

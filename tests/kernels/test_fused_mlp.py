@@ -76,6 +76,20 @@ def test_dispatcher_uses_torch_on_cpu(monkeypatch):
         f.fused_mlp(x, layers, force_triton=True)
 
 
+def test_the_demo_models_width_runs_fused():
+    from mlinfra_assets.spec import DEFAULT_SPEC, load_spec
+
+    spec = load_spec(DEFAULT_SPEC)
+    torch.manual_seed(0)
+    pre = Preprocessor(spec.numeric, spec.categorical, [0.0] * len(spec.numeric), [1.0] * len(spec.numeric),
+                       {c: ["a", "b", "c"] for c in spec.categorical})
+    model = TabularMLP(pre, n_classes=spec.n_classes, hidden=list(spec.training.hidden)).eval()
+    num, cat = torch.randn(7, len(spec.numeric)), torch.randint(0, 4, (7, len(spec.categorical)))
+    with torch.no_grad():
+        got = FusedTabularMLP(model)(num, cat, softmax=True, force_triton=True)
+        torch.testing.assert_close(got, torch.softmax(model(num, cat), 1), rtol=1e-4, atol=1e-5)
+
+
 def test_fused_tabular_mlp_matches_the_model_fp32_and_int8():
     torch.manual_seed(0)
     pre = Preprocessor(["a", "b", "c"], ["cat"], [0.0, 1.0, 2.0], [1.0, 2.0, 3.0], {"cat": ["x", "y", "z"]})
