@@ -201,6 +201,7 @@ class Edge(BaseModel):
     finetune_rows: int = 20000  # training-set rows the pruned variants are fine-tuned on
     finetune_epochs: int = 2
     finetune_learning_rate: float = 0.001
+    finetune_mixup: float = Field(default=0.4, ge=0.0)  # mixup alpha of that fine-tune, as training.mixup
     seed: int = 7
 
     @field_validator("prune_amounts")

@@ -122,7 +122,8 @@ def _torch_makers(edge: object, finetune: FinetuneSet | None, positive: int | No
     }
     for amount in edge.prune_amounts:
         makers[f"pruned_{round(amount * 100)}"] = lambda m, a=amount: prune_and_finetune(
-            m, a, finetune, edge.finetune_epochs, edge.finetune_learning_rate, seed=edge.seed, positive=positive)
+            m, a, finetune, edge.finetune_epochs, edge.finetune_learning_rate, seed=edge.seed, positive=positive,
+            mixup=edge.finetune_mixup)
     return makers
 
 
@@ -141,7 +142,7 @@ def build_variants(scoring: ScoringModel, folder: Path, edge: object, finetune: 
     folder : Path
         Target folder; built next to it first, then swapped in.
     edge : spec.Edge
-        `prune_amounts`, `finetune_epochs`, `finetune_learning_rate`, `seed`.
+        `prune_amounts`, `finetune_epochs`, `finetune_learning_rate`, `finetune_mixup`, `seed`.
     finetune : FinetuneSet or None
         Training rows for the pruned variants' fine-tune; None or empty skips them.
     positive : str, optional

@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from mlinfra_assets.training.model import Preprocessor
-from mlinfra_assets.training.trainer import class_weights, soft_cross_entropy
+from mlinfra_assets.training.trainer import class_weights, mixed_batch, soft_cross_entropy
 
 
 @dataclass
@@ -73,6 +73,7 @@ def prune_and_finetune(
     batch_size: int = 1024,
     seed: int = 7,
     positive: int | None = None,
+    mixup: float = 0.0,
 ) -> nn.Module:
     """A copy of `model` with `amount` of its Linear weights zeroed (global L1), then fine-tuned.
 
@@ -87,6 +88,9 @@ def prune_and_finetune(
     epochs, learning_rate, batch_size, seed : the fine-tune's knobs (Adam).
     positive : int, optional
         Index of the positive class: realign its decision to the original model's flag rate.
+    mixup : float
+        Beta alpha of mixup during the fine-tune, as in training (`trainer.mixed_batch`; a
+        TabularMLP only); 0: plain batches.
 
     Returns
     -------
@@ -101,7 +105,7 @@ def prune_and_finetune(
         raise ValueError("the model has no nn.Linear layer to prune")
     prune.global_unstructured(params, pruning_method=prune.L1Unstructured, amount=amount)
     if epochs > 0 and len(data):
-        _finetune(pruned, data, epochs, learning_rate, batch_size, seed)
+        _finetune(pruned, data, epochs, learning_rate, batch_size, seed, mixup)
     for module, name in params:
         prune.remove(module, name)
     if positive is not None and epochs > 0 and len(data):
@@ -136,18 +140,24 @@ def realign_decision(pruned: nn.Module, original: nn.Module, data: FinetuneSet, 
     return shift
 
 
-def _finetune(model: nn.Module, data: FinetuneSet, epochs: int, lr: float, batch_size: int, seed: int) -> None:
+def _finetune(model: nn.Module, data: FinetuneSet, epochs: int, lr: float, batch_size: int, seed: int,
+              mixup: float) -> None:
     torch.manual_seed(seed)
-    num, cat = torch.from_numpy(data.numeric), torch.from_numpy(data.categorical)
-    targets, weights = torch.from_numpy(data.targets), torch.from_numpy(data.weights)
+    rows = [torch.from_numpy(a) for a in (data.numeric, data.categorical, data.targets, data.weights)]
     cw = torch.from_numpy(class_weights(data.targets, data.weights, power=0.5))
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    mixup = mixup if hasattr(model, "features") else 0.0
+    rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(epochs):
         order = torch.randperm(len(data))
         for i in range(0, len(order), batch_size):
-            idx = order[i : i + batch_size]
-            loss, norm = soft_cross_entropy(model(num[idx], cat[idx]), targets[idx], weights[idx], cw)
+            batch = [r[order[i : i + batch_size]] for r in rows]
+            if mixup:
+                logits, targets, weights = mixed_batch(model, batch, mixup, rng, gen)
+            else:
+                logits, targets, weights = model(batch[0], batch[1]), batch[2], batch[3]
+            loss, norm = soft_cross_entropy(logits, targets, weights, cw)
             opt.zero_grad()
             (loss / norm.clamp_min(1e-12)).backward()
             opt.step()

@@ -277,6 +277,9 @@ def test_pruning_fine_tune_recovers_loss(edge_run):
     assert linear_sparsity(raw) == pytest.approx(0.8, abs=0.005)
     assert linear_sparsity(tuned) == pytest.approx(0.8, abs=0.005)
     assert loss(tuned) < loss(raw)
+    mixed = prune_and_finetune(scoring.model, 0.8, data, epochs=2, learning_rate=3e-3, mixup=0.4)  # as in training
+    assert linear_sparsity(mixed) == pytest.approx(0.8, abs=0.005) and loss(mixed) < loss(raw)
+    assert loss(mixed) != loss(tuned)
     assert linear_sparsity(scoring.model) < 0.01, "the source model is left untouched"
     # the decision is realigned: the pruned model flags as many training rows as the original
     aligned = prune_and_finetune(scoring.model, 0.8, data, epochs=2, positive=spec.positive_index)
