@@ -157,13 +157,14 @@ def report(spec, holdout, sets, seeds, gold_labels, scale) -> None:  # noqa: ANN
     for label, weights, overrides in (
         ("spec", spec.training.weights, {}),
         ("no synthetic cap", spec.training.weights, {"synthetic_max_share": 1.0}),
-        ("decision by gold F1 within 2x prevalence", spec.training.weights, {"prevalence_factor": 2.0}),
+        ("no mixup", spec.training.weights, {"mixup": 0.0}),
         ("synthetic 0.1", {**spec.training.weights, "synthetic": 0.1}, {}),
         ("gold 5", {**spec.training.weights, "gold": 5.0}, {}),
     ):
         sweep[f"{label}: {weights}"] = fit_and_score(with_weights(everything, weights), spec, holdout, seeds, **overrides)
     print("\ngold+weak+synthetic with other weights and knobs (chosen without the oracle; shown for the record; "
-          f"spec: synthetic_max_share {spec.training.synthetic_max_share})\n")
+          f"spec: synthetic_max_share {spec.training.synthetic_max_share}, mixup {spec.training.mixup}, "
+          f"hidden {spec.training.hidden})\n")
     print(pd.DataFrame(sweep).T[["f1", "pr_auc", "ece", "f1_per_seed"]].to_markdown(floatfmt=".3f"))
     if scale:
         print(f"\nthroughput: {scale['rows']} training rows streamed from DuckDB in {scale['stream_s']:.1f} s, "
