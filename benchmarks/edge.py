@@ -102,7 +102,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=60000, help="demo rows generated (the demo's own size: 200000)")
     ap.add_argument("--epochs", type=int, default=4)
-    ap.add_argument("--compare", default="64,32", help="hidden layers of a second model ('' to skip)")
+    ap.add_argument("--compare", default="256,256", help="hidden layers of a second model ('' to skip)")
     ap.add_argument("--out", type=Path, help="also write the tables as markdown here")
     args = ap.parse_args()
     import torch

@@ -178,9 +178,9 @@ class Synthetic(BaseModel):
 
 
 class Training(BaseModel):
-    hidden: list[int] = Field(default_factory=lambda: [256, 256])
+    hidden: list[int] = Field(default_factory=lambda: [64, 32])
     epochs: int = 8
-    batch_size: int = 2048
+    batch_size: int = 1024
     learning_rate: float = 0.002
     weights: dict[str, float] = Field(
         default_factory=lambda: {"gold": 1.0, "weak": 0.5, "synthetic": 0.3}
@@ -189,7 +189,7 @@ class Training(BaseModel):
     # target): their weight is scaled down per class when `weights.synthetic` would give more
     synthetic_max_share: float = Field(default=0.2, ge=0.0, le=1.0)
     # mixup: each training row is blended with a random partner, lam ~ Beta(mixup, mixup); 0: off
-    mixup: float = Field(default=0.4, ge=0.0)
+    mixup: float = Field(default=0.0, ge=0.0)
     holdout_percent: int = 10
     seed: int = 7
     promotion_margin: float = 0.01
@@ -201,7 +201,7 @@ class Edge(BaseModel):
     finetune_rows: int = 20000  # training-set rows the pruned variants are fine-tuned on
     finetune_epochs: int = 2
     finetune_learning_rate: float = 0.001
-    finetune_mixup: float = Field(default=0.4, ge=0.0)  # mixup alpha of that fine-tune, as training.mixup
+    finetune_mixup: float = Field(default=0.0, ge=0.0)  # mixup alpha of that fine-tune, as training.mixup
     seed: int = 7
 
     @field_validator("prune_amounts")
