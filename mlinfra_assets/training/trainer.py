@@ -164,8 +164,8 @@ def mixed_batch(model: TabularMLP, batch: list[torch.Tensor], alpha: float, rng:
     Each row is blended with a random partner from the batch in the network's input space
     (standardized numerics and embeddings: codes cannot be blended), and its soft target and
     weight alike: lam ~ Beta(alpha, alpha), taken as max(lam, 1 - lam) so the row stays the
-    larger part. On the demo it is what keeps a wide net from fitting the labeling functions'
-    noise and the synthesizer's artifacts (docs/training.md).
+    larger part. On the demo data it is what keeps a wide net ([256, 256]) from fitting the
+    labeling functions' noise and the synthesizer's artifacts (docs/training.md, docs/edge.md).
     """
     numeric, codes, targets, weights = batch
     h = model.features(numeric, codes)
