@@ -197,8 +197,9 @@ class MLflowTracker(dg.ConfigurableResource):
         os.environ.setdefault("DO_NOT_TRACK", "true")
         import mlflow
 
-        mlflow.set_tracking_uri(self.store_uri())
-        mlflow.set_registry_uri(self.store_uri())
+        store = self.store_uri()
+        mlflow.set_tracking_uri(store)
+        mlflow.set_registry_uri(store)
         exp = mlflow.get_experiment_by_name(self.experiment)
         if exp is None:
             Path(self.artifact_root).mkdir(parents=True, exist_ok=True)

@@ -153,10 +153,7 @@ def _finetune(model: nn.Module, data: FinetuneSet, epochs: int, lr: float, batch
         order = torch.randperm(len(data))
         for i in range(0, len(order), batch_size):
             batch = [r[order[i : i + batch_size]] for r in rows]
-            if mixup:
-                logits, targets, weights = mixed_batch(model, batch, mixup, rng, gen)
-            else:
-                logits, targets, weights = model(batch[0], batch[1]), batch[2], batch[3]
+            logits, targets, weights = mixed_batch(model, batch, mixup, rng, gen)
             loss, norm = soft_cross_entropy(logits, targets, weights, cw)
             opt.zero_grad()
             (loss / norm.clamp_min(1e-12)).backward()

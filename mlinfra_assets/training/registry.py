@@ -17,7 +17,8 @@ def _client(mlflow: MLflowTracker):  # noqa: ANN202 - mlflow.MlflowClient
     from mlflow import MlflowClient
 
     mlflow.activate()
-    return MlflowClient(tracking_uri=mlflow.store_uri(), registry_uri=mlflow.store_uri())
+    store = mlflow.store_uri()
+    return MlflowClient(tracking_uri=store, registry_uri=store)
 
 
 def alias_version(mlflow: MLflowTracker, name: str, alias: str) -> str | None:

@@ -159,7 +159,8 @@ def soft_cross_entropy(
 def mixed_batch(model: TabularMLP, batch: list[torch.Tensor], alpha: float, rng: np.random.Generator,
                 gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Logits, soft targets and weights of one training batch (numeric, codes, targets, weights),
-    with mixup (Zhang et al., 2018) when `alpha` > 0.
+    with mixup (Zhang et al., 2018) when `alpha` > 0 (which needs a TabularMLP's `features`;
+    with 0 any module that takes (numeric, codes) will do).
 
     Each row is blended with a random partner from the batch in the network's input space
     (standardized numerics and embeddings: codes cannot be blended), and its soft target and
@@ -168,12 +169,13 @@ def mixed_batch(model: TabularMLP, batch: list[torch.Tensor], alpha: float, rng:
     labeling functions' noise and the synthesizer's artifacts (docs/training.md, docs/edge.md).
     """
     numeric, codes, targets, weights = batch
+    if alpha <= 0:
+        return model(numeric, codes), targets, weights
     h = model.features(numeric, codes)
-    if alpha > 0:
-        lam = float(rng.beta(alpha, alpha))
-        lam = max(lam, 1.0 - lam)
-        partner = torch.randperm(len(h), generator=gen)
-        h, targets, weights = (lam * x + (1.0 - lam) * x[partner] for x in (h, targets, weights))
+    lam = float(rng.beta(alpha, alpha))
+    lam = max(lam, 1.0 - lam)
+    partner = torch.randperm(len(h), generator=gen)
+    h, targets, weights = (lam * x + (1.0 - lam) * x[partner] for x in (h, targets, weights))
     return model.mlp(h), targets, weights
 
 
