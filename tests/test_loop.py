@@ -96,18 +96,24 @@ class Daemon:
         return [k.to_user_string() for k in requested]
 
 
-def post_shift_f1(resources: dict, spec, version: str, first: str) -> float:
+def post_shift_f1(resources: dict, spec, version: str, first: str) -> tuple[float, int]:
+    """F1 of a registered model on every day from `first` that the demo's source holds: the days
+    the daily runs scored and the month's remaining ones (~10 days, ~320 fraud rows at 40k rows).
+    Three days hold ~100 fraud rows, and their F1 moved by a few hundredths with any change of
+    the net (see docs/edge.md, "Why the demo is still [64, 32]"). Returns (F1, fraud rows)."""
     from sklearn.metrics import f1_score
 
     con = duckdb.connect(resources["warehouse"].path, read_only=True)
     rows = con.execute(
-        "SELECT r.*, o.label FROM raw.transactions r JOIN oracle.labels o USING (txn_id) "
-        "WHERE _partition >= ?", [first],
+        f"SELECT s.*, o.{spec.gold.column} AS _gold FROM {spec.source.table} s "
+        f"JOIN {spec.gold.table} o USING ({spec.id_column}) WHERE s.{spec.timestamp_column} >= ?::DATE",
+        [first],
     ).df()
     con.close()
     model = registry.load_version(resources["mlflow"], spec.name, version)
     predicted = model.predict_proba(rows[spec.feature_columns]).argmax(axis=1)
-    return float(f1_score(rows["label"], predicted, pos_label=spec.positive_index))
+    truth = rows["_gold"].to_numpy()
+    return float(f1_score(truth, predicted, pos_label=spec.positive_index)), int((truth == spec.positive_index).sum())
 
 
 @pytest.fixture(scope="module")
@@ -182,8 +188,8 @@ def test_the_promoted_model_scores_the_days_after_the_shift_better(loop):
     history = con.execute("SELECT * FROM analytics.drift_history ORDER BY day").df()
     con.close()
     assert versions == [(new,)]  # the days after D are scored by the promoted model
-    before, after = post_shift_f1(resources, spec, old, day(1)), post_shift_f1(resources, spec, new, day(1))
-    print(f"F1 on {day(1)}..{day(3)}: old champion v{old} {before:.3f}, promoted v{new} {after:.3f}")
+    (before, fraud), (after, _) = post_shift_f1(resources, spec, old, day(1)), post_shift_f1(resources, spec, new, day(1))
+    print(f"F1 from {day(1)} ({fraud} fraud rows): old champion v{old} {before:.3f}, promoted v{new} {after:.3f}")
     assert after > before
     # the analytics views refreshed by declarative automation show the same days
     assert any("analytics/drift_history" in d["refreshed"] for d in days)
