@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 UNKNOWN = 0  # categorical code of values not seen in training
+ARCHITECTURE = "architecture.json"  # a saved model's TabularMLP arguments besides the preprocessing
 
 
 @dataclass
@@ -75,6 +76,7 @@ class TabularMLP(nn.Module):
 
     def __init__(self, pre: Preprocessor, n_classes: int, hidden: list[int], dropout: float = 0.1):
         super().__init__()
+        self.architecture = {"hidden": [int(h) for h in hidden], "dropout": float(dropout)}
         self.register_buffer("mean", torch.tensor(pre.means, dtype=torch.float32))
         self.register_buffer("std", torch.tensor(pre.stds, dtype=torch.float32))
         self.embeddings = nn.ModuleList(
@@ -119,15 +121,30 @@ class ScoringModel:
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), dtype="float32")
 
     def save(self, folder: Path) -> None:
-        """Write the model as a TorchScript-free state dict + preprocessing JSON."""
+        """Write the weights as a state dict (`model.pt`), the layer sizes, the preprocessing and
+        the classes as JSON. Loading rebuilds the net and reads tensors only: a model file from
+        the registry never runs pickled code."""
+        if not isinstance(self.model, TabularMLP):
+            raise TypeError(
+                f"ScoringModel.save writes TabularMLP models, not {type(self.model).__name__}: "
+                "the saved architecture would not rebuild it"
+            )
         folder.mkdir(parents=True, exist_ok=True)
-        torch.save(self.model, folder / "model.pt")
+        torch.save(self.model.state_dict(), folder / "model.pt")
+        (folder / ARCHITECTURE).write_text(json.dumps(self.model.architecture))
         (folder / "preprocessor.json").write_text(self.pre.to_json())
         (folder / "classes.json").write_text(json.dumps(self.classes))
 
     @classmethod
     def load(cls, folder: Path, version: str = "unregistered") -> ScoringModel:
-        model = torch.load(folder / "model.pt", weights_only=False)
+        if not (folder / ARCHITECTURE).exists():
+            raise FileNotFoundError(
+                f"{folder} has no {ARCHITECTURE}: its model.pt is a pickled module written by an "
+                "earlier mlinfra, which is not loaded (unpickling runs code); re-materialize "
+                "training/model (retrain_job) to register the model in the current format"
+            )
         pre = Preprocessor.from_json((folder / "preprocessor.json").read_text())
         classes = json.loads((folder / "classes.json").read_text())
-        return cls(model, pre, classes, version)
+        model = TabularMLP(pre, len(classes), **json.loads((folder / ARCHITECTURE).read_text()))
+        model.load_state_dict(torch.load(folder / "model.pt", weights_only=True, map_location="cpu"))
+        return cls(model.eval(), pre, classes, version)

@@ -244,3 +244,26 @@ def test_missing_numerics_are_imputed_in_training_and_scoring():
     filled = rows.copy()
     filled.loc[[0, 1], "amount"] = result.model.pre.means[spec.numeric.index("amount")]
     assert np.allclose(probs, result.model.predict_proba(filled))
+
+
+def test_a_saved_model_is_tensors_and_json_and_loads_without_unpickling_code(tmp_path):
+    from mlinfra_assets.training.model import ARCHITECTURE, ScoringModel
+
+    spec = training_spec(epochs=1, hidden=[16, 8])
+    model = train(_frame(n=600), spec, TrainConfig.from_spec(spec), log=lambda _: None).model
+    model.save(tmp_path / "v1")
+    weights = torch.load(tmp_path / "v1" / "model.pt", weights_only=True)
+    assert isinstance(weights, dict) and all(isinstance(t, torch.Tensor) for t in weights.values())
+    loaded = ScoringModel.load(tmp_path / "v1", version="1")
+    rows = _frame(n=50, seed=2)
+    assert loaded.version == "1" and not loaded.model.training
+    assert np.array_equal(loaded.predict_proba(rows), model.predict_proba(rows))
+    # a folder from an earlier mlinfra: the whole module pickled, no architecture file
+    old = tmp_path / "old"
+    model.save(old)
+    (old / ARCHITECTURE).unlink()
+    torch.save(model.model, old / "model.pt")
+    with pytest.raises(FileNotFoundError, match=f"{old}.*pickled module.*re-materialize training/model"):
+        ScoringModel.load(old)
+    with pytest.raises(TypeError, match="writes TabularMLP models, not Sequential"):
+        ScoringModel(torch.nn.Sequential(), model.pre, model.classes).save(tmp_path / "odd")
