@@ -8,6 +8,7 @@ returns class logits. `ScoringModel` bundles both, so one artifact scores raw ro
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from torch import nn
 
 UNKNOWN = 0  # categorical code of values not seen in training
 ARCHITECTURE = "architecture.json"  # a saved model's TabularMLP arguments besides the preprocessing
+TRUST_PICKLES = "MLINFRA_TRUST_PICKLED_MODELS"  # "1": load earlier mlinfra's pickled model.pt files
 
 
 @dataclass
@@ -137,14 +139,21 @@ class ScoringModel:
 
     @classmethod
     def load(cls, folder: Path, version: str = "unregistered") -> ScoringModel:
-        if not (folder / ARCHITECTURE).exists():
-            raise FileNotFoundError(
-                f"{folder} has no {ARCHITECTURE}: its model.pt is a pickled module written by an "
-                "earlier mlinfra, which is not loaded (unpickling runs code); re-materialize "
-                "training/model (retrain_job) to register the model in the current format"
-            )
+        """Rebuild the net from the JSON files and read its tensors. A folder written by an
+        earlier mlinfra holds the pickled module instead; it is loaded only when the
+        MLINFRA_TRUST_PICKLED_MODELS environment variable is "1" (unpickling runs code)."""
         pre = Preprocessor.from_json((folder / "preprocessor.json").read_text())
         classes = json.loads((folder / "classes.json").read_text())
-        model = TabularMLP(pre, len(classes), **json.loads((folder / ARCHITECTURE).read_text()))
-        model.load_state_dict(torch.load(folder / "model.pt", weights_only=True, map_location="cpu"))
+        if (folder / ARCHITECTURE).exists():
+            model = TabularMLP(pre, len(classes), **json.loads((folder / ARCHITECTURE).read_text()))
+            model.load_state_dict(torch.load(folder / "model.pt", weights_only=True, map_location="cpu"))
+        elif os.environ.get(TRUST_PICKLES) == "1":
+            model = torch.load(folder / "model.pt", weights_only=False, map_location="cpu")
+        else:
+            raise FileNotFoundError(
+                f"{folder} has no {ARCHITECTURE}: its model.pt is a pickled module written by an "
+                "earlier mlinfra, not loaded by default (unpickling runs code). Re-materialize "
+                f"training/model to register the model in the current format, or set {TRUST_PICKLES}=1 "
+                "to load it if you trust the file"
+            )
         return cls(model.eval(), pre, classes, version)

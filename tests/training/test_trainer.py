@@ -246,8 +246,8 @@ def test_missing_numerics_are_imputed_in_training_and_scoring():
     assert np.allclose(probs, result.model.predict_proba(filled))
 
 
-def test_a_saved_model_is_tensors_and_json_and_loads_without_unpickling_code(tmp_path):
-    from mlinfra_assets.training.model import ARCHITECTURE, ScoringModel
+def test_a_saved_model_is_tensors_and_json_and_loads_without_unpickling_code(tmp_path, monkeypatch):
+    from mlinfra_assets.training.model import ARCHITECTURE, TRUST_PICKLES, ScoringModel
 
     spec = training_spec(epochs=1, hidden=[16, 8])
     model = train(_frame(n=600), spec, TrainConfig.from_spec(spec), log=lambda _: None).model
@@ -263,7 +263,10 @@ def test_a_saved_model_is_tensors_and_json_and_loads_without_unpickling_code(tmp
     model.save(old)
     (old / ARCHITECTURE).unlink()
     torch.save(model.model, old / "model.pt")
-    with pytest.raises(FileNotFoundError, match=f"{old}.*pickled module.*re-materialize training/model"):
+    monkeypatch.delenv(TRUST_PICKLES, raising=False)
+    with pytest.raises(FileNotFoundError, match=f"{old}.*pickled module.*Re-materialize training/model.*{TRUST_PICKLES}=1"):
         ScoringModel.load(old)
+    monkeypatch.setenv(TRUST_PICKLES, "1")
+    assert np.array_equal(ScoringModel.load(old).predict_proba(rows), model.predict_proba(rows))
     with pytest.raises(TypeError, match="writes TabularMLP models, not Sequential"):
         ScoringModel(torch.nn.Sequential(), model.pre, model.classes).save(tmp_path / "odd")
