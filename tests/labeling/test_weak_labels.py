@@ -91,3 +91,26 @@ def test_lf_module_errors_name_the_module():
         load_lfs(small_spec(labeling_functions="mlinfra_assets.holdout"))
     lfs = load_lfs(small_spec())
     assert len(lfs.lfs) >= 8 and lfs.class_balance == [0.985, 0.015]
+
+
+def test_the_label_model_agrees_with_its_class_balance_whatever_the_seed(oracle_run):
+    """Snorkel's start is a random fraction of mu_init, and on the demo LFs the fitted positive
+    share followed it (0.5% to 3.7% over seeds 0-9); the kept start matches the class balance."""
+    import duckdb
+
+    from mlinfra_assets.labeling import label_model
+    from mlinfra_assets.labeling.demo_lfs import CLASS_BALANCE
+
+    spec, resources, result = oracle_run
+    names = load_lfs(spec).names
+    con = duckdb.connect(resources["warehouse"].path, read_only=True)
+    patterns = label_model.read_patterns(con, names)
+    con.close()
+    fits = [label_model.fit(patterns, names, spec.classes, list(CLASS_BALANCE), "lf_module", 100_000, seed)
+            for seed in (0, 7, 8)]
+    assert len({f.version for f in fits}) == 1 and len({f.init_scale for f in fits}) == 1
+    pd.testing.assert_frame_equal(fits[0].patterns, fits[2].patterns)
+    assert fits[0].posterior_balance[1] == pytest.approx(CLASS_BALANCE[1], abs=0.002)
+    meta = metadata(result, keys.WEAK_LABELS)
+    assert meta["label_model_version"] == fits[0].version
+    assert meta["label_model_init_scale"] == fits[0].init_scale

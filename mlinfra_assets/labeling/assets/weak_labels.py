@@ -78,6 +78,8 @@ def build_weak_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
             "label_model_version": fit.version,
             "class_balance": str([round(p, 4) for p in fit.class_balance]),
             "class_balance_source": fit.balance_source,
+            "posterior_balance": str([round(p, 4) for p in fit.posterior_balance]),
+            "label_model_init_scale": fit.init_scale,
             "fit_rows": fit.fit_rows,
             "vote_patterns": len(fit.patterns),
             "class_distribution": df_markdown(pd.DataFrame({"class": spec.classes, "rows": counts.to_numpy()})),
