@@ -43,19 +43,15 @@ class FusedTabularMLP(nn.Module):
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        for attr in ("mean", "std", "embeddings", "mlp"):
+        for attr in ("features", "mlp"):
             if not hasattr(model, attr):
                 raise TypeError(f"FusedTabularMLP needs a TabularMLP-like model with `{attr}`; got {type(model).__name__}")
-        self.register_buffer("mean", model.mean.detach().clone())
-        self.register_buffer("std", model.std.detach().clone())
-        self.embeddings = model.embeddings
+        self.source = model  # its `features` (standardize, embed) feed the fused MLP
         self.mlp = model.mlp
         mlp_layers(self.mlp)  # validate now, not at the first call
 
     def features(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-        parts = [(numeric - self.mean) / self.std]
-        parts += [emb(categorical[:, j]) for j, emb in enumerate(self.embeddings)]
-        return torch.cat(parts, dim=1)
+        return self.source.features(numeric, categorical)
 
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor, softmax: bool = False,
                 force_triton: bool = False) -> torch.Tensor:

@@ -113,7 +113,7 @@ def fit(
     P = voted[names].to_numpy(dtype=np.int64)
     if class_balance is None:
         class_balance, balance_source = estimate_balance(P, voted["n"].to_numpy(), len(classes)), "majority_vote"
-    model, scale, probs = _consistent_fit(L, P, voted["n"].to_numpy(), len(classes), class_balance, seed)
+    model, scale, probs, posterior = _consistent_fit(L, P, voted["n"].to_numpy(), len(classes), class_balance, seed)
     out = voted[[*names, "n"]].copy()
     for k, cls in enumerate(classes):
         out[f"prob_{cls}"] = probs[:, k]
@@ -134,7 +134,7 @@ def fit(
         rows_without_votes=int(patterns["n"].sum() - voted["n"].sum()),
         lf_accuracy=accuracy,
         init_scale=scale,
-        posterior_balance=[float(p) for p in np.average(probs, axis=0, weights=voted["n"].to_numpy())],
+        posterior_balance=[float(p) for p in posterior],
     )
 
 
@@ -153,28 +153,29 @@ def estimate_balance(P: np.ndarray, weight: np.ndarray, k: int) -> list[float]:
 
 
 def _consistent_fit(L: np.ndarray, P: np.ndarray, counts: np.ndarray, cardinality: int,
-                    class_balance: list[float], seed: int):  # noqa: ANN202 - (LabelModel, scale, probs)
+                    class_balance: list[float], seed: int):  # noqa: ANN202
     """The label model fit from each of INIT_SCALES (then REFINE_STEPS finer steps around the
     best) whose mean posterior over the voted patterns `P` (`counts` rows each) is closest in
-    total variation to `class_balance`: a model that agrees with its own prior."""
+    total variation to `class_balance`: a model that agrees with its own prior.
+    Returns (model, its start scale, its probabilities per pattern, its mean posterior)."""
     target = np.asarray(class_balance, dtype=float)
 
-    def attempt(scale: float) -> tuple[float, float, object, np.ndarray]:
-        model = _label_model(L, cardinality, class_balance, seed, scale)
+    def attempt(scale: float) -> tuple[float, object, float, np.ndarray, np.ndarray]:
+        model = _label_model(L, cardinality, target, seed, scale)
         probs = model.predict_proba(P)
-        return float(np.abs(np.average(probs, axis=0, weights=counts) - target).sum() / 2), scale, model, probs
+        posterior = np.average(probs, axis=0, weights=counts)
+        return float(np.abs(posterior - target).sum() / 2), model, scale, probs, posterior
 
     best = min((attempt(s) for s in INIT_SCALES), key=lambda t: t[0])
     step = INIT_SCALES[1] / INIT_SCALES[0]
     for _ in range(REFINE_STEPS):
         step = float(np.sqrt(step))
-        near = [attempt(best[1] * f) for f in (1 / step, step) if best[1] * f <= 1.0]
+        near = [attempt(best[2] * f) for f in (1 / step, step) if best[2] * f <= 1.0]
         best = min([best, *near], key=lambda t: t[0])
-    _, scale, model, probs = best
-    return model, scale, probs
+    return best[1:]
 
 
-def _label_model(L: np.ndarray, cardinality: int, class_balance: list[float] | None, seed: int,
+def _label_model(L: np.ndarray, cardinality: int, class_balance: np.ndarray, seed: int,
                  init_scale: float):  # noqa: ANN202
     import torch
     from snorkel.labeling.model import LabelModel
@@ -187,12 +188,11 @@ def _label_model(L: np.ndarray, cardinality: int, class_balance: list[float] | N
             self.mu = torch.nn.Parameter(self.mu_init.clone() * init_scale).float()
 
     model = ScaledStart(cardinality=cardinality, verbose=False)
-    balance = None if class_balance is None else np.asarray(class_balance, dtype=float)
     # its tensors are (m*k)^2: torch's thread pool only adds overhead, up to 40x on a busy machine
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        model.fit(L, class_balance=balance, n_epochs=EPOCHS, seed=seed, progress_bar=False)
+        model.fit(L, class_balance=class_balance, n_epochs=EPOCHS, seed=seed, progress_bar=False)
     finally:
         torch.set_num_threads(threads)
     return model
