@@ -224,6 +224,7 @@ class Thresholds(BaseModel):
     drift_alpha: float = 0.01  # significance of the KS / chi-squared tests, after correction
     drift_correction: Literal["holm", "bonferroni", "fdr_bh", "none"] = "holm"
     retrain_cooldown_days: int = Field(default=7, ge=0)  # drifted days this close: same event
+    retrain_new_gold_labels: int | None = Field(default=200, ge=1)  # this many new gold labels: retrain (null: off)
     slices: list[str] = Field(default_factory=list)
 
 

@@ -1,16 +1,19 @@
-"""Monitoring stage: the champion's daily predictions, the drift report, the drift and run-failure sensors."""
+"""Monitoring stage: the champion's daily predictions, the drift report, the retraining sensors
+(drift, new gold labels) and the run-failure sensor."""
 
 from mlinfra_assets.monitoring.assets import build_drift_report, build_predictions
 from mlinfra_assets.monitoring.sensors import (
     DRIFT_SENSOR,
+    LABELS_SENSOR,
     RUN_FAILURE_SENSOR,
     build_drift_sensor,
+    build_new_labels_sensor,
     build_run_failure_sensor,
 )
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.stage import Stage
 
-__all__ = ["DRIFT_SENSOR", "RUN_FAILURE_SENSOR", "build_stage"]
+__all__ = ["DRIFT_SENSOR", "LABELS_SENSOR", "RUN_FAILURE_SENSOR", "build_stage"]
 
 
 def build_stage(spec: DatasetSpec) -> Stage:
@@ -18,6 +21,7 @@ def build_stage(spec: DatasetSpec) -> Stage:
         assets=[build_predictions(spec), build_drift_report(spec)],
         sensors=[
             build_drift_sensor(spec.thresholds.retrain_cooldown_days),
+            build_new_labels_sensor(spec.thresholds.retrain_new_gold_labels),
             build_run_failure_sensor(),
         ],
     )

@@ -1,4 +1,5 @@
-"""The drift sensor (drift -> one retraining per drift event) and the run-failure sensor."""
+"""The retraining sensors (drift -> one retraining per drift event; enough new gold labels ->
+one retraining) and the run-failure sensor."""
 
 import json
 from collections.abc import Mapping
@@ -11,9 +12,11 @@ from mlinfra_assets.monitoring.events import DriftState, plan
 from mlinfra_assets.resources import DataDir
 
 DRIFT_SENSOR = "drift_retrain_sensor"
+LABELS_SENSOR = "new_labels_retrain_sensor"
 RUN_FAILURE_SENSOR = "run_failure_report"
 DAYS_TAG = "mlinfra/drifted_partitions"
 TRIGGER_TAG = "mlinfra/trigger"
+NEW_LABELS_TAG = "mlinfra/new_gold_labels"
 BATCH = 200
 
 
@@ -82,6 +85,73 @@ def build_drift_sensor(cooldown_days: int = 7) -> dg.SensorDefinition:
         )
 
     return drift_retrain_sensor
+
+
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
+]
+
+
+def _latest(instance: dg.DagsterInstance, key: dg.AssetKey, before: int | None = None):  # noqa: ANN202
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, before_storage_id=before), limit=1, ascending=False
+    ).records
+    return records[0] if records else None
+
+
+def gold_labels_since_training(instance: dg.DagsterInstance) -> tuple[int, int | None]:
+    """(gold labels added since the last training set was built, storage id of the newest
+    gold_labels materialization): the newest gold_labels row count minus the row count of the
+    last gold_labels materialization before that training set. Both come from the event log,
+    so the figure survives a daemon restart."""
+    gold = _latest(instance, keys.GOLD_LABELS)
+    if gold is None:
+        return 0, None
+    trained = _latest(instance, keys.TRAINING_SET)
+    if trained is None:
+        return 0, gold.storage_id  # nothing trained yet: the first training is the full job's
+    before = _latest(instance, keys.GOLD_LABELS, before=trained.storage_id)
+
+    def rows(record) -> int:  # noqa: ANN001
+        value = record.asset_materialization.metadata.get("dagster/row_count")
+        return int(value.value) if value is not None else 0
+
+    return rows(gold) - (rows(before) if before is not None else 0), gold.storage_id
+
+
+def build_new_labels_sensor(min_new: int | None) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=LABELS_SENSOR,
+        job_name=keys.RETRAIN_JOB,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING if min_new else dg.DefaultSensorStatus.STOPPED,
+    )
+    def new_labels_retrain_sensor(context: dg.SensorEvaluationContext):
+        """Requests one retrain_job run when thresholds.retrain_new_gold_labels gold labels have
+        landed since the last training set was built (off when null). A drift retrain learns
+        from weak labels, and the labeling functions do not know a new concept; the refreshed
+        queue steers annotators to it, and their answers reach the model through this sensor.
+        No request while a retraining or full run is queued or running; the run key names the
+        newest gold_labels materialization, so one landing never requests twice."""
+        if not min_new:
+            return dg.SkipReason("thresholds.retrain_new_gold_labels is null: off")
+        new, storage_id = gold_labels_since_training(context.instance)
+        if new < min_new:
+            return dg.SkipReason(f"{new} new gold label(s) since the last training set, below {min_new}")
+        busy = context.instance.get_runs(
+            filters=dg.RunsFilter(job_name=keys.RETRAIN_JOB, statuses=IN_FLIGHT), limit=1
+        ) or context.instance.get_runs(
+            filters=dg.RunsFilter(job_name=keys.FULL_JOB, statuses=IN_FLIGHT), limit=1
+        )
+        if busy:
+            return dg.SkipReason(f"{new} new gold labels; run {busy[0].run_id} will train on them")
+        return dg.RunRequest(
+            run_key=f"labels:{storage_id}",
+            tags={TRIGGER_TAG: LABELS_SENSOR, NEW_LABELS_TAG: str(new)},
+        )
+
+    return new_labels_retrain_sensor
 
 
 def failure_record(run: dg.DagsterRun, message: str) -> dict:
