@@ -14,11 +14,18 @@ import pytest
 
 from mlinfra_assets import keys
 from mlinfra_assets.definitions import build_definitions
-from mlinfra_assets.monitoring.sensors import DAYS_TAG, DRIFT_SENSOR, RUN_FAILURE_SENSOR
+from mlinfra_assets.monitoring.sensors import (
+    DAYS_TAG,
+    DRIFT_SENSOR,
+    LABELS_SENSOR,
+    NEW_LABELS_TAG,
+    RUN_FAILURE_SENSOR,
+    TRIGGER_TAG,
+)
 from mlinfra_assets.resources import default_resources
 from mlinfra_assets.runner import run_job
 from mlinfra_assets.spec import PROJECT_ROOT
-from mlinfra_assets.training import registry
+from mlinfra_assets.training import evaluation, registry
 from tests.conftest import small_spec
 
 pytestmark = pytest.mark.integration
@@ -28,6 +35,7 @@ SHIFT = 20  # demo day index: D = 2026-01-21
 START = date(2026, 1, 1)
 D = START + timedelta(days=SHIFT)
 SCHEDULE = "daily_ingest_and_score"
+ANSWERED = 1  # the day (offset from D) the annotators have answered the refreshed queue
 
 
 def day(offset: int) -> str:
@@ -126,6 +134,7 @@ def loop(tmp_path_factory):
     demo.update(rows=ROWS, drift={"day": SHIFT, "covariate": True, "concept": True})
     spec = small_spec(rows=ROWS, demo=demo)
     spec.synthetic.quality_threshold = 0.7  # few real fraud rows at this size (see test_end_to_end)
+    spec.synthetic.utility = False  # reported only (two extra trainings per run): tests/synthetic measure it
     resources = default_resources(root / "data")
     instance = dg.DagsterInstance.from_config(str(home))
     started = time.monotonic()
@@ -141,11 +150,16 @@ def loop(tmp_path_factory):
         [daily] = daemon.schedule_tick(midnight)
         report = daily.asset_materializations_for_node("monitoring__drift_report")[-1].metadata
         retrains = daemon.sensor_tick(DRIFT_SENSOR)
+        answered = None
+        if offset == ANSWERED:  # annotators answer the queue the drift retrain refreshed
+            answered = daemon.execute(keys.ANNOTATIONS_JOB, dg.RunRequest())
+        label_retrains = daemon.sensor_tick(LABELS_SENSOR)
         refreshed = daemon.automation_tick()
         days.append({
             "day": day(offset), "daily_ok": daily.success, "flagged": report["drift_detected"].value,
             "drifted_share": report["drifted_share"].value, "max_psi": report["max_psi"].value,
-            "retrains": retrains, "champion": registry.champion_version(resources["mlflow"], spec.name),
+            "retrains": retrains, "answered": answered, "label_retrains": label_retrains,
+            "champion": registry.champion_version(resources["mlflow"], spec.name),
             "refreshed": refreshed, "elapsed_s": round(time.monotonic() - started, 1),
         })
     yield spec, resources, instance, daemon, days, old_champion
@@ -156,23 +170,24 @@ def test_no_alarm_before_the_shift_one_at_it(loop):
     *_, days, _ = loop
     for d in days:
         print(f"{d['day']}  flagged={d['flagged']!s:5}  drifted_share={d['drifted_share']:.2f}  "
-              f"max_psi={d['max_psi']:.2f}  retrains={len(d['retrains'])}  champion=v{d['champion']}  "
+              f"max_psi={d['max_psi']:.2f}  retrains={len(d['retrains'])}+{len(d['label_retrains'])}  "
+              f"champion=v{d['champion']}  "
               f"t={d['elapsed_s']}s")
     assert all(d["daily_ok"] for d in days)
     assert [d["flagged"] for d in days[:3]] == [False, False, False]
     assert days[3]["flagged"] is True and days[3]["day"] == D.isoformat()
-    assert not any(d["retrains"] for d in days[:3])
+    assert not any(d["retrains"] or d["label_retrains"] for d in days[:3])
 
 
 def test_exactly_one_retraining_and_the_challenger_is_gated(loop):
     spec, resources, instance, daemon, days, old = loop
-    runs = instance.get_runs(filters=dg.RunsFilter(job_name=keys.RETRAIN_JOB))
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=keys.RETRAIN_JOB, tags={TRIGGER_TAG: DRIFT_SENSOR}))
     assert len(runs) == 1 and runs[0].tags[DAYS_TAG] == D.isoformat()
     [(request, result)] = days[3]["retrains"]
     assert result.success and daemon.failures_reported == 0
     gate = result.asset_materializations_for_node("training__evaluation")[-1].metadata
     assert gate["champion_version_before"].value == old
-    assert gate["decision"].value in {"promote", "reject"}
+    assert gate["decision"].value in {evaluation.PROMOTE, evaluation.KEEP}
     # days after D still drift (the new reference holds one shifted day): the cooldown holds
     assert all(d["flagged"] and not d["retrains"] for d in days[4:])
 
@@ -183,11 +198,11 @@ def test_the_promoted_model_scores_the_days_after_the_shift_better(loop):
     assert new != old
     con = duckdb.connect(resources["warehouse"].path, read_only=True)
     versions = con.execute(
-        "SELECT DISTINCT model_version FROM monitoring.predictions WHERE _partition > ?", [D]
+        "SELECT DISTINCT model_version FROM monitoring.predictions WHERE _partition > ?", [day(ANSWERED)]
     ).fetchall()
     history = con.execute("SELECT * FROM analytics.drift_history ORDER BY day").df()
     con.close()
-    assert versions == [(new,)]  # the days after D are scored by the promoted model
+    assert versions == [(new,)]  # the days after the last retraining are scored by its champion
     (before, fraud), (after, _) = post_shift_f1(resources, spec, old, day(1)), post_shift_f1(resources, spec, new, day(1))
     print(f"F1 from {day(1)} ({fraud} fraud rows): old champion v{old} {before:.3f}, promoted v{new} {after:.3f}")
     assert after > before
@@ -196,3 +211,25 @@ def test_the_promoted_model_scores_the_days_after_the_shift_better(loop):
     flagged = history.set_index(history["day"].dt.strftime("%Y-%m-%d"))["flagged"]
     assert [bool(flagged[day(o)]) for o in range(-3, 4)] == [d["flagged"] for d in days]
     assert np.isfinite(history["max_psi"]).all()
+
+
+
+def test_the_answered_queue_starts_one_retraining_on_the_new_labels(loop):
+    """The day after the alarm the annotators have answered the queue the drift retrain
+    refreshed (the demo's simulated annotator, as an annotations_job run); the new-labels
+    sensor requests one retraining that trains on those labels, and the gate decides again."""
+    spec, resources, instance, daemon, days, old = loop
+    answered = days[3 + ANSWERED]["answered"]
+    assert answered.success
+    landed = answered.asset_materializations_for_node("labeling__annotations")[-1].metadata
+    assert landed["simulated_answers"].value == spec.active_learning.batch_size
+    assert [bool(d["label_retrains"]) for d in days] == [o == ANSWERED for o in range(-3, 4)]
+    [(request, result)] = days[3 + ANSWERED]["label_retrains"]
+    assert request.tags[TRIGGER_TAG] == LABELS_SENSOR
+    assert int(request.tags[NEW_LABELS_TAG]) >= spec.thresholds.retrain_new_gold_labels
+    assert result.success and daemon.failures_reported == 0
+    gate = result.asset_materializations_for_node("training__evaluation")[-1].metadata
+    assert gate["champion_version_before"].value == days[3]["champion"]
+    assert gate["decision"].value in {evaluation.PROMOTE, evaluation.KEEP}
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=keys.RETRAIN_JOB, tags={TRIGGER_TAG: LABELS_SENSOR}))
+    assert len(runs) == 1
