@@ -11,7 +11,8 @@ int8 timings of nets [256, 128] and wider can jump between two levels from one p
 the next (glibc returning activation buffers to the OS, docs/edge.md): run it twice.
 
     python benchmarks/edge.py                     # demo size (~1-2 min)
-    python benchmarks/edge.py --rows 200000 --compare 512,256 --out benchmarks/results/edge.md
+    python benchmarks/edge.py --out benchmarks/results/edge.md
+    python benchmarks/edge.py --rows 200000 --compare 512,256
 """
 
 import argparse
@@ -102,7 +103,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=60000, help="demo rows generated (the demo's own size: 200000)")
     ap.add_argument("--epochs", type=int, default=4)
-    ap.add_argument("--compare", default="256,256", help="hidden layers of a second model ('' to skip)")
+    ap.add_argument("--compare", default="64,32", help="hidden layers of a second model ('' to skip; 64,32: the demo net before 2026-11-29)")
     ap.add_argument("--out", type=Path, help="also write the tables as markdown here")
     args = ap.parse_args()
     import torch
