@@ -157,7 +157,8 @@ def report(spec, holdout, sets, seeds, gold_labels, scale) -> None:  # noqa: ANN
     for label, weights, overrides in (
         ("spec", spec.training.weights, {}),
         ("no synthetic cap", spec.training.weights, {"synthetic_max_share": 1.0}),
-        ("mixup 0.4", spec.training.weights, {"mixup": 0.4}),
+        (("no mixup", spec.training.weights, {"mixup": 0.0}) if spec.training.mixup
+         else ("mixup 0.4", spec.training.weights, {"mixup": 0.4})),
         ("synthetic 0.1", {**spec.training.weights, "synthetic": 0.1}, {}),
         ("gold 5", {**spec.training.weights, "gold": 5.0}, {}),
     ):

@@ -1,5 +1,6 @@
 """The continual-learning loop, as the daemon runs it: days D-3..D+3 of a demo with a covariate and
-a concept shift from day D, through a DagsterInstance in a temporary DAGSTER_HOME. Schedules,
+a concept shift from day D, through a DagsterInstance in a temporary DAGSTER_HOME; on D+1 the
+annotators answer the queue the drift retrain refreshed, and the new-labels sensor retrains. Schedules,
 sensors and automation conditions are evaluated the way the daemon does; the runs they request
 are executed in-process from the code location's job definitions."""
 
@@ -108,7 +109,7 @@ def post_shift_f1(resources: dict, spec, version: str, first: str) -> tuple[floa
     """F1 of a registered model on every day from `first` that the demo's source holds: the days
     the daily runs scored and the month's remaining ones (~10 days, ~320 fraud rows at 40k rows).
     Three days hold ~100 fraud rows, and their F1 moved by a few hundredths with any change of
-    the net (see docs/edge.md, "Why the demo is still [64, 32]"). Returns (F1, fraud rows)."""
+    the net (docs/edge.md, "The loop, and why the switch waited..."). Returns (F1, fraud rows)."""
     from sklearn.metrics import f1_score
 
     con = duckdb.connect(resources["warehouse"].path, read_only=True)
