@@ -47,13 +47,17 @@ LOCK_ERRORS = re.compile(
 )
 BUSY = "busy: warehouse "  # the clear wait message of `mlinfra query` (exit code 3)
 def small_demo_spec(rows: int = ROWS) -> DatasetSpec:
-    """The demo at test size with short training and fine-tuning (the job's shape is unchanged)."""
+    """The demo at test size with short training and fine-tuning and the small [64, 32] net
+    (the job's shape is unchanged): these campaigns are about files, locks and secrets, not
+    about what the model learns, and the demo's [256, 256] would only make them slower."""
     from tests.conftest import small_spec
 
     spec = small_spec(rows=rows)
     spec.synthetic.quality_threshold = 0.7  # few real fraud rows at this size (see test_end_to_end)
     spec.synthetic.utility = False
     spec.training.epochs = 2
+    spec.training.hidden, spec.training.mixup, spec.training.batch_size = [64, 32], 0.0, 1024
+    spec.edge.finetune_mixup = 0.0
     spec.edge.finetune_rows = 2_000
     spec.edge.finetune_epochs = 1
     return spec

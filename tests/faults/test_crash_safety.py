@@ -15,7 +15,7 @@ from mlinfra_assets import keys
 from mlinfra_assets.resources import FAILPOINT, default_resources
 from mlinfra_assets.runner import run_assets, run_job
 from mlinfra_assets.spec import PROJECT_ROOT
-from tests.conftest import small_spec
+from tests.faults.concurrency import small_demo_spec
 
 pytestmark = pytest.mark.integration
 
@@ -56,10 +56,7 @@ def fingerprint(path: str, tables: list[str]) -> dict[str, tuple[int, str]]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("crash")
-    spec = small_spec(rows=20_000)
-    spec.synthetic.quality_threshold = (
-        0.7  # ~300 real fraud rows at this size (see test_end_to_end)
-    )
+    spec = small_demo_spec(rows=20_000)  # ~300 real fraud rows: quality threshold 0.7
     resources = default_resources(root / "data")
     assert run_job(spec, resources, keys.FULL_JOB).success
     spec_json = root / "spec.json"

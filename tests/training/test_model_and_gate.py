@@ -37,7 +37,8 @@ def test_train_register_promote_then_reject_a_worse_model(resources):
     client = mlflow.MlflowClient(tracker.tracking_uri)
     run = client.get_run(model["run_id"])
     assert run.data.tags["dagster_run_id"] == first.run_id
-    assert run.data.params["hidden"] == "64,32" and run.data.params["mixup"] == "0.0"
+    assert run.data.params["hidden"] == ",".join(map(str, spec.training.hidden))
+    assert run.data.params["mixup"] == str(spec.training.mixup)
     assert "data_version" in run.data.params
     epochs = int(run.data.metrics["epochs_run"])
     assert 1 <= epochs <= spec.training.epochs
