@@ -214,7 +214,6 @@ def test_the_promoted_model_scores_the_days_after_the_shift_better(loop):
     assert np.isfinite(history["max_psi"]).all()
 
 
-
 def test_the_answered_queue_starts_one_retraining_on_the_new_labels(loop):
     """The day after the alarm the annotators have answered the queue the drift retrain
     refreshed (the demo's simulated annotator, as an annotations_job run); the new-labels
@@ -229,6 +228,10 @@ def test_the_answered_queue_starts_one_retraining_on_the_new_labels(loop):
     assert request.tags[TRIGGER_TAG] == LABELS_SENSOR
     assert int(request.tags[NEW_LABELS_TAG]) >= spec.thresholds.retrain_new_gold_labels
     assert result.success and daemon.failures_reported == 0
+    [(_, drift_run)] = days[3]["retrains"]
+    gold_rows = [r.asset_materializations_for_node("training__training_set")[-1].metadata["rows_gold"].value
+                 for r in (drift_run, result)]
+    assert gold_rows[1] - gold_rows[0] >= 0.8 * spec.active_learning.batch_size  # the answers train (holdout rows don't)
     gate = result.asset_materializations_for_node("training__evaluation")[-1].metadata
     assert gate["champion_version_before"].value == days[3]["champion"]
     assert gate["decision"].value in {evaluation.PROMOTE, evaluation.KEEP}
