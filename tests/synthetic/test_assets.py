@@ -59,6 +59,9 @@ def test_minority_reaches_the_target_share(first_run, upstream):
 def test_quality_privacy_and_utility_are_recorded_and_the_gate_passes(first_run, upstream):
     spec = synthetic_spec()
     quality = _metadata(first_run, keys.SYNTHETIC_QUALITY)
+    print({k: quality[k] for k in ("overall_quality", "data_validity", "exact_matches", "dcr_ratio",
+                                   "dcr_overfitting_protection", "tstr_f1", "trtr_f1",
+                                   "model_f1_without_synthetic", "model_f1_with_synthetic")})  # docs/synthetic.md
     assert 0.6 < quality["overall_quality"] <= 1.0 and quality["passed"] is True
     assert quality["data_validity"] == 1.0 and quality["exact_matches"] == 0
     assert quality["dcr_ratio"] >= spec.synthetic.privacy.min_dcr_ratio
