@@ -18,6 +18,11 @@ DAYS_TAG = "mlinfra/drifted_partitions"
 TRIGGER_TAG = "mlinfra/trigger"
 NEW_LABELS_TAG = "mlinfra/new_gold_labels"
 BATCH = 200
+# runs that will still build a training set: the new-labels sensor waits for them
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
+]
 
 
 def drifted_days(metadata: Mapping[str, dg.MetadataValue], partition: str | None) -> list[str]:
@@ -87,12 +92,6 @@ def build_drift_sensor(cooldown_days: int = 7) -> dg.SensorDefinition:
     return drift_retrain_sensor
 
 
-IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
-]
-
-
 def _latest(instance: dg.DagsterInstance, key: dg.AssetKey, before: int | None = None):  # noqa: ANN202
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=key, before_storage_id=before), limit=1, ascending=False
@@ -139,11 +138,8 @@ def build_new_labels_sensor(min_new: int | None) -> dg.SensorDefinition:
         new, storage_id = gold_labels_since_training(context.instance)
         if new < min_new:
             return dg.SkipReason(f"{new} new gold label(s) since the last training set, below {min_new}")
-        busy = context.instance.get_runs(
-            filters=dg.RunsFilter(job_name=keys.RETRAIN_JOB, statuses=IN_FLIGHT), limit=1
-        ) or context.instance.get_runs(
-            filters=dg.RunsFilter(job_name=keys.FULL_JOB, statuses=IN_FLIGHT), limit=1
-        )
+        busy = [run for job in (keys.RETRAIN_JOB, keys.FULL_JOB)
+                for run in context.instance.get_runs(dg.RunsFilter(job_name=job, statuses=IN_FLIGHT), limit=1)]
         if busy:
             return dg.SkipReason(f"{new} new gold labels; run {busy[0].run_id} will train on them")
         return dg.RunRequest(
