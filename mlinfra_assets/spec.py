@@ -19,6 +19,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPEC = PROJECT_ROOT / "mlinfra.yaml"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# Every column the platform adds beside a user's columns starts with this prefix; a spec
+# that names a column with it is refused at load.
+RESERVED_PREFIX = "_"
+CADENCES = ("hourly", "daily", "weekly", "monthly")
+MAX_CLASSES = 100
+GENERATED_ID = "_row_id"  # the id column the platform adds when the source has none
 
 
 class SpecError(ValueError):
@@ -31,13 +37,32 @@ def _identifier(value: str, what: str) -> str:
     return value
 
 
+def _user_column(value: str, what: str) -> str:
+    """A column the user names: a plain identifier without the platform's reserved prefix."""
+    _identifier(value, what)
+    if value.startswith(RESERVED_PREFIX):
+        raise ValueError(
+            f"{what} {value!r} starts with {RESERVED_PREFIX!r}, which is reserved for the columns the "
+            f"platform adds: rename the column in the source (or alias it in a view) and in the spec"
+        )
+    return value
+
+
+def class_column(name: str) -> str:
+    """The column suffix of a class name: letters, digits and _ kept, anything else as _."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", str(name))
+
+
 class Source(BaseModel):
     kind: Literal["duckdb_table", "parquet", "csv"] = "duckdb_table"
     table: str | None = None
     path: str | None = None
     name: str
-    start_date: date
+    # with a timestamp column: the first partition (default: the data's first day) and the
+    # exclusive end (omit for an open-ended, live source); partitions are `cadence` long
+    start_date: date | None = None
     end_date: date | None = None
+    cadence: Literal["hourly", "daily", "weekly", "monthly"] = "daily"
 
     @field_validator("name")
     @classmethod
@@ -85,9 +110,41 @@ class Features(BaseModel):
 
 
 class Gold(BaseModel):
-    table: str
+    """Ground-truth labels, used for evaluation and the simulated annotator, never as a
+    feature. Where they live: `table` (a warehouse table), `path` (a CSV or Parquet file),
+    or neither: the source's own `column` (the target column of the user's file)."""
+
     column: str = "label"
-    id_column: str | None = None
+    table: str | None = None
+    path: str | None = None
+    id_column: str | None = None  # the id column of `table` / `path` (default: the spec's id_column)
+
+    @field_validator("column", "id_column")
+    @classmethod
+    def _col(cls, v: str | None) -> str | None:
+        return v if v is None else _identifier(v, "gold column")
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, v: str | None) -> str | None:
+        if v is not None:
+            parts = v.split(".")
+            if len(parts) != 2:
+                raise ValueError(f"gold.table {v!r}: name it as schema.table")
+            for part in parts:
+                _identifier(part, "gold.table part")
+        return v
+
+    @model_validator(mode="after")
+    def _one_place(self) -> Gold:
+        if self.table and self.path:
+            raise ValueError("gold: set gold.table or gold.path, not both")
+        return self
+
+    @property
+    def in_source(self) -> bool:
+        """The labels are a column of the source itself."""
+        return self.table is None and self.path is None
 
 
 class Drift(BaseModel):
@@ -177,7 +234,13 @@ class Synthetic(BaseModel):
         return v
 
 
+METRICS = ("auto", "f1", "macro_f1", "accuracy")
+
+
 class Training(BaseModel):
+    # the figure that chooses the epoch, gates the champion, judges edge variants and
+    # synthetic utility: auto = F1 of the positive class for two classes, macro-F1 for more
+    metric: Literal["auto", "f1", "macro_f1", "accuracy"] = "auto"
     hidden: list[int] = Field(default_factory=lambda: [64, 32])
     epochs: int = 8
     batch_size: int = 1024
@@ -233,8 +296,10 @@ class DatasetSpec(BaseModel):
 
     name: str
     source: Source
-    id_column: str
-    timestamp_column: str
+    # none: the platform generates `_row_id` (GENERATED_ID) from each row's content and its
+    # occurrence among identical rows, so it is stable across re-reads of the same data
+    id_column: str | None = None
+    timestamp_column: str | None = None  # none: each ingest of the source is a batch partition
     features: Features
     classes: list[str]
     positive_class: str | None = None
@@ -249,27 +314,71 @@ class DatasetSpec(BaseModel):
     edge: Edge = Field(default_factory=Edge)
     thresholds: Thresholds = Field(default_factory=Thresholds)
 
+    # path of the spec file, set by load_spec: relative paths in the spec are relative to it
+    spec_path: Path | None = Field(default=None, exclude=True)
+
     @field_validator("labeling_functions")
     @classmethod
     def _lf_module(cls, v: str) -> str:
+        if v.endswith(".py"):
+            return v
         if not _MODULE.match(v):
             raise ValueError(
-                f"labeling_functions {v!r} is not a dotted module path (e.g. mypackage.fraud_lfs): "
-                "LFs load only from that importable module, never from a file path or a relative name"
+                f"labeling_functions {v!r} is neither a .py file (relative to the spec) nor a dotted "
+                "module path (e.g. mypackage.fraud_lfs)"
             )
         return v
 
     @field_validator("id_column", "timestamp_column")
     @classmethod
-    def _ident(cls, v: str) -> str:
-        return _identifier(v, "column")
+    def _ident(cls, v: str | None) -> str | None:
+        return v if v is None else _user_column(v, "column")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _identifier(v, "name")
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _class_names(cls, v: object) -> object:
+        return [str(c) for c in v] if isinstance(v, list) else v
+
+    @field_validator("positive_class", mode="before")
+    @classmethod
+    def _positive_name(cls, v: object) -> object:
+        return v if v is None else str(v)
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetSpec:
         for col in self.feature_columns:
-            _identifier(col, "feature")
+            _user_column(col, "feature")
         if len(self.classes) < 2:
             raise ValueError("classes: name at least two classes")
+        if len(self.classes) > MAX_CLASSES:
+            raise ValueError(f"classes: {len(self.classes)} classes, at most {MAX_CLASSES} are supported")
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"classes {self.classes} name a class twice")
+        columns = [class_column(c) for c in self.classes]
+        if len(set(columns)) != len(columns):
+            raise ValueError(
+                f"classes {self.classes}: two names differ only in characters other than letters, "
+                "digits and _ (they would share a column); rename one"
+            )
+        if self.timestamp_column is None and (self.source.start_date or self.source.end_date):
+            raise ValueError("source.start_date / end_date need a timestamp_column: set one or drop them")
+        if self.timestamp_column is not None and self.source.start_date is None:
+            raise ValueError("timestamp_column is set: set source.start_date (the first partition)")
+        named = [c for c in (self.id_column, self.timestamp_column) if c]
+        clash = sorted(set(named) & set(self.feature_columns))
+        if clash or len(set(named)) != len(named):
+            raise ValueError(f"columns {clash or named} are named twice (id, timestamp and features must differ)")
+        if self.gold is not None and self.gold.in_source and self.gold.column in self.feature_columns:
+            raise ValueError(
+                f"gold.column {self.gold.column!r} is also a feature: the target can never be a feature"
+            )
+        if self.id_column is None:
+            self.id_column = GENERATED_ID
         if self.positive_class is not None and self.positive_class not in self.classes:
             raise ValueError(f"positive_class {self.positive_class!r} is not one of classes {self.classes}")
         both = set(self.features.numeric) & set(self.features.categorical)
@@ -297,7 +406,34 @@ class DatasetSpec(BaseModel):
 
     @property
     def source_columns(self) -> list[str]:
-        return [self.id_column, self.timestamp_column, *self.feature_columns]
+        """The source's columns the platform reads (id and timestamp where the spec has them)."""
+        return [c for c in (self.id_column, self.timestamp_column) if c] + self.feature_columns
+
+    @property
+    def has_timestamp(self) -> bool:
+        return self.timestamp_column is not None
+
+    @property
+    def id_generated(self) -> bool:
+        """The source has no id column: the platform generates `_row_id` while reading it."""
+        return self.id_column == GENERATED_ID
+
+    @property
+    def metric(self) -> str:
+        """The training metric: `f1` (positive class), `macro_f1` or `accuracy`."""
+        if self.training.metric != "auto":
+            return self.training.metric
+        return "f1" if self.n_classes == 2 else "macro_f1"
+
+    @property
+    def root(self) -> Path:
+        """The folder the spec's relative paths start from (the spec file's folder)."""
+        return self.spec_path.parent if self.spec_path else PROJECT_ROOT
+
+    def resolve(self, path: str) -> str:
+        """A path of the spec (source.path, gold.path, LF file) relative to the spec's folder."""
+        p = Path(path).expanduser()
+        return str(p if p.is_absolute() else (self.root / p))
 
     @property
     def raw_table(self) -> str:
@@ -314,7 +450,14 @@ class DatasetSpec(BaseModel):
 
     @property
     def prob_columns(self) -> list[str]:
-        return [f"prob_{c}" for c in self.classes]
+        return [f"prob_{class_column(c)}" for c in self.classes]
+
+    def class_index(self, name: object) -> int:
+        """The index of a class given by name (or by its index, as an int or a digit string)."""
+        text = str(name)
+        if text in self.classes:
+            return self.classes.index(text)
+        raise KeyError(text)
 
 
 def load_spec(path: str | os.PathLike[str] | None = None) -> DatasetSpec:
@@ -324,12 +467,16 @@ def load_spec(path: str | os.PathLike[str] | None = None) -> DatasetSpec:
         raise SpecError(f"dataset spec {path} does not exist: set MLINFRA_SPEC to your spec file")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
-        return DatasetSpec.model_validate(raw)
+        spec = DatasetSpec.model_validate(raw)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"dataset spec {path} is not valid YAML: {exc}") from exc
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
         )
         raise SpecError(f"dataset spec {path} is invalid: {problems}") from exc
+    spec.spec_path = path.resolve()
+    return spec
 
 
 @lru_cache(maxsize=4)

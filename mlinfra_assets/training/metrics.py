@@ -17,6 +17,65 @@ def f1_positive(labels: np.ndarray, pred: np.ndarray, positive: int) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
 
 
+def macro_f1(labels: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
+    """Mean F1 over the classes present in the rows (true or predicted); NaN for no rows."""
+    scores = [f1_positive(labels, pred, c) for c in range(n_classes)]
+    defined = [s for s in scores if not np.isnan(s)]
+    return float(np.mean(defined)) if defined else float("nan")
+
+
+def metric_score(metric: str, labels: np.ndarray, pred: np.ndarray, n_classes: int, positive: int) -> float:
+    """The spec's training metric (`spec.metric`) of hard predictions: `f1` (of class
+    `positive`), `macro_f1` or `accuracy`. NaN where it is undefined on these rows."""
+    labels, pred = np.asarray(labels), np.asarray(pred)
+    if metric == "f1":
+        return f1_positive(labels, pred, positive)
+    if metric == "macro_f1":
+        return macro_f1(labels, pred, n_classes)
+    if metric == "accuracy":
+        return float(np.mean(pred == labels)) if len(labels) else float("nan")
+    raise ValueError(f"training.metric {metric!r} is unknown: use f1, macro_f1 or accuracy")
+
+
+def baselines(metric: str, labels: np.ndarray, n_classes: int, positive: int,
+              prior_from: np.ndarray | None = None, seed: int = 0) -> dict[str, float]:
+    """The metric of two models that ignore the features, on these rows.
+
+    majority: always the most common class (of `prior_from`, default the rows' own labels);
+    prior: a class drawn at random with the class priors (the expected figure, estimated on
+    50 seeded draws). A model worth deploying beats both.
+    """
+    labels = np.asarray(labels)
+    ref = labels if prior_from is None else np.asarray(prior_from)
+    if len(labels) == 0 or len(ref) == 0:
+        return {"majority": float("nan"), "prior": float("nan")}
+    counts = np.bincount(ref, minlength=n_classes).astype(float)
+    majority = np.full(len(labels), int(np.argmax(counts)))
+    rng = np.random.default_rng(seed)
+    draws = [metric_score(metric, labels, rng.choice(n_classes, len(labels), p=counts / counts.sum()),
+                          n_classes, positive) for _ in range(50)]
+    return {
+        "majority": metric_score(metric, labels, majority, n_classes, positive),
+        "prior": float(np.nanmean(draws)) if not np.all(np.isnan(draws)) else float("nan"),
+    }
+
+
+def per_class(labels: np.ndarray, pred: np.ndarray, classes: list[str]) -> pd.DataFrame:
+    """Precision, recall, F1 and support of each class (NaN where undefined)."""
+    rows = []
+    for c, name in enumerate(classes):
+        tp = float(np.sum((pred == c) & (labels == c)))
+        flagged, support = float(np.sum(pred == c)), float(np.sum(labels == c))
+        rows.append({
+            "class": name,
+            "precision": tp / flagged if flagged else float("nan"),
+            "recall": tp / support if support else float("nan"),
+            "f1": f1_positive(labels, pred, c),
+            "support": int(support),
+        })
+    return pd.DataFrame(rows)
+
+
 def pr_auc(labels: np.ndarray, scores: np.ndarray, positive: int) -> float:
     """Average precision of class `positive`; NaN when the rows hold no positive."""
     from sklearn.metrics import average_precision_score
