@@ -13,8 +13,23 @@ def holdout_predicate(spec: DatasetSpec, id_expr: str = "row_id") -> str:
 
 
 def gold_from(spec: DatasetSpec) -> str:
-    """SQL that selects `row_id, label` of the spec's gold table (evaluation only)."""
+    """SQL that selects `row_id, label` (class index) of the spec's gold labels, landed in
+    `raw.gold` by the warehouse stage from the source's column, a file or a table."""
     if spec.gold is None:
-        raise ValueError("the spec has no `gold:` section: evaluation needs gold labels")
-    id_col = spec.gold.id_column or spec.id_column
-    return f"SELECT {id_col} AS row_id, {spec.gold.column} AS label FROM {spec.gold.table}"
+        raise ValueError("the spec has no `gold:` section: there are no gold labels")
+    return "SELECT row_id, label FROM raw.gold"
+
+
+def evaluation_labels(spec: DatasetSpec) -> str:
+    """SQL that selects `row_id, label` of the labels the holdout is scored on: the spec's gold
+    labels, or without gold the human annotations (`labeling.gold_labels`); the holdout
+    predicate picks the holdout rows among them."""
+    if spec.gold is not None:
+        return gold_from(spec)
+    return "SELECT CAST(row_id AS VARCHAR) AS row_id, label FROM labeling.gold_labels"
+
+
+def queue_skips_holdout(spec: DatasetSpec) -> bool:
+    """With gold, holdout rows are never queued; without gold the holdout is made of
+    annotated rows, so the queue must offer them too."""
+    return spec.gold is not None

@@ -6,6 +6,9 @@ from mlinfra_assets.spec import DatasetSpec
 
 SOURCE_ORACLE = dg.AssetKey(["oracle", "labels"])
 QUARANTINE = dg.AssetKey(["raw", "quarantine"])
+# ground truth of the spec's `gold:` section, one row per id: row_id, label (class index), class
+GOLD = dg.AssetKey(["raw", "gold"])
+GOLD_TABLE = "raw.gold"
 LABEL_MATRIX = dg.AssetKey(["labeling", "label_matrix"])
 LF_SUMMARY = dg.AssetKey(["labeling", "lf_summary"])
 WEAK_LABELS = dg.AssetKey(["labeling", "weak_labels"])
