@@ -1,5 +1,9 @@
-"""`mlinfra` command: run the whole graph, show the platform's status, query the warehouse,
-list and promote model versions."""
+"""`mlinfra` command: draft a spec for a table, run the whole graph, show the platform's
+status, query the warehouse, label the queue, list and promote model versions.
+
+Every command takes `--spec FILE` (default: $MLINFRA_SPEC, else the demo's mlinfra.yaml) and
+`--data-dir DIR` (default: $MLINFRA_DATA_DIR, else `data/` beside the spec). A mistake in the
+user's spec, table or labels prints one line naming it and exits 2, without a traceback."""
 
 from __future__ import annotations
 
@@ -20,6 +24,45 @@ def _resources():
     return default_resources()
 
 
+def _use(args: argparse.Namespace) -> None:
+    """Point this process (and the code location it builds) at the chosen spec and data folder."""
+    if getattr(args, "spec", None):
+        os.environ["MLINFRA_SPEC"] = str(Path(args.spec).expanduser().resolve())
+    if getattr(args, "data_dir", None):
+        os.environ["MLINFRA_DATA_DIR"] = str(Path(args.data_dir).expanduser().resolve())
+
+
+def dagster_home() -> Path:
+    """$DAGSTER_HOME, else `.dagster` in the data folder; the project's instance settings
+    (dagster.yaml: telemetry off, pools) are copied there when it is new."""
+    from mlinfra_assets.resources import default_data_dir
+    from mlinfra_assets.spec import PROJECT_ROOT
+
+    data = Path(os.environ.get("MLINFRA_DATA_DIR") or default_data_dir())
+    home = Path(os.environ.get("DAGSTER_HOME") or data / ".dagster").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    settings = PROJECT_ROOT / "dagster.yaml"
+    if not (home / "dagster.yaml").exists() and settings.exists():
+        (home / "dagster.yaml").write_text(settings.read_text())
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Draft DIR/spec.yaml and DIR/lfs.py from a table; print what was decided and the next command."""
+    from mlinfra_assets.init_spec import draft, write
+
+    data_dir = Path(os.environ.get("MLINFRA_DATA_DIR") or "data")
+    result = draft(args.path, args.target, args.id, args.timestamp, data_dir=data_dir)
+    out = Path(args.out or result.spec["name"])
+    spec_path, lf_path = write(result, out, force=args.force)
+    for note in result.notes:
+        print(f"  {note}")
+    print(f"wrote {spec_path} and {lf_path}")
+    print(f"next: edit {lf_path} (your labeling rules), then run\n  mlinfra run --spec {spec_path}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Materialize every asset over every partition in one run recorded in DAGSTER_HOME."""
     import dagster as dg
@@ -29,8 +72,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     spec = current_spec()
     resources = _resources()
-    os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster").resolve()))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    from mlinfra_assets.validate import check_spec
+
+    check_spec(spec, resources["warehouse"].path)
+    home = dagster_home()
     instance = dg.DagsterInstance.get()
     started = time.monotonic()
     result = run_job(spec, resources, args.job, instance=instance)
@@ -40,7 +85,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     for s in sorted(stats, key=lambda s: s.start_time or 0):
         took = (s.end_time or 0) - (s.start_time or 0)
         print(f"  {s.step_key:<40} {s.status.value if s.status else '?':<8} {took:7.1f}")
-    print(f"\nrun {result.run_id} {'succeeded' if result.success else 'FAILED'} in {elapsed:.0f} s")
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.event_specific_data.error
+            print(f"\nstep {event.step_key} failed: {error.message.strip() if error else '(no message)'}")
+    print(f"\nrun {result.run_id} {'succeeded' if result.success else 'FAILED'} in {elapsed:.0f} s "
+          f"(Dagster runs in {home}; data in {resources['data_dir'].root})")
     print_status(spec, resources)
     return 0 if result.success else 1
 
@@ -54,6 +104,14 @@ def print_status(spec, resources) -> None:  # noqa: ANN001
 def cmd_status(args: argparse.Namespace) -> int:
     from mlinfra_assets.spec import current_spec
 
+    if args.json:
+        import json
+
+        from mlinfra_assets.status import status_dict
+
+        dagster_home()
+        print(json.dumps(status_dict(current_spec(), _resources()), indent=2, default=str))
+        return 0
     print_status(current_spec(), _resources())
     return 0
 
@@ -118,30 +176,60 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mlinfra", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--spec", help="dataset spec file (default: $MLINFRA_SPEC, else the demo's mlinfra.yaml)")
+    common.add_argument("--data-dir", help="outputs: warehouse, MLflow store, models, inbox (default: data/ beside the spec)")
+    parser = argparse.ArgumentParser(prog="mlinfra", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="materialize every asset on every partition (make run)")
+    init = sub.add_parser("init", parents=[common], help="draft spec.yaml and lfs.py from your table")
+    init.add_argument("path", help="a CSV or Parquet file, or duckdb:schema.table (in the data folder's warehouse)")
+    init.add_argument("--target", required=True, help="the label column")
+    init.add_argument("--id", help="a unique id column (default: generated from each row's content)")
+    init.add_argument("--timestamp", help="a timestamp column (default: none; each run is a batch)")
+    init.add_argument("--out", help="folder for spec.yaml and lfs.py (default: the table's name)")
+    init.add_argument("--force", action="store_true", help="overwrite spec.yaml and lfs.py")
+    init.set_defaults(fn=cmd_init)
+    run = sub.add_parser("run", parents=[common], help="materialize every asset on every partition (make run)")
     run.add_argument("--job", default="full_pipeline")
     run.set_defaults(fn=cmd_run)
-    status = sub.add_parser("status", help="tables, row counts, models and key figures")
+    status = sub.add_parser("status", parents=[common], help="tables, row counts, models and key figures")
+    status.add_argument("--json", action="store_true", help="the champion's figures, baselines and each stage's state as JSON")
     status.set_defaults(fn=cmd_status)
-    query = sub.add_parser("query", help="read-only SQL against the warehouse")
+    query = sub.add_parser("query", parents=[common], help="read-only SQL against the warehouse")
     query.add_argument("sql")
     query.add_argument("--wait", type=float, default=10.0, help="seconds to wait for a running step")
     query.add_argument("--max-rows", type=int, default=50)
     query.set_defaults(fn=cmd_query)
-    model = sub.add_parser("model", help="registered model versions; promote one to champion (rollback)")
+    model = sub.add_parser("model", parents=[common], help="registered model versions; promote one to champion (rollback)")
     model_sub = model.add_subparsers(dest="action", required=True)
     model_sub.add_parser("list", help="versions, aliases, holdout figures, gate decisions")
     promote = model_sub.add_parser("promote", help="move alias champion to VERSION")
     promote.add_argument("version")
     model.set_defaults(fn=cmd_model)
-    label = sub.add_parser("label", help="label the annotation queue in the terminal (1..k, s, u, q)")
+    label = sub.add_parser("label", parents=[common], help="label the annotation queue in the terminal (1..k, s, u, q)")
     label.add_argument("--annotator", help="your name in labeling.annotations (default: $MLINFRA_ANNOTATOR or login)")
     label.add_argument("--limit", type=int, help="stop after this many answers")
     label.set_defaults(fn=cmd_label)
     args = parser.parse_args(argv)
-    return args.fn(args)
+    _use(args)
+    from mlinfra_assets.spec import SpecError
+
+    try:
+        return args.fn(args)
+    except (SpecError, ValueError, LookupError, FileNotFoundError) as exc:
+        if not isinstance(exc, SpecError) and not _users_mistake(exc):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _users_mistake(exc: BaseException) -> bool:
+    """Errors about the user's spec, table, labels or LFs (not bugs): one line, no traceback."""
+    from mlinfra_assets.init_spec import InitError
+
+    names = {"InitError", "LabelingFunctionError", "GoldError", "SourceUnreadable", "AnnotationError"}
+    return isinstance(exc, InitError) or type(exc).__name__ in names or isinstance(exc, FileNotFoundError)
 
 
 if __name__ == "__main__":

@@ -279,10 +279,18 @@ def tracking_uri_without_credentials(uri: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def default_data_dir() -> Path:
+    """`data/` beside the spec file (MLINFRA_SPEC, or the demo's mlinfra.yaml at the project root)."""
+    from mlinfra_assets.spec import DEFAULT_SPEC
+
+    return Path(os.environ.get("MLINFRA_SPEC") or DEFAULT_SPEC).resolve().parent / "data"
+
+
 def default_resources(data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Resources for a data folder.
 
-    Without `data_dir` they come from the environment: MLINFRA_DATA_DIR (default `data/`),
+    Without `data_dir` they come from the environment: MLINFRA_DATA_DIR (default `data/` beside
+    the spec file),
     MLINFRA_WAREHOUSE, MLFLOW_TRACKING_URI, LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY. With
     `data_dir` (tests, tools) everything lives inside it and the environment is ignored
     (mlflow itself exports MLFLOW_TRACKING_URI).
@@ -293,7 +301,7 @@ def default_resources(data_dir: str | os.PathLike[str] | None = None) -> dict[st
     store's password is put back only in the client's connection URI).
     """
     env = os.environ if data_dir is None else {}
-    root = Path(data_dir or env.get("MLINFRA_DATA_DIR", "data")).resolve()
+    root = Path(data_dir or env.get("MLINFRA_DATA_DIR") or default_data_dir()).resolve()
     warehouse = env.get("MLINFRA_WAREHOUSE") or str(root / "warehouse.duckdb")
     tracking = tracking_uri_without_credentials(env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}")
     api_key = dg.EnvVar(API_KEY_VAR) if env.get(API_KEY_VAR) else ""
