@@ -206,7 +206,7 @@ def _lf_module(con: duckdb.DuckDBPyConnection, src: str, params: list, target: s
     whose values set that class apart most (drafted from the target's statistics)."""
     consts = [f"{_const(c)} = {i}  # class {c!r}" for i, c in enumerate(classes)]
     examples = []
-    for i, cls in enumerate(classes):
+    for cls in classes:
         best = None
         for col in numeric:
             row = con.execute(

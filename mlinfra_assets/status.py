@@ -93,3 +93,103 @@ def platform_status(spec: DatasetSpec, resources: dict[str, Any]) -> str:
         "  .venv/bin/mlflow ui --backend-store-uri " + resources["mlflow"].tracking_uri,
     ]
     return "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    """A metadata value as JSON: numbers, text and JSON as they are; tables and plots left out."""
+    raw = getattr(value, "value", value)
+    if isinstance(raw, float) and raw != raw:
+        return None
+    if isinstance(raw, (int, float, str, bool, list, dict)) or raw is None:
+        if isinstance(raw, str) and ("![" in raw or raw.count("|") > 6):
+            return None  # an embedded plot or a markdown table: shown in the UI
+        return raw
+    return None
+
+
+def _materialization(instance: Any, key: Any) -> dict[str, Any] | None:
+    event = instance.get_latest_materialization_event(key)
+    if event is None or event.asset_materialization is None:
+        return None
+    meta = {k: _plain(v) for k, v in (event.asset_materialization.metadata or {}).items()}
+    return {
+        "materialized_at": event.timestamp,
+        "run_id": event.run_id,
+        "partition": event.asset_materialization.partition,
+        "metadata": {k: v for k, v in meta.items() if v is not None},
+    }
+
+
+def stage_states(instance: Any, spec: DatasetSpec) -> dict[str, dict[str, Any]]:
+    """Per asset group: each asset's latest materialization (figures included) and each
+    check's latest outcome, from the Dagster instance the runs were recorded in."""
+    from mlinfra_assets.definitions import build_definitions
+
+    defs = build_definitions(spec)
+    graph = defs.resolve_asset_graph()
+    check_keys = list(graph.asset_check_keys)
+    checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys) if check_keys else {}
+    out: dict[str, dict[str, Any]] = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        group = out.setdefault(node.group_name or "default", {"assets": {}, "checks": {}})
+        group["assets"][key.to_user_string()] = _materialization(instance, key)
+    for check_key, record in checks.items():
+        node = graph.get(check_key.asset_key)
+        group = out.setdefault(node.group_name or "default", {"assets": {}, "checks": {}})
+        evaluation = record.event.asset_check_evaluation if record.event else None
+        group["checks"][f"{check_key.asset_key.to_user_string()}:{check_key.name}"] = {
+            "status": record.status.value,
+            "description": getattr(evaluation, "description", None),
+        }
+    for group in out.values():
+        done = sum(v is not None for v in group["assets"].values())
+        failed = [k for k, v in group["checks"].items() if v["status"] == "FAILED"]
+        group["state"] = ("not materialized" if done == 0 else "partly materialized" if done < len(group["assets"])
+                          else "checks failed" if failed else "materialized")
+    return out
+
+
+def status_dict(spec: DatasetSpec, resources: dict[str, Any]) -> dict[str, Any]:
+    """The platform's state as a dict (`mlinfra status --json`): the spec in brief, the
+    champion with its holdout figures and baselines, the label model's choice and each
+    stage's state."""
+    import dagster as dg
+
+    from mlinfra_assets import keys
+    from mlinfra_assets.training import registry
+
+    instance = dg.DagsterInstance.get()
+    stages = stage_states(instance, spec)
+
+    def meta(key: dg.AssetKey) -> dict[str, Any]:
+        for group in stages.values():
+            found = group["assets"].get(key.to_user_string())
+            if found:
+                return found["metadata"]
+        return {}
+
+    try:
+        champion = registry.champion_version(resources["mlflow"], spec.name)
+    except Exception as exc:  # noqa: BLE001 - reported, not raised: status must always answer
+        champion = None
+        champion_error = f"registry not readable: {type(exc).__name__}: {exc}"
+    else:
+        champion_error = None if champion else "no champion yet: run `mlinfra run`"
+    evaluation = meta(keys.EVALUATION)
+    return {
+        "spec": {
+            "name": spec.name,
+            "path": str(spec.spec_path) if spec.spec_path else None,
+            "classes": spec.classes,
+            "metric": spec.metric,
+            "positive_class": spec.classes[spec.positive_index] if spec.n_classes == 2 else None,
+            "timestamp_column": spec.timestamp_column,
+            "gold": None if spec.gold is None else (spec.gold.table or spec.gold.path or f"source column {spec.gold.column}"),
+        },
+        "data_dir": resources["data_dir"].root,
+        "champion": {"version": champion, "note": champion_error, "evaluation": evaluation},
+        "label_model": {k: v for k, v in meta(keys.WEAK_LABELS).items() if "label_model" in k or "majority" in k},
+        "synthetic": meta(keys.SYNTHETIC_ROWS),
+        "stages": stages,
+    }
