@@ -1,6 +1,6 @@
 """Synthesizer throughput: the platform's path against bare SDV calls, in the same run.
 
-Data: the demo's transactions (`warehouse.demo.generate`, `--rows` rows, the oracle label as
+Data: the demo's transactions (`demo.generator.generate`, `--rows` rows, the oracle label as
 the class). Both sides fit a GaussianCopula on the same rows and then sample `--sample` rows
 of the minority class conditionally:
 
@@ -28,7 +28,7 @@ import pandas as pd
 from mlinfra_assets.spec import load_spec
 from mlinfra_assets.synthetic.sampling import sample_batches, stage_batches
 from mlinfra_assets.synthetic.synthesizer import fit_or_reuse, load
-from mlinfra_assets.warehouse.demo import generate
+from mlinfra_assets.demo.generator import generate
 
 
 def demo_frame(spec, rows: int) -> pd.DataFrame:  # noqa: ANN001 - a DatasetSpec

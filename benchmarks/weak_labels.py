@@ -44,7 +44,7 @@ LFS = load_lfs(SPEC)
 
 def make_raw(warehouse: Warehouse, rows: int) -> None:
     """raw.transactions with `rows` demo rows: generated up to 1M, then copied with new ids."""
-    from mlinfra_assets.warehouse import demo
+    from mlinfra_assets.demo import generator as demo
 
     base = min(rows, 1_000_000)
     frame = demo.generate(SPEC, base).transactions

@@ -98,7 +98,7 @@ def test_three_forms_equal_snorkel_on_random_tables(rows):
 
 
 def test_demo_lfs_have_all_three_forms_and_vote_on_demo_rows():
-    from mlinfra_assets.warehouse import demo
+    from mlinfra_assets.demo import generator as demo
 
     tables = demo.generate(SPEC, 4000)
     matrices, frame = label_matrices(pa.Table.from_pandas(tables.transactions, preserve_index=False), ["sql", "vectorized", "rowwise"])

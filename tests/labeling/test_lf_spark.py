@@ -40,7 +40,7 @@ def spark():
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory):
     """The demo's rows plus edge rows (NULL, NaN, inf, empty strings), in DuckDB and as parquet."""
-    from mlinfra_assets.warehouse import demo
+    from mlinfra_assets.demo import generator as demo
 
     root = tmp_path_factory.mktemp("spark")
     table = pa.Table.from_pandas(demo.generate(SPEC, 3000).transactions, preserve_index=False)

@@ -1,0 +1,1 @@
+"""The built-in demo, apart from the platform: the card-transactions generator (and its labeling functions)."""
