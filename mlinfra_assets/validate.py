@@ -51,6 +51,31 @@ def check_gold(spec: DatasetSpec, warehouse_path: str) -> None:
             f"{where} has no column(s) {missing} (gold.column / gold.id_column); it has {sorted(columns)}: "
             "fix the gold section of the spec"
         )
+    if g.path and spec.source.kind != "duckdb_table":
+        _check_join(spec, reader, path, id_col)
+
+
+def _check_join(spec: DatasetSpec, reader: str, path: str, id_col: str) -> None:
+    """A gold file must share ids with the source file (the whole check is one DuckDB scan)."""
+    from mlinfra_assets.warehouse.source import source_select
+
+    from_sql, params = source_select(spec)
+    con = duckdb.connect()
+    try:
+        joined = con.execute(
+            f"SELECT count(*) FROM (SELECT DISTINCT CAST({id_col} AS VARCHAR) AS i FROM {reader}) AS g "
+            f"SEMI JOIN (SELECT CAST({spec.id_column} AS VARCHAR) AS i FROM {from_sql} AS s) AS s USING (i)",
+            [path, *params],
+        ).fetchall()[0][0]
+    except duckdb.Error:
+        return  # the ingest and gold steps name what cannot be read
+    finally:
+        con.close()
+    if joined == 0:
+        raise SpecError(
+            f"gold.path {path} does not join on any id: none of its {id_col} values is a {spec.id_column} "
+            "of the source; set gold.id_column to the file's id column, or fix the ids"
+        )
 
 
 def check_lf_module(spec: DatasetSpec, warehouse_path: str) -> None:
