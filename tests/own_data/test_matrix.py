@@ -72,6 +72,8 @@ def answer_queue(case: Case, spec_path: Path) -> int:
     inbox = spec_path.parent / "data" / "annotations" / "inbox"
     inbox.mkdir(parents=True, exist_ok=True)
     answers[["row_id", "label", "annotator"]].to_csv(inbox / "answers.csv", index=False)
+    # one annotator's file names a class the spec does not know: refused alone, with the reason
+    answers.head(3).assign(label="tulip")[["row_id", "label", "annotator"]].to_csv(inbox / "tulips.csv", index=False)
     return len(answers)
 
 
@@ -89,6 +91,8 @@ def test_whole_graph_on_a_new_table(name: str, tmp_path: Path) -> None:
         assert answered > 0
         run = mlinfra("run", "--spec", str(spec_path))
         assert "succeeded" in run.stdout, run.stdout[-3000:]
+        reasons = list((spec_path.parent / "data" / "annotations" / "rejected").glob("tulips*.reason"))
+        assert reasons and "tulip" in reasons[0].read_text(), reasons
         state = status(spec_path)
     evaluation = state["champion"]["evaluation"]
     metric = state["spec"]["metric"]
