@@ -134,7 +134,7 @@ def security_rows() -> list:
     with tempfile.TemporaryDirectory() as tmp:
         for module in BAD_LF_MODULES:
             spec_file = Path(tmp) / "spec.yaml"
-            spec_file.write_text(text.replace("labeling_functions: mlinfra_assets.labeling.demo_lfs",
+            spec_file.write_text(text.replace("labeling_functions: mlinfra_assets.demo.lfs",
                                               f"labeling_functions: {module!r}"))
             try:
                 load_spec(spec_file)

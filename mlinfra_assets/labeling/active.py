@@ -27,7 +27,9 @@ class QueryResult:
     max_unqueued_score: float | None  # the highest score of a pool row left out of the batch
     seed_counts: dict[str, int]  # seed rows per class
     model_version: str
-    strategy: str
+    strategy: str  # the strategy that chose the batch (random when fewer than two classes are seeded)
+    unseeded: list[str]  # classes without a seed row (no gold, no confident weak label)
+    note: str | None = None  # why the strategy differs from the one asked for, if it does
 
 
 def seed_set(
@@ -36,7 +38,8 @@ def seed_set(
     """The learner's training rows: gold labels first, then confident weak labels.
 
     Each class is sub-sampled (seeded) to `per_class` rows, gold rows kept before weak
-    ones. Raises naming the class when one has no row: the learner needs every class.
+    ones. A class with no row is simply absent (`unseeded` names it): the learner scores
+    the pool over the classes it has seen, and annotations of the others seed it later.
     """
     weak = weak[~weak["row_id"].isin(gold["row_id"])]
     both = pd.concat([gold.assign(_gold=1), weak.assign(_gold=0)], ignore_index=True)
@@ -44,15 +47,14 @@ def seed_set(
     both["_order"] = rng.random(len(both)) - both["_gold"]  # gold sorts first
     parts = []
     for k, cls in enumerate(classes):
-        rows = both[both["label"] == k].sort_values("_order").head(per_class)
-        if rows.empty:
-            raise ValueError(
-                f"active learning has no seed row of class {cls!r}: no gold label and no weak "
-                "label with confidence >= active_learning.seed_confidence; lower that setting "
-                "or add labeling functions that vote for it"
-            )
-        parts.append(rows)
+        parts.append(both[both["label"] == k].sort_values("_order").head(per_class))
     return pd.concat(parts, ignore_index=True).drop(columns=["_gold", "_order"])
+
+
+def unseeded(seed_rows: pd.DataFrame, classes: list[str]) -> list[str]:
+    """The classes with no seed row."""
+    present = set(seed_rows["label"].astype(int))
+    return [cls for k, cls in enumerate(classes) if k not in present]
 
 
 def pool_chunks(pool: pd.DataFrame, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
@@ -92,6 +94,13 @@ def query_batch(
     """
     strategy = strategy or spec.active_learning.strategy
     chunks = pool_chunks(pool) if isinstance(pool, pd.DataFrame) else pool
+    missing = unseeded(seed_rows, spec.classes)
+    note = None
+    if spec.n_classes - len(missing) < 2 and strategy != "random":
+        note = (f"{strategy} needs seed rows of at least two classes, and only "
+                f"{spec.n_classes - len(missing)} has one: this batch is drawn at random (seeded); lower "
+                "active_learning.seed_confidence, add LFs for the missing classes, or annotate")
+        strategy = "random"
     fitted = strategies.fit(
         spec, strategy, seed_rows[spec.feature_columns], seed_rows["label"].to_numpy(), seed,
         spec.active_learning.committee_size,
@@ -101,5 +110,6 @@ def query_batch(
     version = f"al-{strategy}-" + hashlib.sha1(np.sort(digest).tobytes()).hexdigest()[:10]
     counts = {cls: int((seed_rows["label"] == k).sum()) for k, cls in enumerate(spec.classes)}
     return QueryResult(
-        chosen.batch, chosen.pool_rows, chosen.score_sample, chosen.max_unqueued_score, counts, version, strategy
+        chosen.batch, chosen.pool_rows, chosen.score_sample, chosen.max_unqueued_score, counts, version, strategy,
+        missing, note,
     )

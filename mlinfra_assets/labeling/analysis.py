@@ -38,7 +38,7 @@ def summary_sql(names: list[str], gold_sql: str | None, table: str = MATRIX) -> 
         n_votes=" + ".join(f"CAST({c} <> -1 AS INTEGER)" for c in q),
         votes=", ".join(f"nullif({c}, -1)" for c in q),
         gold="g.label" if gold_sql else "CAST(NULL AS SMALLINT)",
-        join=f"LEFT JOIN ({gold_sql}) AS g USING (row_id)" if gold_sql else "",
+        join=f"LEFT JOIN ({gold_sql}) AS g ON CAST(m.row_id AS VARCHAR) = CAST(g.row_id AS VARCHAR)" if gold_sql else "",
         table=table,
         aggregates=",\n    ".join(aggregates),
     )

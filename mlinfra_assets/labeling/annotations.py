@@ -1,8 +1,15 @@
 """Annotation files: the simulated annotator's answers, and landing dropped CSV files.
 
-A file is `row_id,label,annotator` (label: a class index or a class name). Good files land
-in `labeling.annotations` and move to `processed/`; bad ones move to `rejected/` with a
-`<name>.reason` file beside them. One bad file never stops the others.
+A file is `row_id,label,annotator`. Good files land in `labeling.annotations` and move to
+`processed/`; bad ones move to `rejected/` with a `<name>.reason` file beside them. One bad
+file never stops the others.
+
+How a label is read (`label_lookup`): as a class name first (the name wins); a value that is
+no name is read as a class index 0..k-1, but only when no class name is itself an integer.
+So with `classes: [cat, dog]` both "dog" and "1" mean dog; with numeric class names
+(`classes: ["0", "1", "2"]`, or ["1", "2", "3"]) a value is always a name: "1" is the class
+named "1", and "0" is refused for classes ["1", "2", "3"] (index or name? it cannot be
+told). The same rule lands the spec's gold (`warehouse/gold.py`). Stored labels are indexes.
 """
 
 from __future__ import annotations
@@ -137,12 +144,13 @@ def check_rows(df: pd.DataFrame, classes: list[str], name: str) -> pd.DataFrame:
     blank = df[(df == "").any(axis=1)]
     if len(blank):
         raise AnnotationFileError(f"{name}: {len(blank)} row(s) with a blank value, e.g. line {blank.index[0] + 2}")
-    lookup = {c: k for k, c in enumerate(classes)} | {str(k): k for k in range(len(classes))}
+    lookup, how = label_lookup(classes)
     labels = df["label"].map(lookup)
     if labels.isna().any():
         bad = sorted(df.loc[labels.isna(), "label"].unique())[:5]
         raise AnnotationFileError(
-            f"{name}: label(s) {bad} out of range: use 0..{len(classes) - 1} or one of {classes}"
+            f"{name}: class(es) {bad} unknown to the spec, whose classes are {classes}: give {how} "
+            "(or add the class to the spec's `classes:`)"
         )
     df["label"] = labels.astype(np.int16)
     df = df.drop_duplicates()
@@ -153,6 +161,24 @@ def check_rows(df: pd.DataFrame, classes: list[str], name: str) -> pd.DataFrame:
             "different labels in one file"
         )
     return df.reset_index(drop=True)
+
+
+def label_lookup(classes: list[str]) -> tuple[dict[str, int], str]:
+    """Label text -> class index, and the rule in words (see the module docstring): names
+    always; indexes too unless a class name is itself an integer."""
+    names = {c: k for k, c in enumerate(classes)}
+    if any(_is_int(c) for c in classes):
+        return names, "a class name (class names are numbers here, so a value is always read as a name)"
+    indexes = {str(k): k for k in range(len(classes))}
+    return indexes | names, f"a class name or its index 0..{len(classes) - 1}"
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
 
 
 def ingest_file(

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+ABSTAIN = -1  # the vote of an LF that does not apply to a row
 Form = Literal["sql", "vectorized", "rowwise"]
 FORMS: tuple[Form, ...] = ("sql", "vectorized", "rowwise")  # fastest first
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mlinfra_assets.labeling.queries import load_sql
+from mlinfra_assets.spec import class_column
 
 EPOCHS = 500
 MIN_PRIOR = 1e-3
@@ -31,6 +32,7 @@ MIN_PRIOR = 1e-3
 INIT_SCALES = tuple(float(s) for s in np.geomspace(0.005, 1.0, 9))
 REFINE_STEPS = 2
 MATRIX = "labeling.label_matrix"
+LABEL_MODEL, MAJORITY = "label_model", "majority_vote"  # the two ways to turn votes into weak labels
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,14 @@ class Fit:
     voted_rows: int
     rows_without_votes: int
     lf_accuracy: dict[str, float]  # the label model's estimate of each LF's accuracy
-    init_scale: float  # the start (mu_init times this) whose fit agreed best with the class balance
+    init_scale: float | None  # the start (mu_init times this) whose fit agreed best with the class balance
     posterior_balance: list[float]  # mean posterior per class over the voted rows
+    method: str = LABEL_MODEL  # LABEL_MODEL, or MAJORITY (`majority_fit`)
+
+
+def prob_columns(classes: list[str]) -> list[str]:
+    """`prob_<class>` per class, with the class name sanitized (as `spec.prob_columns`)."""
+    return [f"prob_{class_column(c)}" for c in classes]
 
 
 def quoted(names: list[str]) -> str:
@@ -115,8 +123,8 @@ def fit(
         class_balance, balance_source = estimate_balance(P, voted["n"].to_numpy(), len(classes)), "majority_vote"
     model, scale, probs, posterior = _consistent_fit(L, P, voted["n"].to_numpy(), len(classes), class_balance, seed)
     out = voted[[*names, "n"]].copy()
-    for k, cls in enumerate(classes):
-        out[f"prob_{cls}"] = probs[:, k]
+    for k, col in enumerate(prob_columns(classes)):
+        out[col] = probs[:, k]
     out["label"] = probs.argmax(axis=1).astype(np.int16)
     out["confidence"] = probs.max(axis=1)
     accuracy = {n: float(w) for n, w in zip(names, model.get_weights(), strict=True)}
@@ -135,6 +143,55 @@ def fit(
         lf_accuracy=accuracy,
         init_scale=scale,
         posterior_balance=[float(p) for p in posterior],
+    )
+
+
+def majority_fit(
+    patterns: pd.DataFrame, names: list[str], classes: list[str], class_balance: list[float] | None,
+    balance_source: str,
+) -> Fit:
+    """Snorkel's MajorityLabelVoter per voted pattern, in the shape of `fit`'s result.
+
+    Probabilities split evenly among the tied top classes; the label of a tie is the tied
+    class with the highest prior (`class_balance`, estimated when None), so it never abstains.
+
+    Raises
+    ------
+    ValueError
+        When no row has a vote.
+    """
+    from snorkel.labeling.model import MajorityLabelVoter
+
+    votes = patterns[names].to_numpy()
+    voted = patterns[(votes != -1).any(axis=1)].reset_index(drop=True)
+    if voted.empty:
+        raise ValueError(f"no row got a vote from any labeling function ({', '.join(names)})")
+    P = voted[names].to_numpy(dtype=np.int64)
+    counts = voted["n"].to_numpy()
+    if class_balance is None:
+        class_balance, balance_source = estimate_balance(P, counts, len(classes)), "majority_vote"
+    probs = MajorityLabelVoter(cardinality=len(classes)).predict_proba(P)
+    tie_break = np.asarray(class_balance, dtype=float) / (10.0 * len(classes))
+    top = probs.max(axis=1, keepdims=True)
+    label = np.where(np.isclose(probs, top), probs + tie_break * top, probs).argmax(axis=1)
+    out = voted[[*names, "n"]].copy()
+    for k, col in enumerate(prob_columns(classes)):
+        out[col] = probs[:, k]
+    out["label"] = label.astype(np.int16)
+    out["confidence"] = top[:, 0]
+    fingerprint = json.dumps({"lfs": names, "balance": [round(float(p), 6) for p in class_balance], "mv": 1})
+    return Fit(
+        patterns=out,
+        version="mv-" + hashlib.sha1(fingerprint.encode()).hexdigest()[:10],
+        class_balance=[float(p) for p in class_balance],
+        balance_source=balance_source,
+        fit_rows=0,
+        voted_rows=int(counts.sum()),
+        rows_without_votes=int(patterns["n"].sum() - counts.sum()),
+        lf_accuracy={},
+        init_scale=None,
+        posterior_balance=[float(p) for p in np.average(probs, axis=0, weights=counts)],
+        method=MAJORITY,
     )
 
 
@@ -200,7 +257,7 @@ def _label_model(L: np.ndarray, cardinality: int, class_balance: np.ndarray, see
 
 def weak_labels_sql(names: list[str], classes: list[str], patterns_view: str, table: str = MATRIX) -> str:
     """SELECT of `labeling.weak_labels` (version bound as the one `?`): matrix x patterns."""
-    probs = ", ".join(f'p."prob_{c}"' for c in classes)
+    probs = ", ".join(f'p."{c}"' for c in prob_columns(classes))
     return load_sql("weak_labels", probs=probs, table=table, patterns=patterns_view, columns=quoted(names))
 
 

@@ -45,9 +45,9 @@ class MatrixRun:
 
 
 def raw_source(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, table: str | None = None) -> sql_lfs.Source:
-    """The raw table as LFs see it: `row_id`, the timestamp and the feature columns."""
+    """The raw table as LFs see it: `row_id`, the timestamp (if the spec has one) and the feature columns."""
     table = table or spec.raw_table
-    columns = [spec.timestamp_column, *spec.feature_columns]
+    columns = [c for c in [spec.timestamp_column, *spec.feature_columns] if c]
     types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall())
     missing = [c for c in [spec.id_column, *columns] if c not in types]
     if missing:
@@ -176,7 +176,7 @@ def _python_votes(
             chunk = reader.fetch_df_chunk(vectors)
             if chunk.empty:
                 break
-            batch.append(apply_python(chunk, lfs, forms, spec.n_classes))
+            batch.append(apply_python(chunk, lfs, forms, spec.classes))
             batch_rows += len(chunk)
             chunks += 1
             if batch_rows >= flush_rows:

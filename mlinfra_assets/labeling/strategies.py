@@ -31,8 +31,8 @@ class Fitted:
     """A fitted preprocessor and the modAL learner (or committee) a strategy scores with."""
 
     strategy: str
-    preprocess: object  # sklearn ColumnTransformer
-    learner: object  # modAL ActiveLearner or Committee
+    preprocess: object  # sklearn ColumnTransformer (None for random)
+    learner: object  # modAL ActiveLearner or Committee (None for random)
     seed: int
 
     def proba(self, frame: pd.DataFrame) -> np.ndarray:
@@ -76,6 +76,8 @@ def fit(spec: DatasetSpec, strategy: str, X: pd.DataFrame, y: np.ndarray, seed: 
 
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown active-learning strategy {strategy!r}: use one of {STRATEGIES}")
+    if strategy == "random":  # draws by row id: no learner, so it needs no seed row of any class
+        return Fitted(strategy, None, None, seed)
     prep = preprocessor(spec).fit(X)
     Xt = prep.transform(X)
     y = np.asarray(y, dtype=np.int64)

@@ -47,7 +47,7 @@ def context_for(warehouse: Warehouse, spec: DatasetSpec, row_id: object) -> tupl
         cols = ", ".join(spec.prob_columns)
         row = warehouse.query_df(f"SELECT {cols} FROM labeling.weak_labels WHERE row_id = ?", [row_id])
         if len(row):
-            probs = {c: float(row.iloc[0][f"prob_{c}"]) for c in spec.classes}
+            probs = {c: float(row.iloc[0][col]) for c, col in zip(spec.classes, spec.prob_columns, strict=True)}
     return votes, probs
 
 

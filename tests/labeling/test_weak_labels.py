@@ -99,7 +99,7 @@ def test_the_label_model_agrees_with_its_class_balance_whatever_the_seed(oracle_
     import duckdb
 
     from mlinfra_assets.labeling import label_model
-    from mlinfra_assets.labeling.demo_lfs import CLASS_BALANCE
+    from mlinfra_assets.demo.lfs import CLASS_BALANCE
 
     spec, resources, result = oracle_run
     names = load_lfs(spec).names

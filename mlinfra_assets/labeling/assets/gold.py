@@ -20,7 +20,7 @@ REVIEW_SHOWN = 25
 def build_gold_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=keys.GOLD_LABELS,
-        deps=[keys.ANNOTATIONS, keys.raw_key(spec)],
+        deps=[keys.ANNOTATIONS, keys.raw_key(spec), *([keys.GOLD] if spec.gold is not None else [])],
         group_name=GROUP,
         kinds={"duckdb"},
         pool=keys.WAREHOUSE_POOL,
@@ -42,9 +42,14 @@ def build_gold_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
             multi = con.execute("SELECT count(*) FROM labeling.gold_labels WHERE n_annotations > 1").fetchall()[0][0]
             conflicts = con.execute(load_sql("conflicts")).df()
             agree = None
-            if spec.gold is not None and _exists(con, spec.gold.table):
+            if spec.gold is not None and _exists(con, keys.GOLD_TABLE):
                 agree = con.execute(load_sql("gold_agreement", gold_sql=gold_from(spec))).fetchall()[0][0]
         dist.insert(0, "class", [spec.classes[int(k)] for k in dist["label"]])
+        if len(conflicts):  # class names, not indexes
+            conflicts["votes"] = conflicts["votes"].str.replace(
+                r"=(\d+)", lambda m: "=" + spec.classes[int(m.group(1))], regex=True
+            )
+            conflicts["gold_label"] = [spec.classes[int(k)] for k in conflicts["gold_label"]]
         if len(conflicts):
             context.log.warning(f"{len(conflicts)} row(s) have conflicting labels: resolved by the majority rule")
         return dg.MaterializeResult(

@@ -1,6 +1,5 @@
 """Human-in-the-loop assets: the active-learning queue, annotations, gold labels."""
 
-import base64
 import hashlib
 import json
 import time
@@ -19,7 +18,6 @@ from mlinfra_assets.resources import DataDir, LabelStudio, Warehouse, transactio
 from mlinfra_assets.spec import DatasetSpec
 
 GROUP = "labeling"
-CURVES_PNG = Path(__file__).resolve().parents[3] / "benchmarks" / "results" / "active_learning.png"
 
 
 def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
@@ -39,7 +37,11 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
         confident weak labels, with the spec's strategy (`active_learning.strategy`:
         uncertainty, margin, entropy, ranked_batch, committee or random). Each row has its
         `strategy`, `score`, `rank`, `model_version` and `status` (pending, exported,
-        labeled, skipped). Append-only: a row is never queued twice, holdout rows never. The
+        labeled, skipped). Every class with a gold or confident weak label is seeded; the
+        classes that could not be are named in `unseeded_classes` (with fewer than two seeded
+        classes the batch is drawn at random, and `strategy_note` says so). Append-only: a
+        row is never queued twice; holdout rows never when the spec has gold (without gold the
+        holdout is made of annotated rows, so they are offered too). The
         pool is scored in chunks, so its size only costs time. The pending queue is written
         as Label Studio tasks (`annotations/labelstudio/`) and, with LABEL_STUDIO_URL set,
         pushed to the Label Studio project (status `exported`)."""
@@ -70,7 +72,7 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
                 with transaction(con, _batch=result.batch):
                     con.execute(
                         load_sql("queue_insert"),
-                        [al.strategy, result.model_version, batch_id, datetime.now(), batch_id],
+                        [result.strategy, result.model_version, batch_id, datetime.now(), batch_id],
                     )
         query_s = time.monotonic() - started
         export = _export_queue(context, spec, warehouse, data_dir, label_studio)
@@ -80,7 +82,7 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
         metadata = {
             "dagster/row_count": int(status["rows"].sum()),
             "batch_id": batch_id,
-            "strategy": al.strategy,
+            "strategy": al.strategy if result is None else result.strategy,
             "batch_rows": 0 if result is None else len(result.batch),
             "already_queued": bool(done),
             "status": df_markdown(status),
@@ -90,12 +92,22 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
         if result is not None:
             metadata |= _query_metadata(result, query_s) | {"eligible_pool_rows": eligible,
                                                             "pool_sampled": keep < POOL_BUCKETS}
-            context.log.info(f"queued {len(result.batch)} rows as {batch_id} ({al.strategy})")
+            context.log.info(f"queued {len(result.batch)} rows as {batch_id} ({result.strategy})")
+            if result.unseeded:
+                context.log.warning(
+                    f"active learning could not seed class(es) {result.unseeded}: no gold label and no weak label "
+                    f"with confidence >= {al.seed_confidence} (active_learning.seed_confidence)"
+                )
+            if result.note:
+                context.log.warning(result.note)
         else:
             context.log.info(f"batch {batch_id} is already in the queue: nothing added")
-        curves = curves_markdown()
-        if curves is not None:
-            metadata["learning_curves"] = curves
+        if spec.demo is not None:  # the demo's benchmark curves describe the demo's data only
+            from mlinfra_assets.demo.curves import curves_markdown
+
+            curves = curves_markdown()
+            if curves is not None:
+                metadata["learning_curves"] = curves
         return dg.MaterializeResult(metadata=metadata)
 
     return annotation_queue
@@ -144,23 +156,15 @@ def _query_metadata(result: active.QueryResult, query_s: float) -> dict:
         "query_seconds": round(query_s, 2),
         "model_version": result.model_version,
         "seed_rows": df_markdown(pd.DataFrame({"class": list(result.seed_counts), "rows": list(result.seed_counts.values())})),
+        "seeded_classes": len(result.seed_counts) - len(result.unseeded),
+        "unseeded_classes": ", ".join(result.unseeded) if result.unseeded else "none: every class is seeded",
+        "strategy_note": result.note or "as configured",
         "queued_min_score": threshold,
         "queued_max_score": float(result.batch["score"].max()),
         "pool_max_unqueued_score": result.max_unqueued_score,
         "pool_median_score": float(pd.Series(scores).median()),
         "score_plot": png_markdown(draw, f"{result.strategy} scores over the pool"),
     }
-
-
-def curves_markdown() -> dg.MarkdownMetadataValue | None:
-    """The learning curves the active-learning benchmark saved (strategies vs random)."""
-    if not CURVES_PNG.exists():
-        return None
-    encoded = base64.b64encode(CURVES_PNG.read_bytes()).decode()
-    return dg.MetadataValue.md(
-        f"From `benchmarks/active_learning.py` (see {CURVES_PNG.name}):\n\n"
-        f"![learning curves](data:image/png;base64,{encoded})"
-    )
 
 
 class AnnotationsConfig(dg.Config):

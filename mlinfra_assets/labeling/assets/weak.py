@@ -47,11 +47,18 @@ def check_matrix(warehouse: Warehouse, names: list[str]) -> None:
         )
 
 
+def gold_deps(spec: DatasetSpec) -> list[dg.AssetKey]:
+    """`raw.gold` when the spec has gold labels (annotated gold is read when it exists: the
+    human loop depends on the weak labels, so it cannot be a dependency)."""
+    return [keys.GOLD] if spec.gold is not None else []
+
+
 def gold_sources(spec: DatasetSpec, warehouse: Warehouse) -> dict[str, str]:
-    """Gold label queries (`row_id, label`) that exist: the spec's gold, annotated gold."""
+    """Gold label queries (`row_id, label`) that exist: `gold` (the spec's, raw.gold) and
+    `annotated` (labeling.gold_labels)."""
     sources = {}
-    if spec.gold is not None and warehouse.table_exists(spec.gold.table):
-        sources["oracle"] = gold_from(spec)
+    if spec.gold is not None and warehouse.table_exists(keys.GOLD_TABLE):
+        sources["gold"] = gold_from(spec)
     if warehouse.table_exists("labeling.gold_labels") and warehouse.scalar(
         "SELECT count(*) FROM labeling.gold_labels"
     ):
@@ -117,7 +124,7 @@ def build_label_matrix_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
 def build_lf_summary(spec: DatasetSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=keys.LF_SUMMARY,
-        deps=[keys.LABEL_MATRIX, keys.GOLD_LABELS],
+        deps=[keys.LABEL_MATRIX, keys.GOLD_LABELS, *gold_deps(spec)],
         group_name=GROUP,
         kinds={"snorkel", "duckdb"},
         pool=keys.WAREHOUSE_POOL,
@@ -125,8 +132,9 @@ def build_lf_summary(spec: DatasetSpec) -> dg.AssetsDefinition:
     def lf_summary(warehouse: Warehouse) -> dg.MaterializeResult:
         """Snorkel LFAnalysis's figures per labeling function, computed in SQL on the label
         matrix: polarity (classes it votes for), coverage, overlaps, conflicts over all rows,
-        and correct / incorrect / empirical accuracy on the annotated gold labels (NULL
-        while there are none)."""
+        and correct / incorrect / empirical accuracy (share of its votes that match) on the
+        annotated gold labels (NULL while there are none); the spec's gold gives the same
+        figures in `gold_accuracy`. Any number of classes."""
         import numpy as np
 
         from mlinfra_assets.resources import replace_table_from_df
@@ -136,16 +144,16 @@ def build_lf_summary(spec: DatasetSpec) -> dg.AssetsDefinition:
         sources = gold_sources(spec, warehouse)
         with warehouse.connect(read_only=True) as con:
             summary = analysis.lf_summary(con, names, spec.classes, sources.get("annotated"))
-            oracle = analysis.lf_summary(con, names, spec.classes, sources["oracle"]) if "oracle" in sources else None
+            oracle = analysis.lf_summary(con, names, spec.classes, sources["gold"]) if "gold" in sources else None
         with warehouse.connect() as con:
             rows = replace_table_from_df(con, "labeling.lf_summary", summary)
         gold_rows = warehouse.scalar("SELECT count(*) FROM labeling.gold_labels") if "annotated" in sources else 0
         metadata = {"dagster/row_count": rows, "gold_rows": int(gold_rows), "summary": df_markdown(summary)}
         accuracy, label = summary["emp_acc"], "accuracy (annotated gold)"
         if oracle is not None:
-            metadata["oracle_accuracy"] = df_markdown(oracle)
+            metadata["gold_accuracy"] = df_markdown(oracle)
             if "annotated" not in sources:
-                accuracy, label = oracle["emp_acc"], "accuracy (oracle)"
+                accuracy, label = oracle["emp_acc"], "accuracy (spec gold)"
         acc = accuracy.astype("Float64").to_numpy(dtype=float, na_value=np.nan)  # no bar: no evidence
 
         def draw(ax) -> None:  # noqa: ANN001

@@ -1,11 +1,12 @@
-"""The weak_labels asset: Snorkel's LabelModel over the label matrix, checked against majority vote."""
+"""The weak_labels asset: Snorkel's LabelModel or majority vote over the label matrix, whichever
+scores better on the gold rows."""
 
 import dagster as dg
 import pandas as pd
 
 from mlinfra_assets import keys
 from mlinfra_assets.labeling import evaluation, label_model
-from mlinfra_assets.labeling.assets.weak import GROUP, check_matrix, gold_sources
+from mlinfra_assets.labeling.assets.weak import GROUP, check_matrix, gold_deps, gold_sources
 from mlinfra_assets.labeling.lfs import load_lfs, spec_class_balance
 from mlinfra_assets.plots import df_markdown, png_markdown
 from mlinfra_assets.resources import Warehouse, replace_table
@@ -31,9 +32,11 @@ def class_balance(spec: DatasetSpec, module_balance: list[float] | None, warehou
 
 
 def build_weak_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
+    metric = spec.metric
+
     @dg.asset(
         key=keys.WEAK_LABELS,
-        deps=[keys.LABEL_MATRIX],
+        deps=[keys.LABEL_MATRIX, *gold_deps(spec)],
         group_name=GROUP,
         kinds={"snorkel", "duckdb"},
         pool=keys.WAREHOUSE_POOL,
@@ -41,28 +44,50 @@ def build_weak_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
             dg.AssetCheckSpec(
                 LM_VS_MV_CHECK,
                 asset=keys.WEAK_LABELS,
-                description="Warns when Snorkel's LabelModel is worse than MajorityLabelVoter on a "
-                "gold source (positive-class F1, then accuracy): the LFs' dependencies or the class "
-                "balance are then misleading the model.",
+                description="Warns when Snorkel's LabelModel scores worse than majority vote on the gold "
+                f"rows (the spec's metric, {metric}): the LFs' dependencies or the class balance then "
+                "mislead the model, and majority vote writes the weak labels instead.",
             )
         ],
     )
     def weak_labels(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-        """Probabilistic labels from Snorkel's LabelModel fit on the label matrix: one
-        `prob_<class>` per class, `label` (argmax), `confidence` (its probability) and the
-        `label_model_version`. Rows no labeling function voted on are left out (counted).
-        The class balance comes from the spec, else the LF module, else annotated gold,
-        else the LFs' majority vote on the voted rows. Metadata compares the label model with
-        majority vote and each single LF on every gold source."""
+        """Weak labels from the labeling functions' votes: one `prob_<class>` per class,
+        `label` (class index, the argmax), `confidence` (its probability) and
+        `label_model_version` (`lm-...` Snorkel's LabelModel, `mv-...` majority vote).
+        Rows no labeling function voted on are left out (counted).
+
+        The method is chosen, not assumed: where gold rows exist (the spec's gold, else
+        annotated gold labels), Snorkel's LabelModel and majority vote are both scored on the
+        voted gold rows with the spec's training metric and the better one writes the labels
+        (a tie keeps the label model); without gold the label model is used. Metadata:
+        `label_model_choice`, `label_model_<metric>`, `majority_vote_<metric>`,
+        `label_model_reason`, `label_model_choice_gold`. The class balance comes from the
+        spec, else the LF module, else annotated gold, else the LFs' majority vote."""
         lf_set = load_lfs(spec)
         names = lf_set.names
         check_matrix(warehouse, names)
         balance, source = class_balance(spec, lf_set.class_balance, warehouse)
         with warehouse.connect(read_only=True) as con:
             patterns = label_model.read_patterns(con, names)
-        fit = label_model.fit(
-            patterns, names, spec.classes, balance, source, spec.labeling.fit_rows, spec.training.seed
+        fits = {
+            label_model.LABEL_MODEL: label_model.fit(
+                patterns, names, spec.classes, balance, source, spec.labeling.fit_rows, spec.training.seed
+            ),
+        }
+        lm = fits[label_model.LABEL_MODEL]
+        fits[label_model.MAJORITY] = label_model.majority_fit(
+            patterns, names, spec.classes, lm.class_balance, lm.balance_source
         )
+        tables = {}
+        for name, gold_sql in gold_sources(spec, warehouse).items():
+            with warehouse.connect(read_only=True) as con:
+                gold = evaluation.gold_patterns(con, names, gold_sql)
+            if (gold[names].to_numpy() != -1).any(axis=1).any():
+                tables[name] = evaluation.compare_methods(
+                    gold, fits, names, metric, spec.n_classes, spec.positive_index
+                )
+        choice, reason, judged_on = _choice(tables, metric)
+        fit = fits[choice]
         with warehouse.connect() as con:
             con.register("_mlinfra_lm_patterns", fit.patterns)
             try:
@@ -71,67 +96,89 @@ def build_weak_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
             finally:
                 con.unregister("_mlinfra_lm_patterns")
         counts = fit.patterns.groupby("label")["n"].sum().reindex(range(spec.n_classes), fill_value=0)
+        figures = tables[judged_on].set_index("method")[metric] if judged_on else None
+        no_gold = "no gold rows with a vote: nothing to score on"
         metadata = {
             "dagster/row_count": rows,
+            "label_model_choice": choice,
+            "label_model_reason": reason,
+            "label_model_metric": metric,
+            f"label_model_{metric}": float(figures[label_model.LABEL_MODEL]) if judged_on else no_gold,
+            f"majority_vote_{metric}": float(figures[label_model.MAJORITY]) if judged_on else no_gold,
+            "label_model_choice_gold": judged_on or "none",
+            "label_model_choice_rows": int(tables[judged_on]["rows"].iloc[0]) if judged_on else 0,
             "rows_without_votes": fit.rows_without_votes,
             "coverage": rows / (rows + fit.rows_without_votes),
             "label_model_version": fit.version,
             "class_balance": str([round(p, 4) for p in fit.class_balance]),
             "class_balance_source": fit.balance_source,
             "posterior_balance": str([round(p, 4) for p in fit.posterior_balance]),
-            "label_model_init_scale": fit.init_scale,
-            "fit_rows": fit.fit_rows,
+            "label_model_init_scale": lm.init_scale,
+            "fit_rows": lm.fit_rows,
             "vote_patterns": len(fit.patterns),
             "class_distribution": df_markdown(pd.DataFrame({"class": spec.classes, "rows": counts.to_numpy()})),
             "mean_confidence": float((fit.patterns["confidence"] * fit.patterns["n"]).sum() / fit.patterns["n"].sum()),
             "lf_accuracy_estimates": df_markdown(
-                pd.DataFrame({"lf": list(fit.lf_accuracy), "estimated_accuracy": list(fit.lf_accuracy.values())})
+                pd.DataFrame({"lf": list(lm.lf_accuracy), "estimated_accuracy": list(lm.lf_accuracy.values())})
             ),
         }
-        verdicts = {}
-        for name, gold_sql in gold_sources(spec, warehouse).items():
-            with warehouse.connect(read_only=True) as con:
-                gold = evaluation.gold_patterns(con, names, gold_sql)
-            if gold.empty:
-                continue
-            table = evaluation.compare_methods(gold, fit, names, spec.n_classes, spec.positive_index)
-            metadata |= _comparison_metadata(name, table)
-            verdicts[name] = evaluation.label_model_vs_majority(table)
+        for name, table in tables.items():
+            metadata |= _comparison_metadata(name, table, metric)
         context.log.info(f"weak labels {fit.version}: {rows} rows, {fit.rows_without_votes} without votes")
-        return dg.MaterializeResult(metadata=metadata, check_results=[_check(verdicts)])
+        context.log.info(f"weak labels by {choice}: {reason}")
+        return dg.MaterializeResult(metadata=metadata, check_results=[_check(tables, metric, choice)])
 
     return weak_labels
 
 
-def _check(verdicts: dict[str, tuple[bool, dict[str, float]]]) -> dg.AssetCheckResult:
-    figures = {f"{source}_{k}": v for source, (_, figs) in verdicts.items() for k, v in figs.items()}
-    worse = [source for source, (ok, _) in verdicts.items() if not ok]
+def _choice(tables: dict[str, pd.DataFrame], metric: str) -> tuple[str, str, str | None]:
+    """(method, reason, the gold source it was judged on): the spec's gold first, else annotated."""
+    for source in ("gold", "annotated"):
+        if source in tables:
+            choice, reason = evaluation.choose(tables[source], metric)
+            return choice, f"{reason} ({'the spec' if source == 'gold' else 'annotated'} gold)", source
+    return label_model.LABEL_MODEL, (
+        "no gold rows with a vote (no spec gold, no annotation yet) to score on: Snorkel's LabelModel is "
+        "used by default, as it weighs each LF by its estimated accuracy; the choice is made again once "
+        "annotations exist"
+    ), None
+
+
+def _check(tables: dict[str, pd.DataFrame], metric: str, choice: str) -> dg.AssetCheckResult:
+    figures, worse = {}, []
+    for source, table in tables.items():
+        by = table.set_index("method")
+        for m in (label_model.LABEL_MODEL, label_model.MAJORITY):
+            figures |= {f"{source}_{k}_{m}": float(by.loc[m, k]) for k in dict.fromkeys((metric, "accuracy", "coverage"))}
+        if by.loc[label_model.LABEL_MODEL, metric] < by.loc[label_model.MAJORITY, metric]:
+            worse.append(source)
     return dg.AssetCheckResult(
         check_name=LM_VS_MV_CHECK,
         passed=not worse,
         severity=dg.AssetCheckSeverity.WARN,
         description=(
-            f"label model worse than majority vote on {', '.join(worse)} gold" if worse
-            else f"label model at least as good as majority vote on {', '.join(verdicts)} gold" if verdicts
+            f"label model worse than majority vote ({metric}) on {', '.join(worse)} gold; the weak labels "
+            f"were written by {choice}" if worse
+            else f"label model at least as good as majority vote ({metric}) on {', '.join(tables)} gold" if tables
             else "no gold labels yet: nothing to compare on"
         ),
-        metadata={"gold_sources": ", ".join(verdicts) or "none", **figures},
+        metadata={"gold_sources": ", ".join(tables) or "none", "weak_labels_by": choice, **figures},
     )
 
 
-def _comparison_metadata(source: str, table: pd.DataFrame) -> dict:
+def _comparison_metadata(source: str, table: pd.DataFrame, metric: str) -> dict:
     lfs = table[table["method"].str.startswith("lf:")]
-    best = lfs.loc[lfs["f1"].idxmax()]
+    best = lfs.loc[lfs[metric].fillna(-1).idxmax()]
     by = table.set_index("method")
     return {
         f"{source}_rows": int(table["rows"].iloc[0]),
-        **{f"{source}_{m}_{k}": float(by.loc[m, k]) for m in ("label_model", "majority_vote")
-           for k in ("f1", "accuracy", "coverage")},
+        **{f"{source}_{m}_{k}": float(by.loc[m, k]) for m in (label_model.LABEL_MODEL, label_model.MAJORITY)
+           for k in dict.fromkeys((metric, "accuracy", "coverage"))},
         f"{source}_best_lf": best["method"][3:],
-        f"{source}_best_lf_f1": float(best["f1"]),
+        f"{source}_best_lf_{metric}": float(best[metric]),
         f"{source}_comparison": df_markdown(table),
-        f"{source}_f1_plot": png_markdown(
-            lambda ax: ax.barh(table["method"], table["f1"], color=["C1", "C2"] + ["C0"] * len(lfs)),
-            f"F1 of the positive class vs {source} gold",
+        f"{source}_{metric}_plot": png_markdown(
+            lambda ax: ax.barh(table["method"], table[metric], color=["C1", "C2"] + ["C0"] * len(lfs)),
+            f"{metric} vs {source} gold",
         ),
     }
