@@ -45,9 +45,17 @@ $(LABELSTUDIO_VENV)/bin/label-studio:
 test: install labelstudio
 	$(BIN)/pytest
 
-## make ui: dagster dev on 127.0.0.1 with the project's workspace and instance config
+## make ui: dagster dev on 127.0.0.1 with the project's workspace and instance config;
+## make ui SPEC=path/spec.yaml opens another spec's code location and the runs `mlinfra run --spec` recorded
 ui: install home
+ifdef SPEC
+	@mkdir -p "$(dir $(abspath $(SPEC)))data/.dagster"
+	@cp -n dagster.yaml "$(dir $(abspath $(SPEC)))data/.dagster/dagster.yaml"
+	MLINFRA_SPEC="$(abspath $(SPEC))" DAGSTER_HOME="$(dir $(abspath $(SPEC)))data/.dagster" \
+		$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+else
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+endif
 
 ## make bench: the benchmark scripts (each prints a table against its anchor)
 bench: install

@@ -19,6 +19,13 @@ from mlinfra_assets.spec import DatasetSpec
 
 SOURCES = ("gold", "weak", "synthetic")
 BATCH_ROWS = 131_072
+# the columns the platform adds beside the features (reserved prefix `_`, see spec.RESERVED_PREFIX)
+ROW_ID, LABEL, WEIGHT, SOURCE = "_row_id", "_label", "_weight", "_source"
+
+
+def target_columns(spec: DatasetSpec) -> list[str]:
+    """The soft-target columns of the training set: `_` + each of `spec.prob_columns`."""
+    return [f"_{c}" for c in spec.prob_columns]
 
 
 @dataclass
@@ -52,8 +59,8 @@ def _column(batch, name: str) -> np.ndarray:  # noqa: ANN001 - a pyarrow RecordB
 
 
 def collect(batches: Iterable, spec: DatasetSpec) -> TrainingArrays:
-    """Encode Arrow record batches of training rows (features, `prob_<class>`, `label`,
-    `weight`, `source`) into `TrainingArrays`.
+    """Encode Arrow record batches of training rows (features, `_prob_<class>`, `_weight`,
+    `_source`; see `target_columns`) into `TrainingArrays`.
 
     Raises
     ------
@@ -81,15 +88,15 @@ def collect(batches: Iterable, spec: DatasetSpec) -> TrainingArrays:
             local = np.array([seen.setdefault(str(v), len(seen) + 1) for v in encoded.dictionary.to_pylist()]
                              + [0], dtype="int64")
             cat[:, j] = local[encoded.indices.fill_null(len(local) - 1).to_numpy()]
-        targets = np.column_stack([_column(batch, c) for c in spec.prob_columns]).astype("float32")
-        weights = np.asarray(_column(batch, "weight"), dtype="float32")
-        for name, values in (("prob_<class>", targets), ("weight", weights)):
+        targets = np.column_stack([_column(batch, c) for c in target_columns(spec)]).astype("float32")
+        weights = np.asarray(_column(batch, WEIGHT), dtype="float32")
+        for name, values in (("_prob_<class>", targets), (WEIGHT, weights)):
             if not np.isfinite(values).all() or (values < 0).any():
                 raise ValueError(f"training set column {name} has missing, infinite or negative values: "
                                  "rebuild training/training_set from valid weak labels and weights")
-        sources = pd.Series(_column(batch, "source")).map({s: i for i, s in enumerate(SOURCES)})
+        sources = pd.Series(_column(batch, SOURCE)).map({s: i for i, s in enumerate(SOURCES)})
         if sources.isna().any():
-            raise ValueError(f"training set column source has values outside {SOURCES}")
+            raise ValueError(f"training set column {SOURCE} has values outside {SOURCES}")
         for key, value in zip(("num", "cat", "t", "w", "s"), (num, cat, targets, weights, sources), strict=True):
             parts[key].append(np.asarray(value))
         parts["y"].append(targets.argmax(axis=1))

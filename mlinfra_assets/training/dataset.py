@@ -6,21 +6,21 @@ come from the validated spec; values (the source weights) are bound parameters.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from mlinfra_assets.holdout import gold_from, holdout_predicate
+from mlinfra_assets.holdout import evaluation_labels, holdout_predicate
 from mlinfra_assets.resources import transaction
-from mlinfra_assets.spec import DatasetSpec
-from mlinfra_assets.training.batches import SOURCES, TrainingArrays, stream_arrays
+from mlinfra_assets.spec import DatasetSpec, class_column
+from mlinfra_assets.training.batches import LABEL, ROW_ID, SOURCE, SOURCES, WEIGHT, TrainingArrays, stream_arrays, \
+    target_columns
 
 TABLE = "training.training_set"
 UPSTREAM_TABLES = ("labeling.weak_labels", "labeling.gold_labels", "synthetic.synthetic_rows")
 _SQL = Path(__file__).parent / "sql"
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+__all__ = ["LABEL", "ROW_ID", "SOURCE", "WEIGHT", "target_columns"]  # the platform's columns, re-exported
 
 
 def sql(name: str, **identifiers: str) -> str:
@@ -38,7 +38,7 @@ def feature_select(spec: DatasetSpec, alias: str) -> str:
 def _onehot(spec: DatasetSpec, label_expr: str) -> str:
     return ", ".join(
         f"CASE WHEN {label_expr} = {i} THEN 1.0 ELSE 0.0 END::DOUBLE AS {col}"
-        for i, col in enumerate(spec.prob_columns)
+        for i, col in enumerate(target_columns(spec))
     )
 
 
@@ -72,16 +72,10 @@ def source_weights(spec: DatasetSpec) -> list[float]:
     return [float(weights[s]) for s in SOURCES]
 
 
-def check_classes(spec: DatasetSpec) -> None:
-    """Class names become column names (`prob_<class>`): they must be plain identifiers."""
-    bad = [c for c in spec.classes if not _IDENT.match(c)]
-    if bad:
-        raise ValueError(f"classes {bad} are not plain identifiers (letters, digits, _): rename them")
-
-
 def training_set_sql(spec: DatasetSpec) -> str:
-    """The SELECT that builds `training.training_set` (three ? parameters: source weights)."""
-    check_classes(spec)
+    """The SELECT that builds `training.training_set` (three ? parameters: source weights):
+    `_row_id`, the features, `_prob_<class>` soft targets, `_label`, `_weight`, `_source`."""
+    targets = target_columns(spec)
     return sql(
         "training_set",
         id=spec.id_column,
@@ -90,20 +84,21 @@ def training_set_sql(spec: DatasetSpec) -> str:
         syn_features=feature_select(spec, "s"),
         holdout=holdout_predicate(spec, f"r.{spec.id_column}"),
         onehot_gold=_onehot(spec, "g.label"),
-        onehot_syn=_onehot(spec, "s.label"),
-        weak_probs=", ".join(f"CAST(w.{c} AS DOUBLE) AS {c}" for c in spec.prob_columns),
+        onehot_syn=_onehot(spec, f"s.{LABEL}"),
+        weak_probs=", ".join(f"CAST(w.{c} AS DOUBLE) AS {t}" for c, t in zip(spec.prob_columns, targets, strict=True)),
         last_class=str(spec.n_classes - 1),
     )
 
 
 def holdout_sql(spec: DatasetSpec) -> str:
-    """The SELECT of holdout rows (`row_id`, features, `label` from the spec's gold table)."""
+    """The SELECT of holdout rows: `_row_id`, features, `_label` (class index) from
+    `holdout.evaluation_labels` (gold labels, or without gold the human annotations)."""
     return sql(
         "holdout_rows",
         id=spec.id_column,
         raw_table=spec.raw_table,
         raw_features=feature_select(spec, "r"),
-        gold_sql=gold_from(spec),
+        labels_sql=evaluation_labels(spec),
         holdout=holdout_predicate(spec, f"r.{spec.id_column}"),
         last_class=str(spec.n_classes - 1),
     )
@@ -154,10 +149,11 @@ def frame_version(frame: pd.DataFrame) -> str:
 
 
 def class_balance(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> pd.DataFrame:
-    """Per source: rows, weight, hard-label counts (`n_<class>`) and weighted soft mass (`mass_<class>`)."""
+    """Per source: rows, weight, hard-label counts (`n_<class>`) and weighted soft mass
+    (`mass_<class>`), the class as its column suffix (`spec.class_column`)."""
     per_class = ", ".join(
-        f"count(*) FILTER (WHERE label = {i}) AS n_{c}, sum(weight * {p}) AS mass_{c}"
-        for i, (c, p) in enumerate(zip(spec.classes, spec.prob_columns, strict=True))
+        f"count(*) FILTER (WHERE {LABEL} = {i}) AS n_{class_column(c)}, sum({WEIGHT} * {t}) AS mass_{class_column(c)}"
+        for i, (c, t) in enumerate(zip(spec.classes, target_columns(spec), strict=True))
     )
     return con.execute(sql("class_balance", per_class=per_class)).df()
 

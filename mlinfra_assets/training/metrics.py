@@ -1,11 +1,12 @@
-"""Classification metrics of the positive class, calibration, and per-slice tables."""
+"""Classification metrics (positive-class F1 and PR-AUC, macro-F1, accuracy), the baselines
+that ignore the features, calibration, and per-slice and per-class tables."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-METRICS = ("f1", "pr_auc", "accuracy", "ece", "rows", "positives")
+METRICS = ("f1", "pr_auc", "macro_f1", "accuracy", "ece", "rows", "positives")
 
 
 def f1_positive(labels: np.ndarray, pred: np.ndarray, positive: int) -> float:
@@ -102,40 +103,50 @@ def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int 
     return float(ece)
 
 
-def summary(labels: np.ndarray, probs: np.ndarray, positive: int) -> dict[str, float]:
-    """F1, PR-AUC (positive class), accuracy, ECE, row and positive counts of one set of rows."""
+def summary(labels: np.ndarray, probs: np.ndarray, positive: int, metric: str = "f1") -> dict[str, float]:
+    """The figures of one set of rows: F1 and PR-AUC of the positive class (two classes, or
+    `metric` "f1"), macro-F1 (three or more classes, or `metric` "macro_f1"), accuracy, ECE,
+    the row count and (with the positive class's figures) the positive count."""
     pred = probs.argmax(axis=1)
-    return {
-        "f1": f1_positive(labels, pred, positive),
-        "pr_auc": pr_auc(labels, probs[:, positive], positive),
-        "accuracy": float(np.mean(pred == labels)) if len(labels) else float("nan"),
-        "ece": expected_calibration_error(labels, probs),
-        "rows": float(len(labels)),
-        "positives": float(np.sum(labels == positive)),
-    }
+    n_classes = probs.shape[1]
+    binary = n_classes == 2 or metric == "f1"
+    out: dict[str, float] = {}
+    if binary:
+        out["f1"] = f1_positive(labels, pred, positive)
+        out["pr_auc"] = pr_auc(labels, probs[:, positive], positive)
+    if n_classes > 2 or metric == "macro_f1":
+        out["macro_f1"] = macro_f1(labels, pred, n_classes)
+    out["accuracy"] = float(np.mean(pred == labels)) if len(labels) else float("nan")
+    out["ece"] = expected_calibration_error(labels, probs)
+    out["rows"] = float(len(labels))
+    if binary:
+        out["positives"] = float(np.sum(labels == positive))
+    return out
 
 
 def slice_table(
-    frame: pd.DataFrame, probs: np.ndarray, positive: int, slices: list[str]
+    frame: pd.DataFrame, probs: np.ndarray, positive: int, slices: list[str], metric: str = "f1",
+    label_column: str = "_label",
 ) -> pd.DataFrame:
     """Long table `slice, slice_value, metric, value`: overall, then each value of each slice column.
 
     Parameters
     ----------
-    frame : rows with a `label` column and the slice columns.
+    frame : rows with a `label_column` (class index) and the slice columns.
     probs : class probabilities of the same rows, shape [n, n_classes].
     positive : index of the class F1 and PR-AUC are computed for.
     slices : categorical columns to break the metrics down by.
+    metric : the spec's training metric (`summary` says which figures it adds).
     """
-    labels = frame["label"].to_numpy()
+    labels = frame[label_column].to_numpy()
     parts = [("overall", "all", np.ones(len(frame), dtype=bool))]
     for col in slices:
         values = frame[col].astype(str).to_numpy()
         parts += [(col, v, values == v) for v in sorted(set(values))]
     rows = []
     for name, value, mask in parts:
-        for metric, figure in summary(labels[mask], probs[mask], positive).items():
-            rows.append((name, value, metric, None if np.isnan(figure) else figure))
+        for m, figure in summary(labels[mask], probs[mask], positive, metric).items():
+            rows.append((name, value, m, None if np.isnan(figure) else figure))
     return pd.DataFrame(rows, columns=["slice", "slice_value", "metric", "value"])
 
 

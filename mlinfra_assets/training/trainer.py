@@ -1,8 +1,10 @@
 """The training loop: noise-aware soft-target loss, class balancing, early stopping on gold.
 
 Dagster-free. Input is the training set as `TrainingArrays` (streamed from DuckDB) or a
-DataFrame (features, `prob_<class>` soft targets, `label`, `weight`, `source`); output is a
-`ScoringModel` whose decision rule was tuned on the gold validation rows, and its curves.
+DataFrame (features, `_prob_<class>` soft targets, `_weight`, `_source`); output is a
+`ScoringModel` and its curves. The epoch is chosen on the validation rows by the spec's
+metric (`spec.metric`; for the positive-class F1 of two classes by its threshold-free PR-AUC,
+since the decision rule is tuned after the epoch is chosen, see `decision`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.training import decision
 from mlinfra_assets.training.batches import SOURCES, TrainingArrays, from_frame
-from mlinfra_assets.training.metrics import f1_positive, pr_auc
+from mlinfra_assets.training.metrics import f1_positive, metric_score, pr_auc
 from mlinfra_assets.training.model import Preprocessor, ScoringModel, TabularMLP
 
 
@@ -33,6 +35,8 @@ class TrainConfig:
     learning_rate: float
     seed: int
     positive_index: int
+    metric: str = "f1"  # spec.metric: f1 (positive class), macro_f1 or accuracy
+    n_classes: int = 2
     patience: int = 2
     balance_power: float = 0.5  # 1.0 = full inverse-frequency class weights, 0.0 = none
     synthetic_max_share: float = 0.2  # most of a class's mass synthetic rows may carry (1.0: no cap)
@@ -42,8 +46,11 @@ class TrainConfig:
     max_validation: int = 5000  # ... at most this many
     min_gold_validation: int = 100
     min_gold_positives: int = 10
-    select_on: str = "pr_auc"  # the validation figure that picks the epoch: "pr_auc" or "loss"
-    tune_decision: bool = True  # move the positive class's decision to the best gold-validation F1
+    min_gold_per_class: int = 5  # macro-F1 / accuracy: gold validation rows of each gold class, at least
+    # the validation figure that picks the epoch: "auto" (the metric; PR-AUC for the positive
+    # class's F1, whose decision is tuned afterwards), "metric", "pr_auc" or "loss"
+    select_on: str = "auto"
+    tune_decision: bool = True  # two classes, metric f1: move the positive class's decision (see `decision`)
     decision_resamples: int = 200  # bootstrap resamples of the validation rows for that decision
     # with weak rows, the decision flags between prevalence / f and prevalence * f of them
     # (prevalence: the label model's positive share); 1.0 flags exactly that share
@@ -58,8 +65,16 @@ class TrainConfig:
         return cls(
             hidden=list(t.hidden), epochs=t.epochs, batch_size=t.batch_size,
             learning_rate=t.learning_rate, seed=t.seed, positive_index=spec.positive_index,
+            metric=spec.metric, n_classes=spec.n_classes,
             synthetic_max_share=t.synthetic_max_share, mixup=t.mixup, **overrides,  # type: ignore[arg-type]
         )
+
+    @property
+    def selection(self) -> str:
+        """The validation figure that chooses the epoch: `loss`, `pr_auc` or the metric's name."""
+        if self.select_on == "auto":
+            return "pr_auc" if self.metric == "f1" and decision.applies(self.n_classes, self.metric) else self.metric
+        return self.metric if self.select_on == "metric" else self.select_on
 
 
 @dataclass
@@ -70,6 +85,8 @@ class EpochStats:
     val_f1: float
     val_pr_auc: float
     seconds: float
+    val_metric: float = float("nan")  # the spec's metric (argmax) on the validation rows
+    val_select: float = float("nan")  # the figure that chooses the epoch (TrainConfig.selection)
 
 
 @dataclass
@@ -77,14 +94,17 @@ class TrainResult:
     model: ScoringModel
     history: list[EpochStats]
     best_epoch: int  # 0 when no epoch ran
-    best_val_f1: float  # F1 of the final decision rule on the validation rows
+    best_val_f1: float  # positive-class F1 of the final decision rule on the validation rows
+    metric: str  # the spec's metric
+    best_val_metric: float  # the spec's metric of the final model on the validation rows
+    selected_on: str  # the validation figure that chose the epoch
     validation: str  # which rows validated
     class_weights: list[float]
     train_rows: int
     val_rows: int
     seconds: float
     samples_per_s: float
-    decision_shift: float  # added to the positive class's logit (0 when not tuned)
+    decision_shift: float  # added to the positive class's logit (0 when not tuned; always 0 for 3+ classes)
     missing: dict[str, int]  # NaN numerics imputed with the training mean, per column
     synthetic_scale: list[float]  # per class: factor on the synthetic rows' weight (1.0: cap not binding)
     val_labels: np.ndarray = field(repr=False)
@@ -92,15 +112,23 @@ class TrainResult:
 
 
 def validation_mask(data: TrainingArrays, cfg: TrainConfig) -> tuple[np.ndarray, str]:
-    """Validation rows: a seeded share of the gold rows when there are enough gold rows and
-    positives (the others still train), else a seeded 10% of the whole training set."""
+    """Validation rows: a seeded share of the gold rows when there are enough of them (for the
+    positive-class F1: enough positives; otherwise enough rows of each class the gold rows
+    hold), the others still train; else a seeded 10% of the whole training set."""
     draw = np.random.default_rng(cfg.seed).random(len(data))
     gold = data.gold
     share = min(cfg.validation_share, cfg.max_validation / max(int(gold.sum()), 1))
     chosen = gold & (draw < share)
-    positives = int(np.sum(chosen & (data.labels == cfg.positive_index)))
-    if chosen.sum() >= cfg.min_gold_validation and positives >= cfg.min_gold_positives:
-        return chosen, f"gold: {int(chosen.sum())} rows, {positives} positive"
+    if cfg.metric == "f1":
+        positives = int(np.sum(chosen & (data.labels == cfg.positive_index)))
+        enough, what = positives >= cfg.min_gold_positives, f"{positives} positive"
+    else:
+        counts = np.bincount(data.labels[chosen], minlength=cfg.n_classes)
+        present = np.bincount(data.labels[gold], minlength=cfg.n_classes) > 0
+        enough = bool(present.any()) and bool((counts[present] >= cfg.min_gold_per_class).all())
+        what = f"at least {int(counts[present].min()) if present.any() else 0} of each gold class"
+    if chosen.sum() >= cfg.min_gold_validation and enough:
+        return chosen, f"gold: {int(chosen.sum())} rows, {what}"
     return draw < 0.1, f"seeded 10% of the training set ({int(np.sum(draw < 0.1))}), too few gold rows"
 
 
@@ -185,16 +213,18 @@ def _logits(model: TabularMLP, rows: list[torch.Tensor]) -> torch.Tensor:
         return model(rows[0], rows[1])
 
 
-def _evaluate(model: TabularMLP, va: list[torch.Tensor], cw: torch.Tensor, positive: int
-              ) -> tuple[float, float, float]:
-    """Weighted soft-target loss, F1 (argmax) and PR-AUC of the positive class on validation rows."""
+def _evaluate(model: TabularMLP, va: list[torch.Tensor], cw: torch.Tensor, cfg: TrainConfig
+              ) -> tuple[float, float, float, float]:
+    """Weighted soft-target loss, F1 (argmax) and PR-AUC of the positive class, and the spec's
+    metric (argmax) on the validation rows."""
     logits = _logits(model, va)
     loss, norm = soft_cross_entropy(logits, va[2], va[3], cw)
     probs = torch.softmax(logits, dim=1).numpy()
-    labels = va[4].numpy()
-    f1, auc = f1_positive(labels, probs.argmax(1), positive), pr_auc(labels, probs[:, positive], positive)
+    labels, pred, positive = va[4].numpy(), probs.argmax(1), cfg.positive_index
+    f1, auc = f1_positive(labels, pred, positive), pr_auc(labels, probs[:, positive], positive)
+    score = metric_score(cfg.metric, labels, pred, cfg.n_classes, positive)
     # no positive in the validation rows: F1 and PR-AUC are undefined; such epochs rank by loss
-    return float(loss / norm.clamp_min(1e-12)), f1, auc
+    return float(loss / norm.clamp_min(1e-12)), f1, auc, score
 
 
 def _decision_shift(model: TabularMLP, pre: Preprocessor, fit: TrainingArrays, va: list[torch.Tensor],
@@ -222,7 +252,8 @@ def _decision_shift(model: TabularMLP, pre: Preprocessor, fit: TrainingArrays, v
 
 
 def train(data: TrainingArrays | pd.DataFrame, spec: DatasetSpec, cfg: TrainConfig, log=print) -> TrainResult:  # noqa: ANN001
-    """Fit a `TabularMLP`; keep the epoch with the best validation PR-AUC (then loss).
+    """Fit a `TabularMLP`; keep the epoch with the best validation figure (`cfg.selection`:
+    the spec's metric, PR-AUC for the positive-class F1; ties by loss).
 
     Parameters
     ----------
@@ -270,7 +301,8 @@ def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) -> Tr
     n, bs = len(fit), min(cfg.batch_size, len(fit))
     steps = max(-(-n // bs), cfg.min_steps)
     history: list[EpochStats] = []
-    best_state, best_key, best_epoch = copy.deepcopy(model.state_dict()), (-2.0, -np.inf), 0
+    best_state, best_key, best_epoch = copy.deepcopy(model.state_dict()), (-np.inf, -np.inf), 0
+    selection = cfg.selection
     train_seconds = 0.0
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
@@ -285,22 +317,23 @@ def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) -> Tr
             opt.step()
             total, total_norm = total + loss.item(), total_norm + norm.item()
         train_seconds += time.perf_counter() - t0
-        val_loss, val_f1, val_auc = _evaluate(model, va, cw, cfg.positive_index)
+        val_loss, val_f1, val_auc, val_metric = _evaluate(model, va, cw, cfg)
+        chosen_by = {"pr_auc": val_auc, "loss": val_loss}.get(selection, val_metric)
         history.append(EpochStats(epoch, total / max(total_norm, 1e-12), val_loss, val_f1, val_auc,
-                                  time.perf_counter() - t0))
+                                  time.perf_counter() - t0, val_metric, chosen_by))
         log(f"epoch {epoch}: train loss {history[-1].train_loss:.4f}, val loss {val_loss:.4f}, "
-            f"val PR-AUC {val_auc:.4f}, val F1 {val_f1:.4f}")
-        auc_key = -1.0 if np.isnan(val_auc) else val_auc
-        key = (auc_key, -val_loss) if cfg.select_on == "pr_auc" else (-val_loss, auc_key)
+            f"val PR-AUC {val_auc:.4f}, val F1 {val_f1:.4f}, val {cfg.metric} {val_metric:.4f}")
+        figure_key = -1.0 if np.isnan(chosen_by) else chosen_by
+        key = (-val_loss, 0.0) if selection == "loss" else (figure_key, -val_loss)
         if key > best_key:
             best_state, best_key, best_epoch = copy.deepcopy(model.state_dict()), key, epoch
         elif epoch - best_epoch >= cfg.patience:
-            log(f"early stop: no better validation PR-AUC for {cfg.patience} epochs (best epoch {best_epoch})")
+            log(f"early stop: no better validation {selection} for {cfg.patience} epochs (best epoch {best_epoch})")
             break
     model.load_state_dict(best_state)
     shift = 0.0
-    chosen = _decision_shift(model, pre, fit, va, cfg, val_kind.startswith("gold")) \
-        if cfg.tune_decision and history else None
+    tune = cfg.tune_decision and decision.applies(cfg.n_classes, cfg.metric)
+    chosen = _decision_shift(model, pre, fit, va, cfg, val_kind.startswith("gold")) if tune and history else None
     if chosen is not None:
         shift, how = chosen
         decision.fold_shift(model, cfg.positive_index, shift)
@@ -309,7 +342,9 @@ def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) -> Tr
     val_labels = va[4].numpy()
     return TrainResult(
         model=ScoringModel(model, pre, list(spec.classes)), history=history, best_epoch=best_epoch,
-        best_val_f1=f1_positive(val_labels, val_probs.argmax(1), cfg.positive_index), validation=val_kind,
+        best_val_f1=f1_positive(val_labels, val_probs.argmax(1), cfg.positive_index), metric=cfg.metric,
+        best_val_metric=metric_score(cfg.metric, val_labels, val_probs.argmax(1), cfg.n_classes, cfg.positive_index),
+        selected_on=selection, validation=val_kind,
         class_weights=cw.tolist(), train_rows=n, val_rows=int(val_mask.sum()),
         seconds=time.perf_counter() - start,
         samples_per_s=steps * bs * len(history) / train_seconds if train_seconds else 0.0,

@@ -1,9 +1,10 @@
-"""Read a time window of the source, typed as the spec says, without losing a row.
+"""Read a time window or a batch of the source, typed as the spec says, without losing a row.
 
 Values that do not parse as the spec's type become NULL and the row carries a
 `_type_errors` note (with the original text); rows whose timestamp belongs to no
 partition (NULL, before the start, after the end or in the future) and CSV lines that
-cannot be parsed at all come back separately, so ingest can quarantine them.
+cannot be parsed at all come back separately, so ingest can quarantine them. The source is
+read through `source_select`, so a generated id is the same here as everywhere else.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import duckdb
 import pandas as pd
 
 from mlinfra_assets.spec import DatasetSpec, SpecError
-from mlinfra_assets.warehouse.source import source_from
+from mlinfra_assets.warehouse.source import FILE, source_select
 
 TYPE_ERRORS = "_type_errors"
 NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
@@ -24,7 +25,7 @@ NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "U
 
 @dataclass(frozen=True)
 class SourceWindow:
-    rows: pd.DataFrame       # the spec's columns, typed, plus TYPE_ERRORS
+    rows: pd.DataFrame       # the spec's columns, typed, plus TYPE_ERRORS (and _file for a file source)
     outside: pd.DataFrame    # row_id, reason, record: rows no partition can take
 
 
@@ -33,7 +34,7 @@ class SourceUnreadable(RuntimeError):
 
 
 def _describe(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> dict[str, str]:
-    from_clause, params = source_from(spec)
+    from_clause, params = source_select(spec, files=True)
     try:
         rows = con.execute(f"DESCRIBE SELECT * FROM {from_clause}", params).fetchall()
     except duckdb.Error as exc:
@@ -70,7 +71,9 @@ def _typed(col: str, source_type: str, target: str) -> tuple[str, str | None]:
 
 
 def _select(spec: DatasetSpec, types: dict[str, str]) -> tuple[str, str]:
-    targets = {spec.id_column: "id", spec.timestamp_column: "timestamp"}
+    targets = {spec.id_column: "id"}
+    if spec.timestamp_column:
+        targets[spec.timestamp_column] = "timestamp"
     targets |= {c: "numeric" for c in spec.numeric} | {c: "categorical" for c in spec.categorical}
     exprs, problems = [], []
     for col, target in targets.items():
@@ -79,18 +82,41 @@ def _select(spec: DatasetSpec, types: dict[str, str]) -> tuple[str, str]:
         if problem:
             problems.append(problem)
     errors = f"nullif(concat_ws('; ', {', '.join(problems)}), '')" if problems else "NULL::VARCHAR"
+    if FILE in types:
+        exprs.append(FILE)
     return ", ".join(exprs), errors
+
+
+def _typed_source(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> tuple[str, list]:
+    """SQL of the source's rows typed per the spec (plus TYPE_ERRORS and _file), and its parameters."""
+    types = _describe(con, spec)
+    from_clause, params = source_select(spec, files=True)
+    exprs, errors = _select(spec, types)
+    return f"SELECT {exprs}, {errors} AS {TYPE_ERRORS} FROM {from_clause} AS src", params
+
+
+def read_batch(
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, where: str, params: list, files: list[str] | None
+) -> SourceWindow:
+    """The source rows a batch takes, typed per the spec: those of `where` (SQL over the typed
+    columns, with its parameters). `files`: the batch's files (their unparseable CSV lines
+    are the batch's too), or None for a table or a single file read whole."""
+    typed, source_params = _typed_source(con, spec)
+    rows = con.execute(
+        f"SELECT * FROM ({typed}) WHERE {where} ORDER BY {spec.id_column}", [*source_params, *params]
+    ).df()
+    outside = pd.DataFrame(columns=["row_id", "reason", "record"])
+    if spec.source.kind == "csv":
+        outside = _csv_rejects(con, files)
+    return SourceWindow(rows, outside)
 
 
 def read_window(
     con: duckdb.DuckDBPyConnection, spec: DatasetSpec, start: datetime, end: datetime
 ) -> SourceWindow:
     """The window's rows [start, end) typed per the spec, and the rows of no partition."""
-    types = _describe(con, spec)
-    from_clause, params = source_from(spec)
-    exprs, errors = _select(spec, types)
+    typed, params = _typed_source(con, spec)
     ts, rid = spec.timestamp_column, spec.id_column
-    typed = f"SELECT {exprs}, {errors} AS {TYPE_ERRORS} FROM {from_clause}"
     rows = con.execute(
         f"SELECT * FROM ({typed}) WHERE {ts} >= ? AND {ts} < ? ORDER BY {ts}, {rid}",
         [*params, start, end],
@@ -112,15 +138,20 @@ def read_window(
         [first, *params, first, upper],
     ).df()
     if spec.source.kind == "csv":
-        outside = pd.concat([outside, _csv_rejects(con)], ignore_index=True)
-    return SourceWindow(rows, outside)
+        outside = pd.concat([outside, _csv_rejects(con, None)], ignore_index=True)
+    return SourceWindow(rows.drop(columns=[FILE], errors="ignore"), outside)
 
 
-def _csv_rejects(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """CSV lines DuckDB could not parse (bad encoding, missing columns, bad casts)."""
+def _csv_rejects(con: duckdb.DuckDBPyConnection, files: list[str] | None) -> pd.DataFrame:
+    """CSV lines DuckDB could not parse (bad encoding, missing columns, bad casts); of `files`
+    only, when given."""
+    only = "WHERE s.file_path IN (SELECT unnest(?::VARCHAR[]))" if files is not None else ""
+    several = "'file ' || s.file_path || ' ' || " if files is not None else ""
     return con.execute(
         "SELECT NULL::VARCHAR AS row_id, "
-        "'unparseable CSV line ' || line || ': ' || string_agg(DISTINCT error_type, ', ') AS reason, "
-        "to_json({'line': line, 'csv_line': any_value(csv_line)})::VARCHAR AS record "
-        "FROM reject_errors GROUP BY line ORDER BY line"
+        f"{several}'unparseable CSV line ' || e.line || ': ' || string_agg(DISTINCT e.error_type, ', ') AS reason, "
+        "to_json({'file': s.file_path, 'line': e.line, 'csv_line': any_value(e.csv_line)})::VARCHAR AS record "
+        f"FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id) {only} "
+        "GROUP BY s.file_path, e.line ORDER BY s.file_path, e.line",
+        [files] if files is not None else [],
     ).df()

@@ -5,28 +5,67 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 
 from mlinfra_assets.spec import DatasetSpec, SpecError
 
 
-def source_from(spec: DatasetSpec) -> tuple[str, list[str]]:
-    """The FROM clause of the source and its bound parameters."""
+FILE = "_file"  # the file a row was read from (file sources read with `files=True`)
+
+
+def source_path(spec: DatasetSpec) -> str:
+    """`source.path` resolved against the spec file's folder (a glob stays a glob)."""
+    return spec.resolve(spec.source.path)
+
+
+def is_glob(spec: DatasetSpec) -> bool:
+    """The source is a file pattern (`*`, `?`, `[`): each new matching file is a batch."""
+    return spec.source.kind != "duckdb_table" and glob.has_magic(spec.source.path)
+
+
+def source_files(spec: DatasetSpec) -> list[str]:
+    """The files matching `source.path`, sorted (empty for a table source)."""
+    if spec.source.kind == "duckdb_table":
+        return []
+    return sorted(glob.glob(source_path(spec)))
+
+
+def source_from(spec: DatasetSpec, files: bool = False) -> tuple[str, list[str]]:
+    """The FROM item of the source and its bound parameters; with `files`, a file source also
+    exposes the column `_file` (the path each row was read from)."""
     if spec.source.kind == "duckdb_table":
         return spec.source.table, []
+    name = f", filename = '{FILE}'" if files else ""
     if spec.source.kind == "parquet":
-        return "read_parquet(?)", [spec.source.path]
+        return f"read_parquet(?{name})", [source_path(spec)]
     # unparseable lines are kept aside (reject_errors) rather than failing the whole file
-    return "read_csv(?, store_rejects = true)", [spec.source.path]
+    return f"read_csv(?, store_rejects = true{name})", [source_path(spec)]
 
 
-def partitions_for(spec: DatasetSpec) -> dg.DailyPartitionsDefinition:
-    """Daily partitions over the spec's timestamp column."""
-    return dg.DailyPartitionsDefinition(
-        start_date=spec.source.start_date.isoformat(),
-        end_date=spec.source.end_date.isoformat() if spec.source.end_date else None,
+def source_select(spec: DatasetSpec, files: bool = False) -> tuple[str, list[str]]:
+    """A parenthesized subquery over the source (use it as `FROM <sql> AS s`) and its parameters:
+    every column of the source (those the spec does not name too, e.g. the target), and the
+    id column `spec.id_column`, generated when the source has none (`spec.id_generated`).
+
+    The generated `_row_id` is the md5 of the row's JSON (every source column) and the row's
+    occurrence among identical rows of its file: stable across re-reads of the same data, and
+    identical rows (common) still get distinct ids. Identical rows are interchangeable, so
+    which copy gets which occurrence number does not matter. With `files` (file sources),
+    the column `_file` names the file each row came from.
+    """
+    file_source = spec.source.kind != "duckdb_table"
+    from_item, params = source_from(spec, files=file_source and (files or spec.id_generated))
+    if not spec.id_generated:
+        return f"(SELECT * FROM {from_item})", params
+    row = f"struct_pack(*COLUMNS(* EXCLUDE ({FILE})))" if file_source else "struct_pack(*COLUMNS(*))"
+    by_file = f"{FILE}, " if file_source else ""
+    keep = "" if files or not file_source else f" EXCLUDE ({FILE})"
+    sql = (
+        f"(SELECT * EXCLUDE (_row_hash){keep}, _row_hash || '-' || CAST(row_number() OVER "
+        f"(PARTITION BY {by_file}_row_hash) AS VARCHAR) AS {spec.id_column} "
+        f"FROM (SELECT *, md5(CAST(to_json({row}) AS VARCHAR)) AS _row_hash FROM {from_item}))"
     )
+    return sql, params
 
 
 def check_source(spec: DatasetSpec, warehouse_path: str) -> None:
@@ -62,16 +101,16 @@ def check_source(spec: DatasetSpec, warehouse_path: str) -> None:
                 f"source.table {spec.source.table} does not exist in {warehouse_path}: "
                 "create it or fix source.table in the spec"
             )
-        columns = {r[0] for r in rows}
+        columns = {r[0] for r in rows} | ({spec.id_column} if spec.id_generated else set())
         where = f"source.table {spec.source.table}"
     else:
-        path = spec.source.path
+        path = source_path(spec)
         files = glob.glob(path)
         if not files:
             raise SpecError(f"source.path {path} matches no file: fix source.path in the spec")
         if all(Path(f).stat().st_size == 0 for f in files):
             raise SpecError(f"source.path {path} is empty (0 bytes): the export did not complete?")
-        from_clause, params = source_from(spec)
+        from_clause, params = source_select(spec)
         con = duckdb.connect()
         try:
             columns = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {from_clause}", params).fetchall()}

@@ -2,5 +2,5 @@
 -- The ? is the number of rows.
 SELECT *
 FROM training.training_set
-ORDER BY hash(row_id), row_id
+ORDER BY hash(_row_id), _row_id
 LIMIT ?
