@@ -1,7 +1,5 @@
 """The `raw.gold` asset: the spec's ground-truth labels, one row per id (see gold.py)."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from mlinfra_assets import keys
