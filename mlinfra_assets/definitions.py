@@ -20,7 +20,7 @@ from mlinfra_assets import (
 )
 from mlinfra_assets.resources import default_resources
 from mlinfra_assets.spec import DatasetSpec, current_spec
-from mlinfra_assets.warehouse.source import check_source
+from mlinfra_assets.validate import check_spec
 
 STAGES = (warehouse, labeling, synthetic, training, edge, monitoring, analytics)
 
@@ -91,7 +91,7 @@ def automation_sensor() -> dg.AutomationConditionSensorDefinition:
 def build_definitions(spec: DatasetSpec, resources: dict[str, Any] | None = None) -> dg.Definitions:
     """Build the code location for one dataset spec."""
     resources = resources or default_resources()
-    check_source(spec, resources["warehouse"].path)
+    check_spec(spec, resources["warehouse"].path)
     stages = [stage.build_stage(spec) for stage in STAGES]
     jobs = build_jobs(spec)
     daily = next(j for j in jobs if j.name == keys.DAILY_JOB)

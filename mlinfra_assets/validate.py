@@ -88,16 +88,17 @@ def check_lf_module(spec: DatasetSpec, warehouse_path: str) -> None:
     from mlinfra_assets.warehouse.source import source_select
 
     from_sql, params = source_select(spec)
-    con = (duckdb.connect(warehouse_path, read_only=True) if spec.source.kind == "duckdb_table"
-           else duckdb.connect())
+    cols = ", ".join(spec.source_columns)
     try:
-        cols = ", ".join(spec.feature_columns)
-        sample = con.execute(f"SELECT {cols} FROM {from_sql} AS s LIMIT {SAMPLE_ROWS}", params).df()
+        con = (duckdb.connect(warehouse_path, read_only=True) if spec.source.kind == "duckdb_table"
+               else duckdb.connect())
+        try:
+            sample = con.execute(f"SELECT {cols} FROM {from_sql} AS s LIMIT {SAMPLE_ROWS}", params).df()
+        finally:
+            con.close()
     except duckdb.Error:
-        lfs.load_lfs(spec)  # a source missing or locked: the source check or the ingest step says so
+        lfs.load_lfs(spec)  # a source missing or locked by a writer: the source check or ingest says so
         return
-    finally:
-        con.close()
     lfs.check_lfs(spec, sample)
 
 
