@@ -25,7 +25,10 @@ def _py(value: object) -> object:
 
 def vote_index(y: object, names: dict[str, int], n_classes: int) -> int | None:
     """One vote as a class index (-1 abstains), or None when it is no valid vote: a str is
-    read as a class name, a number as an index (so the int 1 and the str "1" differ)."""
+    read as a class name, a number as an index (so the int 1 and the str "1" differ), None
+    abstains (as NULL does in SQL: `np.where(cond, "cat", None)` mixes names and abstains)."""
+    if y is None:
+        return -1
     if isinstance(y, str):
         return names.get(y)
     ok = isinstance(y, Number) and not isinstance(y, (complex, bool)) and float(y).is_integer()

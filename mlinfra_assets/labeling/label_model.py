@@ -150,18 +150,18 @@ def majority_fit(
     patterns: pd.DataFrame, names: list[str], classes: list[str], class_balance: list[float] | None,
     balance_source: str,
 ) -> Fit:
-    """Snorkel's MajorityLabelVoter per voted pattern, in the shape of `fit`'s result.
+    """Majority vote per voted pattern, in the shape of `fit`'s result.
 
-    Probabilities split evenly among the tied top classes; the label of a tie is the tied
-    class with the highest prior (`class_balance`, estimated when None), so it never abstains.
+    The label is Snorkel's MajorityLabelVoter's (the most voted class); a tie goes to the
+    tied class with the highest prior (`class_balance`, estimated when None), so it never
+    abstains. The probabilities are the vote shares (Snorkel's are one-hot, which would make
+    every 2-to-1 vote look certain to the active-learning seeds and the training weights).
 
     Raises
     ------
     ValueError
         When no row has a vote.
     """
-    from snorkel.labeling.model import MajorityLabelVoter
-
     votes = patterns[names].to_numpy()
     voted = patterns[(votes != -1).any(axis=1)].reset_index(drop=True)
     if voted.empty:
@@ -170,7 +170,8 @@ def majority_fit(
     counts = voted["n"].to_numpy()
     if class_balance is None:
         class_balance, balance_source = estimate_balance(P, counts, len(classes)), "majority_vote"
-    probs = MajorityLabelVoter(cardinality=len(classes)).predict_proba(P)
+    tally = np.stack([(P == k).sum(axis=1) for k in range(len(classes))], axis=1).astype(float)
+    probs = tally / tally.sum(axis=1, keepdims=True)
     tie_break = np.asarray(class_balance, dtype=float) / (10.0 * len(classes))
     top = probs.max(axis=1, keepdims=True)
     label = np.where(np.isclose(probs, top), probs + tie_break * top, probs).argmax(axis=1)

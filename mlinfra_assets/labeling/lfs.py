@@ -6,8 +6,8 @@ PYTHONPATH needed; the file's folder is importable while it loads, so it may imp
 helper module beside it), or an importable dotted module (`mypackage.my_lfs`).
 
 What an LF returns: a class index (an int, 0..k-1, in the order of the spec's `classes`),
-a class name (a str, one of `classes`), or ABSTAIN (-1; NULL / None also abstains in the
-SQL form). The type decides how a value is read, so with numeric class names
+a class name (a str, one of `classes`), or ABSTAIN (-1; None also abstains, e.g.
+`np.where(df.x > 3, "cat", None)` in a vectorized LF, as NULL does in SQL). The type decides how a value is read, so with numeric class names
 (`classes: ["0", "1", "2"]`) the int 1 is the class at index 1 and the str "1" the class
 named "1". SQL LFs return integers (class indexes) only. `check_lfs` runs every LF on a
 sample of rows and names the first one that returns anything else.
