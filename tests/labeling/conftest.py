@@ -27,7 +27,7 @@ def pool_rows(spec, n: int, start: int, rng: np.random.Generator) -> pd.DataFram
 
 
 def warehouse_assets(spec) -> list:
-    return [keys.source_key(spec), keys.SOURCE_ORACLE, keys.raw_key(spec), keys.QUARANTINE]
+    return [keys.source_key(spec), keys.SOURCE_ORACLE, keys.raw_key(spec), keys.QUARANTINE, keys.GOLD]
 
 
 def labeling_spec(**updates: object):

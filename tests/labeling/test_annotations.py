@@ -41,7 +41,8 @@ def test_good_file_lands_once_even_if_dropped_twice(resources):
     [
         ("no_label.csv", "row_id,annotator\n11,ana\n", "missing column"),
         ("unknown.csv", "row_id,label,annotator\n11,1,ana\n99999999,0,ana\n", "not in raw.transactions"),
-        ("range.csv", "row_id,label,annotator\n11,2,ana\n12,maybe,ana\n", "out of range"),
+        ("range.csv", "row_id,label,annotator\n11,2,ana\n12,maybe,ana\n",
+         r"range.csv: class\(es\) \['2', 'maybe'\] unknown to the spec, whose classes are \['legit', 'fraud'\]"),
         ("binary.csv", b"\x00\xff\xfe\x00garbage", "not UTF-8"),
         ("latin1.csv", "row_id,label,annotator\n11,1,Jos\xe9\n".encode("latin-1"), "not UTF-8"),
         ("empty.csv", "", "empty file"),

@@ -26,11 +26,11 @@ def test_three_class_stage_with_mixed_forms(resources):
 
     spec = labeling_spec(
         classes=THREE, positive_class="high", labeling_functions="tests.labeling.lf_modules_three_class",
-        gold={"table": "oracle.spend", "column": "label"}, annotator={"simulated": False},
+        gold={"table": "oracle.spend", "column": "label", "id_column": "txn_id"}, annotator={"simulated": False},
     )
     with duckdb.connect(resources["warehouse"].path) as con:
         con.execute(SPEND_GOLD)
-    result = run_assets(spec, resources, selection=[keys.LABEL_MATRIX, keys.WEAK_LABELS, keys.LF_SUMMARY])
+    result = run_assets(spec, resources, selection=[keys.GOLD, keys.LABEL_MATRIX, keys.WEAK_LABELS, keys.LF_SUMMARY])
     matrix = metadata(result, keys.LABEL_MATRIX)
     assert (matrix["lfs_sql"], matrix["lfs_vectorized"], matrix["lfs_rowwise"]) == (2, 2, 2)
     labels = dict(sql(resources, "SELECT label, count(*) FROM labeling.weak_labels GROUP BY label"))
@@ -42,24 +42,32 @@ def test_three_class_stage_with_mixed_forms(resources):
     voted = sql(resources, "SELECT count(*) FROM labeling.label_matrix WHERE NOT (small = -1 AND foreign_large = -1 "
                 "AND medium = -1 AND routine = -1 AND large = -1 AND card_present_small = -1)")[0][0]
     assert weak["dagster/row_count"] == voted and weak["rows_without_votes"] == 8000 - voted
-    assert weak["oracle_label_model_accuracy"] > 0.8 and weak["oracle_rows"] == voted
+    assert weak["gold_label_model_accuracy"] > 0.8 and weak["gold_rows"] == voted
+    # the better of the two on the spec's metric (macro-F1 for three classes) wrote the labels
+    assert spec.metric == "macro_f1"
+    lm, mv = weak["label_model_macro_f1"], weak["majority_vote_macro_f1"]
+    assert weak["label_model_choice"] == ("majority_vote" if mv > lm else "label_model")
     polarity = dict(sql(resources, "SELECT lf, polarity FROM labeling.lf_summary"))
     assert polarity == {"small": "low", "foreign_large": "high", "medium": "mid", "routine": "mid",
                         "large": "high", "card_present_small": "low"}
-    check = check_result(result)  # the verdict follows the F1 figures of the metadata
-    assert check.passed == (weak["oracle_label_model_f1"] >= weak["oracle_majority_vote_f1"])
+    check = check_result(result)  # the verdict follows the metric's figures of the metadata
+    assert check.passed == (lm >= mv)
 
 
 def test_spec_class_balance_overrides_and_a_bad_one_warns(resources):
     spec = labeling_spec(labeling={"class_balance": [0.1, 0.9]})  # fraud is ~1.5%, not 90%
-    result = run_assets(spec, resources, selection=[keys.LABEL_MATRIX, keys.WEAK_LABELS])
+    result = run_assets(spec, resources, selection=[keys.GOLD, keys.LABEL_MATRIX, keys.WEAK_LABELS])
     weak = metadata(result, keys.WEAK_LABELS)
     assert weak["class_balance_source"] == "spec" and weak["class_balance"] == "[0.1, 0.9]"
     check = check_result(result)
     assert not check.passed and check.severity.value == "WARN"
     figures = {k: v.value for k, v in check.metadata.items()}
-    assert figures["oracle_f1_label_model"] < figures["oracle_f1_majority_vote"]
+    assert figures["gold_f1_label_model"] < figures["gold_f1_majority_vote"]
     assert result.success  # a warning, not a failure
+    # ... and the misled label model does not write the weak labels: majority vote does
+    assert weak["label_model_choice"] == "majority_vote" and weak["label_model_version"].startswith("mv-")
+    assert weak["majority_vote_f1"] == figures["gold_f1_majority_vote"] > weak["label_model_f1"]
+    assert figures["weak_labels_by"] == "majority_vote"
 
 
 def test_fit_on_a_proportional_sample_matches_the_full_fit():

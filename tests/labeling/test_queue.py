@@ -37,11 +37,12 @@ def test_query_batch_picks_the_least_sure_rows():
     assert pool.loc[queued, "amount"].abs().mean() < 0.2 * pool.loc[~queued, "amount"].abs().mean()
 
 
-def test_seed_set_needs_every_class():
+def test_seed_set_keeps_the_classes_it_has_and_names_the_others():
     gold = pd.DataFrame({"row_id": [1], "label": [0]})
     weak = pd.DataFrame({"row_id": [2, 3], "label": [0, 0]})
-    with pytest.raises(ValueError, match="class 'fraud'.*seed_confidence"):
-        active.seed_set(gold, weak, ["legit", "fraud"], seed=1)
+    seeds = active.seed_set(gold, weak, ["legit", "fraud"], seed=1)
+    assert sorted(seeds["row_id"]) == [1, 2, 3]
+    assert active.unseeded(seeds, ["legit", "fraud"]) == ["fraud"]
 
 
 def test_queue_is_uncertain_never_requeues_and_skips_holdout(resources):

@@ -61,9 +61,10 @@ def test_label_model_beats_single_lfs_and_majority_vote(oracle_run):
     assert lm > singles[best] + 0.01, (lm, best, singles[best])
     assert lm >= mv, (lm, mv)
     meta = metadata(result, keys.WEAK_LABELS)
-    assert meta["oracle_label_model_f1"] == pytest.approx(lm)
-    assert meta["oracle_majority_vote_f1"] == pytest.approx(mv)
-    assert meta["oracle_best_lf"] == best and meta["rows_without_votes"] == ORACLE_ROWS - len(weak)
+    assert meta["gold_label_model_f1"] == pytest.approx(lm) == meta["label_model_f1"]
+    assert meta["gold_majority_vote_f1"] == pytest.approx(mv) == meta["majority_vote_f1"]
+    assert meta["label_model_choice"] == "label_model" and meta["label_model_choice_gold"] == "gold"
+    assert meta["gold_best_lf"] == best and meta["rows_without_votes"] == ORACLE_ROWS - len(weak)
 
 
 def test_each_demo_lf_is_better_than_chance(oracle_run):
