@@ -8,25 +8,66 @@ import numpy as np
 import pandas as pd
 
 from mlinfra_assets import keys
-from mlinfra_assets.holdout import gold_from, holdout_predicate
+from mlinfra_assets.holdout import evaluation_labels, holdout_predicate
 from mlinfra_assets.plots import df_markdown, png_markdown
-from mlinfra_assets.resources import DataDir, Warehouse, replace_table_from_df
+from mlinfra_assets.resources import DataDir, MLflowTracker, Warehouse, replace_table_from_df
 from mlinfra_assets.spec import DatasetSpec
 
 SQL = Path(__file__).parent / "sql"
 REPORT_TABLE = "edge.compression_report"
 TRAINING_SET = "training.training_set"
 _VERSION = re.compile(r"^[A-Za-z0-9._-]+$")
+UNLABELLED_ROWS = 2000  # holdout rows timed when none is labelled
+FIGURE_NAMES = {"f1": "F1", "macro_f1": "macro-F1", "accuracy": "accuracy"}
+
+
+def _number(value: float) -> float | str:
+    """A figure for metadata, or why it is missing (never a silent 0)."""
+    return "not judged: no labelled holdout rows" if pd.isna(value) else float(value)
 
 
 def holdout_sql(spec: DatasetSpec) -> str:
-    """Raw holdout rows with their gold label in `_gold_label` (identifiers from the spec)."""
+    """Raw holdout rows with their label in `_gold_label` (identifiers from the spec): the
+    spec's gold labels, or without gold the human annotations (`holdout.evaluation_labels`)."""
     return (SQL / "holdout_rows.sql").read_text().format(
         raw_table=spec.raw_table,
         id_column=spec.id_column,
-        gold_sql=gold_from(spec),
+        labels_sql=evaluation_labels(spec),
         holdout=holdout_predicate(spec, f"r.{spec.id_column}"),
+        last_class=str(spec.n_classes - 1),
     )
+
+
+def unlabelled_holdout_sql(spec: DatasetSpec) -> str:
+    """Raw holdout rows without labels (one ? parameter: the row count), to time the variants."""
+    return (SQL / "unlabelled_holdout_rows.sql").read_text().format(
+        raw_table=spec.raw_table, id_column=spec.id_column, holdout=holdout_predicate(spec, f"r.{spec.id_column}"))
+
+
+def positive_name(spec: DatasetSpec) -> str | None:
+    """The positive class for two classes (its decision is realigned after pruning and named
+    in the edge file); None for three or more (no class's decision is shifted)."""
+    return spec.classes[spec.positive_index] if spec.n_classes == 2 else None
+
+
+def load_champion(spec: DatasetSpec, mlflow: MLflowTracker):  # noqa: ANN201 - a ScoringModel
+    """The model the gate left as champion (registry alias `champion`), never a rejected challenger.
+
+    Raises
+    ------
+    LookupError
+        when there is no champion yet (the gate has refused every model so far).
+    """
+    from mlinfra_assets.training import registry
+
+    version = registry.champion_version(mlflow, spec.name)
+    if version is None:
+        raise LookupError(
+            f"registered model {spec.name!r} has no champion in {mlflow.tracking_uri}: the gate "
+            "(training/evaluation) has promoted no model yet (its metadata says why); edge variants "
+            "are built from the champion only"
+        )
+    return registry.load_version(mlflow, spec.name, version)
 
 
 def finetune_rows(spec: DatasetSpec, warehouse: Warehouse) -> pd.DataFrame | None:
@@ -43,44 +84,48 @@ def finetune_rows(spec: DatasetSpec, warehouse: Warehouse) -> pd.DataFrame | Non
 def build_compressed_models(spec: DatasetSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=keys.COMPRESSED_MODELS,
-        ins={"model": dg.AssetIn(key=keys.MODEL)},
-        deps=[keys.TRAINING_SET],
+        deps=[keys.EVALUATION, keys.TRAINING_SET],
         group_name="edge",
         kinds={"pytorch", "onnx", "triton"},
         pool=keys.WAREHOUSE_POOL,
     )
-    def compressed_models(context: dg.AssetExecutionContext, model: dict, data_dir: DataDir, warehouse: Warehouse):
-        """Edge variants of the trained model, one file each, under models/edge/<version>/:
+    def compressed_models(context: dg.AssetExecutionContext, data_dir: DataDir, warehouse: Warehouse,
+                          mlflow: MLflowTracker):
+        """Edge variants of the champion, the model the gate (training/evaluation) left with
+        alias `champion` in the MLflow registry (never a rejected challenger), one file each,
+        under models/edge/<champion version>/:
         fp32, dynamic int8 (torch), int8 weight-only (Triton kernel on CUDA, torch on CPU),
         magnitude-pruned at each edge.prune_amounts (fine-tuned on training.training_set),
         ONNX fp32 and onnxruntime int8 (encoded inputs), and the edge deliverable
         `edge_model.onnx` (raw columns -> probabilities, preprocessing inside) with the
         standalone `score.py` (numpy + onnxruntime). A variant the model cannot take is
-        skipped with its reason. The value: version, folder, variants, skipped."""
+        skipped with its reason. The value: version (the champion's), folder, variants, skipped."""
         from mlinfra_assets.edge.compress import EDGE_FILE, build_variants
         from mlinfra_assets.edge.prune import FinetuneSet
-        from mlinfra_assets.training.model import ScoringModel
+        from mlinfra_assets.training import registry
+        from mlinfra_assets.training.batches import target_columns
 
-        version = str(model.get("version", ""))
+        scoring = load_champion(spec, mlflow)
+        version = str(scoring.version)
         if not _VERSION.match(version):
-            raise ValueError(f"training/model version {version!r} is not a plain name usable as a folder")
-        source = Path(model["path"])
-        if not (source / "model.pt").exists():
-            raise FileNotFoundError(f"training/model path {source} holds no model.pt: re-materialize training/model")
-        scoring = ScoringModel.load(source, version=version)
+            raise ValueError(f"champion version {version!r} is not a plain name usable as a folder")
+        challenger = registry.alias_version(mlflow, spec.name, registry.CHALLENGER)
+        if challenger is not None and challenger != version:
+            context.log.info(f"edge variants built from the champion, version {version} (the gate kept it "
+                             f"over challenger version {challenger})")
         rows = finetune_rows(spec, warehouse)
-        finetune = None if rows is None else FinetuneSet.from_frame(rows, scoring.pre, spec.prob_columns)
+        finetune = None if rows is None else FinetuneSet.from_frame(rows, scoring.pre, target_columns(spec))
         folder = data_dir.path("models", "edge", version, mkdir=False)
-        variants, skipped = build_variants(scoring, folder, spec.edge, finetune, spec.positive_class)
+        variants, skipped = build_variants(scoring, folder, spec.edge, finetune, positive_name(spec))
         for name, reason in skipped.items():
             context.log.warning(f"edge variant {name} skipped: {reason}")
         files = pd.DataFrame([v.to_dict() for v in variants.values()]).drop(columns="path")
         fp32_size = variants["fp32"].size_bytes
         return dg.MaterializeResult(
             value={
-                "name": model.get("name", spec.name),
+                "name": spec.name,
                 "version": version,
-                "model_uri": model.get("model_uri"),
+                "model_uri": f"models:/{spec.name}/{version}",
                 "folder": str(folder),
                 "variants": {n: v.to_dict() for n, v in variants.items()},
                 "skipped": skipped,
@@ -88,6 +133,8 @@ def build_compressed_models(spec: DatasetSpec) -> dg.AssetsDefinition:
             metadata={
                 "dagster/row_count": len(variants),
                 "model_version": version,
+                "built_from": "champion",
+                "challenger_version": challenger or "none",
                 "folder": dg.MetadataValue.path(str(folder)),
                 "edge_file": dg.MetadataValue.path(str(folder / EDGE_FILE)),
                 "variants": df_markdown(files),
@@ -105,18 +152,21 @@ def build_compression_report(spec: DatasetSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=keys.COMPRESSION_REPORT,
         ins={"compressed_models": dg.AssetIn(key=keys.COMPRESSED_MODELS)},
-        deps=[keys.raw_key(spec), *([dg.AssetKey(spec.gold.table.split("."))] if spec.gold else [])],
+        deps=[keys.raw_key(spec), keys.GOLD if spec.gold is not None else keys.GOLD_LABELS],
         group_name="edge",
         kinds={"duckdb", "pytorch", "onnx"},
         pool=keys.WAREHOUSE_POOL,
     )
     def compression_report(context: dg.AssetExecutionContext, compressed_models: dict, warehouse: Warehouse):
-        """Per edge variant: status (ok / skipped, with the reason), file size (and gzipped),
-        size ratio vs fp32, stored tensor elements, weight sparsity, one-thread CPU latency
-        (p50/p99 at batch 1 and 1024) and speed-up vs fp32, F1 and PR-AUC on the frozen holdout
-        (gold labels) and their change vs fp32, the max probability difference vs fp32, and
-        whether it is deployable (F1 drop <= edge.f1_margin; the exact ONNX files also within
-        1e-4 of torch); `reason` says why not."""
+        """Per edge variant of the champion: status (ok / skipped, with the reason), file size
+        (and gzipped), size ratio vs fp32, stored tensor elements, weight sparsity, one-thread CPU
+        latency (p50/p99 at batch 1 and 1024) and speed-up vs fp32, the spec's metric
+        (`metric_value`; training.metric) on the frozen holdout (gold labels, or without gold the
+        annotated holdout rows) and its change vs fp32 (the champion itself), F1 and PR-AUC of the
+        positive class (two classes), the max probability difference vs fp32, and whether it is
+        deployable (metric drop <= edge.f1_margin; the exact ONNX files also within 1e-4 of
+        torch); `reason` says why not. Without labelled holdout rows only size and latency are
+        measured, and the metric columns say nothing (deployable: not judged)."""
         from mlinfra_assets.edge import figures
         from mlinfra_assets.edge.compress import Variant
         from mlinfra_assets.edge.edge_onnx import raw_inputs
@@ -126,36 +176,51 @@ def build_compression_report(spec: DatasetSpec) -> dg.AssetsDefinition:
         folder = Path(compressed_models["folder"])
         pre = Preprocessor.from_json((folder / "preprocessor.json").read_text())
         rows = warehouse.query_df(holdout_sql(spec))
-        if rows.empty:
-            raise ValueError(f"no holdout rows with gold labels in {spec.raw_table}: materialize raw and {spec.gold.table}")
         labels = rows["_gold_label"].to_numpy(dtype="int64")
+        if rows.empty and spec.gold is not None:
+            raise ValueError(f"no holdout rows with gold labels in {spec.raw_table}: materialize raw and "
+                             f"{keys.GOLD_TABLE} (the spec's gold section)")
+        if rows.empty:  # no gold and no annotated holdout row yet: time the variants, judge none
+            rows, labels = warehouse.query_df(unlabelled_holdout_sql(spec), [UNLABELLED_ROWS]), None
+            context.log.warning("no labelled holdout rows: the variants are timed but not scored "
+                                "(annotate the queue: mlinfra label)")
         num, cat = pre.encode(rows)
         inputs = {"encoded": {"numeric": num, "categorical": cat}, "raw": raw_inputs(rows, pre)}
         variants = {n: Variant(**v) for n, v in compressed_models["variants"].items()}
         report = evaluate_variants(variants, inputs, labels, spec.positive_index, spec.edge.f1_margin,
-                                   compressed_models.get("skipped", {}))
+                                   compressed_models.get("skipped", {}), metric=spec.metric)
         report.insert(1, "model_version", str(compressed_models["version"]))
         with warehouse.connect() as con:
             count = replace_table_from_df(con, REPORT_TABLE, report)
         ok = report[report["status"] == "ok"].set_index("variant")
-        figures_ = {f"{n}_{col}": float(ok.loc[n, col]) for n in ok.index if n != "fp32"
-                    for col in ("f1_delta", "size_ratio", "speedup_b1024")}
+        deltas = ("metric_delta", "f1_delta") if spec.n_classes == 2 else ("metric_delta",)
+        figures_ = {f"{n}_{col}": _number(ok.loc[n, col]) for n in ok.index if n != "fp32"
+                    for col in (*deltas, "size_ratio", "speedup_b1024")}
+        name = FIGURE_NAMES.get(spec.metric, spec.metric)
+        scored = {"holdout_class_counts": dg.MetadataValue.json(
+            {c: int((labels == i).sum()) for i, c in enumerate(spec.classes)})} if labels is not None else {}
+        if labels is not None and spec.n_classes == 2:
+            scored |= {"holdout_positives": int(np.sum(labels == spec.positive_index)),
+                       "fp32_f1": float(ok.loc["fp32", "f1"])}
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": count,
                 "model_version": str(compressed_models["version"]),
+                "metric": spec.metric,
                 "holdout_rows": len(rows),
-                "holdout_positives": int(np.sum(labels == spec.positive_index)),
-                "fp32_f1": float(ok.loc["fp32", "f1"]),
+                "holdout_labelled": labels is not None,
+                **scored,
+                "fp32_metric_value": _number(ok.loc["fp32", "metric_value"]),
                 **figures_,
                 "deployable_variants": int(report["deployable"].sum()),
                 "skipped_variants": int((report["status"] == "skipped").sum()),
                 "report": df_markdown(report.drop(columns=["path", "model_version"])),
-                "size_vs_f1": png_markdown(figures.tradeoff(report, "size_bytes", "file size (bytes, log)"),
-                                           "Size vs F1"),
-                "latency_vs_f1": png_markdown(
-                    figures.tradeoff(report, "latency_b1024_p50_ms", "p50 latency, batch 1024, 1 thread (ms, log)"),
-                    "Latency vs F1",
+                "size_vs_metric": png_markdown(
+                    figures.tradeoff(report, "size_bytes", "file size (bytes, log)", name), f"Size vs {name}"),
+                "latency_vs_metric": png_markdown(
+                    figures.tradeoff(report, "latency_b1024_p50_ms", "p50 latency, batch 1024, 1 thread (ms, log)",
+                                     name),
+                    f"Latency vs {name}",
                 ),
                 "size_vs_speed": png_markdown(figures.gains(report), "Smaller and faster than fp32?"),
             },

@@ -146,7 +146,8 @@ def build_variants(scoring: ScoringModel, folder: Path, edge: object, finetune: 
     finetune : FinetuneSet or None
         Training rows for the pruned variants' fine-tune; None or empty skips them.
     positive : str, optional
-        The positive class, written into the edge file's metadata.
+        The positive class, written into the edge file's metadata; with two classes the pruned
+        variants' decision on it is realigned with the original's.
 
     Returns
     -------
@@ -161,7 +162,8 @@ def build_variants(scoring: ScoringModel, folder: Path, edge: object, finetune: 
     (tmp / "classes.json").write_text(json.dumps(scoring.classes))
     modules, skipped = {"fp32": fp32}, {}
     odd = unsupported_layers(fp32)
-    index = scoring.classes.index(positive) if positive in scoring.classes else None
+    # two classes: realign the positive class's decision after pruning; never one of three or more
+    index = scoring.classes.index(positive) if positive in scoring.classes and len(scoring.classes) == 2 else None
     for name, make in _torch_makers(edge, finetune, index).items():
         if odd:
             skipped[name] = f"layers {', '.join(odd)} are not supported (compresses nn.Linear only)"

@@ -1,4 +1,5 @@
-"""Measure compressed variants: CPU latency (one thread), F1 / PR-AUC on the holdout, fidelity.
+"""Measure compressed variants: CPU latency (one thread), the spec's metric (and for two
+classes F1 / PR-AUC of the positive class) on the holdout, fidelity.
 
 Each variant is loaded back from its file, so the figures are those of what ships. Inputs are
 dicts of arrays with one batch dimension: `{"numeric", "categorical"}` for the encoded variants,
@@ -24,8 +25,11 @@ EXACT = ("onnx_fp32", "edge_onnx")  # same arithmetic as fp32: must agree within
 REPORT_COLUMNS = [
     "variant", "status", "reason", "path", "runtime", "size_bytes", "gzip_bytes", "size_ratio", "parameters",
     "sparsity", "latency_b1_p50_ms", "latency_b1_p99_ms", "latency_b1024_p50_ms", "latency_b1024_p99_ms",
-    "speedup_b1024", "f1", "pr_auc", "f1_delta", "pr_auc_delta", "max_abs_diff_vs_fp32", "deployable",
+    "speedup_b1024", "metric_value", "metric_delta", "f1", "pr_auc", "f1_delta", "pr_auc_delta",
+    "max_abs_diff_vs_fp32", "deployable",
 ]
+NOT_JUDGED = "not judged: no labelled holdout rows (annotate the queue: mlinfra label)"
+FIGURE_NAMES = {"f1": "F1", "macro_f1": "macro-F1", "accuracy": "accuracy"}
 Inputs = dict[str, np.ndarray]
 Predictor = Callable[[Inputs], np.ndarray]
 
@@ -88,12 +92,13 @@ def f1_and_pr_auc(labels: np.ndarray, probs: np.ndarray, positive: int) -> tuple
 def evaluate_variants(
     variants: dict[str, Variant],
     inputs: dict[str, Inputs],
-    labels: np.ndarray,
+    labels: np.ndarray | None,
     positive: int,
     f1_margin: float,
     skipped: dict[str, str] | None = None,
     reps_b1: int = 300,
     reps_b1024: int = 40,
+    metric: str = "f1",
 ) -> pd.DataFrame:
     """One report row per variant, measured against `fp32` on the same holdout rows.
 
@@ -103,15 +108,18 @@ def evaluate_variants(
         From `compress.build_variants`; must hold `fp32`.
     inputs : dict
         `{"encoded": {...}, "raw": {...}}`: the holdout rows in each variant's input form.
-    labels : np.ndarray
-        Gold class indexes of those rows.
+    labels : np.ndarray or None
+        Class indexes of those rows (gold, or annotations); None: unlabelled rows, only size,
+        latency and fidelity are measured and no variant is judged deployable (`NOT_JUDGED`).
     positive : int
-        Index of the class F1 and PR-AUC are computed for.
+        Index of the class F1 and PR-AUC are computed for (two classes).
     f1_margin : float
-        A variant is deployable when its F1 is at most this much below fp32's (and the exact
-        ONNX variants also agree with torch within `ONNX_PARITY_TOL`).
+        A variant is deployable when its `metric` is at most this much below fp32's (the
+        champion's; and the exact ONNX variants also agree with torch within `ONNX_PARITY_TOL`).
     skipped : dict of str to str, optional
         Variants that could not be built, with the reason: rows with status `skipped`.
+    metric : str
+        The spec's metric (`metrics.metric_score`): f1, macro_f1 or accuracy.
 
     Returns
     -------
@@ -120,10 +128,12 @@ def evaluate_variants(
     """
     if "fp32" not in variants:
         raise ValueError("evaluate_variants: the fp32 variant is the reference and is missing")
-    if len(labels) == 0 or not (labels == positive).any():
+    from mlinfra_assets.training.metrics import metric_score
+
+    if labels is not None and (len(labels) == 0 or (metric == "f1" and not (labels == positive).any())):
         raise ValueError(
-            "the holdout has no positive gold label: F1/PR-AUC are undefined; use more rows "
-            "or a larger training.holdout_percent"
+            f"the holdout has no {'positive ' if metric == 'f1' else ''}label: the {metric} is undefined; "
+            "use more rows or a larger training.holdout_percent"
         )
     probs, rows = {}, []
     with single_thread():
@@ -132,31 +142,42 @@ def evaluate_variants(
             predict, x = load_predictor(v), inputs[v.inputs]
             probs[name] = predict(x)
             b1, b1024 = latency_ms(predict, x, 1, reps_b1), latency_ms(predict, x, 1024, reps_b1024)
-            f1, pr_auc = f1_and_pr_auc(labels, probs[name], positive)
+            k = probs[name].shape[1]
+            score = float("nan") if labels is None else metric_score(
+                metric, labels, probs[name].argmax(axis=1), k, positive)
+            f1, pr_auc = f1_and_pr_auc(labels, probs[name], positive) if labels is not None and k == 2 \
+                else (float("nan"), float("nan"))
             rows.append({
                 "variant": name, "status": "ok", "reason": "", "path": v.path, "runtime": v.runtime,
                 "size_bytes": int(v.size_bytes), "gzip_bytes": int(v.gzip_bytes), "parameters": int(v.parameters),
                 "sparsity": float(v.sparsity), "latency_b1_p50_ms": b1[0], "latency_b1_p99_ms": b1[1],
-                "latency_b1024_p50_ms": b1024[0], "latency_b1024_p99_ms": b1024[1], "f1": f1, "pr_auc": pr_auc,
+                "latency_b1024_p50_ms": b1024[0], "latency_b1024_p99_ms": b1024[1], "metric_value": score,
+                "f1": f1, "pr_auc": pr_auc,
                 "max_abs_diff_vs_fp32": float(np.abs(probs[name] - probs["fp32"]).max()),
             })
     rows += [{"variant": n, "status": "skipped", "reason": r} for n, r in (skipped or {}).items()]
-    return _judge(pd.DataFrame(rows), f1_margin)
+    return _judge(pd.DataFrame(rows), f1_margin, metric)
 
 
-def _judge(report: pd.DataFrame, f1_margin: float) -> pd.DataFrame:
-    """Ratios against fp32, deltas, and the deployable flag with its reason."""
+def _judge(report: pd.DataFrame, f1_margin: float, metric: str = "f1") -> pd.DataFrame:
+    """Ratios against fp32 (the champion), deltas, and the deployable flag with its reason:
+    the `metric` drop vs fp32 at most `f1_margin` (edge.f1_margin)."""
     ref = report.set_index("variant").loc["fp32"]
     report["size_ratio"] = ref["size_bytes"] / report["size_bytes"]
     report["speedup_b1024"] = ref["latency_b1024_p50_ms"] / report["latency_b1024_p50_ms"]
+    report["metric_delta"] = report["metric_value"] - ref["metric_value"]
     report["f1_delta"] = report["f1"] - ref["f1"]
     report["pr_auc_delta"] = report["pr_auc"] - ref["pr_auc"]
     ok = report["status"] == "ok"
-    f1_ok = report["f1_delta"] >= -f1_margin
+    judged = report["metric_value"].notna()
+    f1_ok = report["metric_delta"] >= -f1_margin
     parity_ok = ~report["variant"].isin(EXACT) | (report["max_abs_diff_vs_fp32"] <= ONNX_PARITY_TOL)
     report["deployable"] = ok & f1_ok & parity_ok
-    drop = ok & ~f1_ok
-    report.loc[drop, "reason"] = [f"not deployable: F1 drop {-d:.4f} > margin {f1_margin}" for d in report.loc[drop, "f1_delta"]]
+    drop = ok & judged & ~f1_ok
+    name = FIGURE_NAMES.get(metric, metric)
+    report.loc[drop, "reason"] = [f"not deployable: {name} drop {-d:.4f} > margin {f1_margin}"
+                                  for d in report.loc[drop, "metric_delta"]]
+    report.loc[ok & ~judged, "reason"] = NOT_JUDGED
     off = ok & f1_ok & ~parity_ok
     report.loc[off, "reason"] = [f"not deployable: max |p - p_fp32| {d:.2e} > {ONNX_PARITY_TOL}"
                                  for d in report.loc[off, "max_abs_diff_vs_fp32"]]

@@ -14,21 +14,22 @@ def _points(report: pd.DataFrame) -> pd.DataFrame:
     return report[report["status"] == "ok"].reset_index(drop=True)
 
 
-def tradeoff(report: pd.DataFrame, x: str, xlabel: str) -> Callable[[object], None]:
-    """F1 against a cost column (log scale): green deployable, red not; squares are ONNX files."""
+def tradeoff(report: pd.DataFrame, x: str, xlabel: str, metric: str = "F1") -> Callable[[object], None]:
+    """The spec's metric (`metric_value`, named `metric`) against a cost column (log scale):
+    green deployable, red not; squares are ONNX files."""
 
     def draw(ax) -> None:  # noqa: ANN001 - a matplotlib axis
         points = _points(report)
         for i, row in points.iterrows():
             onnx = "onnx" in row["variant"]
-            ax.scatter(row[x], row["f1"], s=60, marker="s" if onnx else "o",
+            ax.scatter(row[x], row["metric_value"], s=60, marker="s" if onnx else "o",
                        color="tab:green" if row["deployable"] else "tab:red")
-            ax.annotate(row["variant"], (row[x], row["f1"]), textcoords="offset points",
+            ax.annotate(row["variant"], (row[x], row["metric_value"]), textcoords="offset points",
                         xytext=(5, 5 - 14 * (i % 2)), fontsize=8)  # alternate so equal points stay readable
         ax.set_xscale("log")
         ax.margins(x=0.25, y=0.15)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("holdout F1 (green: deployable)")
+        ax.set_ylabel(f"holdout {metric} (green: deployable)")
         ax.grid(alpha=0.3, which="both")
 
     return draw

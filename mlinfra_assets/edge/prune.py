@@ -6,9 +6,10 @@ stay attached during the fine-tune, so pruned weights stay zero, and are then ba
 with `prune.remove`. The loss is the trainer's noise-aware soft cross-entropy.
 
 The trained model's decision rule was tuned on gold (a shift folded into the positive
-logit's bias, `training.decision`); the fine-tune's class weights move it again. So after
-the fine-tune the positive logit is shifted back until the pruned model flags the same
-share of the fine-tune rows as the original did (training rows only: no holdout involved).
+logit's bias, `training.decision`; two classes only); the fine-tune's class weights move it
+again. So after the fine-tune the positive logit is shifted back until the pruned model
+flags the same share of the fine-tune rows as the original did (training rows only: no
+holdout involved). With three or more classes no class's logit is shifted.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from mlinfra_assets.training.batches import WEIGHT
 from mlinfra_assets.training.model import Preprocessor
 from mlinfra_assets.training.trainer import class_weights, mixed_batch, soft_cross_entropy
 
@@ -36,15 +38,17 @@ class FinetuneSet:
     weights: np.ndarray
 
     @classmethod
-    def from_frame(cls, df: pd.DataFrame, pre: Preprocessor, prob_columns: list[str]) -> FinetuneSet:
-        """From `training.training_set` rows (features, `prob_<class>`, `weight`)."""
-        missing = [c for c in [*prob_columns, "weight"] if c not in df.columns]
+    def from_frame(cls, df: pd.DataFrame, pre: Preprocessor, target_columns: list[str],
+                   weight_column: str = WEIGHT) -> FinetuneSet:
+        """From `training.training_set` rows: features, the soft targets `target_columns`
+        (`batches.target_columns(spec)`: `_prob_<class>`) and `weight_column` (`_weight`)."""
+        missing = [c for c in [*target_columns, weight_column] if c not in df.columns]
         if missing:
             raise ValueError(f"fine-tune rows lack columns {missing}: pass rows of training.training_set")
         num, cat = pre.encode(df)
-        targets = df[prob_columns].to_numpy(dtype="float32")
+        targets = df[target_columns].to_numpy(dtype="float32")
         targets = targets / targets.sum(axis=1, keepdims=True).clip(min=1e-12)
-        return cls(num, cat, targets, df["weight"].to_numpy(dtype="float32"))
+        return cls(num, cat, targets, df[weight_column].to_numpy(dtype="float32"))
 
     def __len__(self) -> int:
         return len(self.targets)

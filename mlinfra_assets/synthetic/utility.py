@@ -1,4 +1,5 @@
-"""Do the synthetic rows help a model? Scored on the oracle holdout (Dagster-free).
+"""Do the synthetic rows help a model? Scored on the oracle holdout (Dagster-free), on the
+spec's metric (`spec.metric`) over the classes that were sampled (`sampled_score`).
 
 - TSTR vs TRTR: scikit-learn's HistGradientBoostingClassifier trained on rows sampled from the
   synthesizer (train synthetic) and, with the same settings, on the synthesizer's real fit rows
@@ -24,35 +25,63 @@ from mlinfra_assets.synthetic.data import LABEL
 PUBLISHED = "synthetic.synthetic_rows"
 
 
+METRIC_NAMES = {"f1": "F1", "macro_f1": "Macro-F1", "accuracy": "Accuracy"}
+
+
 @dataclass(frozen=True)
 class UtilityResult:
+    """Utility figures on the spec's metric (`metric`) over the classes that were sampled; the
+    field names keep `f1` for the reports that read them, whatever the metric."""
+
     tstr_f1: float  # train synthetic, test real
     trtr_f1: float  # train real, test real
     model_f1_without: float  # the platform's trainer, real rows only
     model_f1_with: float  # the platform's trainer, real + synthetic rows
     holdout_rows: int
     train_rows: int
+    metric: str = "f1"  # spec.metric
 
     @property
     def tstr_ratio(self) -> float:
         return self.tstr_f1 / self.trtr_f1 if self.trtr_f1 > 0 else float("nan")
 
     def scores(self) -> pd.DataFrame:
+        name = METRIC_NAMES.get(self.metric, self.metric)
         figures = {
-            "TSTR F1": self.tstr_f1, "TRTR F1": self.trtr_f1, "TSTR/TRTR": self.tstr_ratio,
-            "Model F1 Without Synthetic": self.model_f1_without, "Model F1 With Synthetic": self.model_f1_with,
-            "Model F1 Gain": self.model_f1_with - self.model_f1_without,
+            f"TSTR {name}": self.tstr_f1, f"TRTR {name}": self.trtr_f1, "TSTR/TRTR": self.tstr_ratio,
+            f"Model {name} Without Synthetic": self.model_f1_without,
+            f"Model {name} With Synthetic": self.model_f1_with,
+            f"Model {name} Gain": self.model_f1_with - self.model_f1_without,
         }
         return pd.DataFrame(
             [{"metric": "utility", "property": k, "column_name": None, "score": float(v)} for k, v in figures.items()]
         )
 
 
+def sampled_score(metric: str, truth: np.ndarray, pred: np.ndarray, sampled: list[int], n_classes: int,
+                  positive: int) -> float:
+    """The spec's metric over the classes that were sampled: `f1` of the positive class (NaN
+    when it was not sampled), `macro_f1` the mean F1 of the sampled classes, `accuracy` on the
+    rows whose true class was sampled. NaN where undefined."""
+    from mlinfra_assets.training.metrics import f1_positive, metric_score
+
+    if metric == "f1":
+        return f1_positive(truth, pred, positive) if positive in sampled else float("nan")
+    if metric == "macro_f1":
+        scores = [f1_positive(truth, pred, c) for c in sampled]
+        defined = [s for s in scores if not np.isnan(s)]
+        return float(np.mean(defined)) if defined else float("nan")
+    rows = np.isin(truth, sampled)
+    return metric_score(metric, truth[rows], pred[rows], n_classes, positive)
+
+
 def holdout_frame(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> pd.DataFrame:
-    """The evaluation holdout rows with their gold label (class index), as the training stage scores them."""
+    """The evaluation holdout rows with their gold label (class index) in `LABEL`, as the
+    training stage scores them (its `_label` column renamed to this stage's LABEL)."""
+    from mlinfra_assets.training.dataset import LABEL as HOLDOUT_LABEL
     from mlinfra_assets.training.dataset import holdout_sql
 
-    return con.execute(holdout_sql(spec)).df()
+    return con.execute(holdout_sql(spec)).df().rename(columns={HOLDOUT_LABEL: LABEL})
 
 
 def training_frame(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, candidates: str) -> pd.DataFrame:
@@ -72,41 +101,44 @@ def _encode(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     return out
 
 
-def _f1_of(train: pd.DataFrame, labels: np.ndarray, test: pd.DataFrame, truth: np.ndarray, spec: DatasetSpec,
-           seed: int) -> float:
+def _score_of(train: pd.DataFrame, labels: np.ndarray, test: pd.DataFrame, truth: np.ndarray, spec: DatasetSpec,
+              sampled: list[int], seed: int) -> float:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from threadpoolctl import threadpool_limits
-
-    from mlinfra_assets.training.metrics import f1_positive
 
     model = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=seed, max_iter=100)
     with threadpool_limits(1):  # OpenMP spinning on a busy machine costs far more than it buys here
         model.fit(_encode(train, spec), labels)
         pred = model.predict(_encode(test, spec))
-    return f1_positive(truth, pred, spec.positive_index)
+    return sampled_score(spec.metric, truth, pred, sampled, spec.n_classes, spec.positive_index)
 
 
 def tstr(synthetic: pd.DataFrame, real: pd.DataFrame, holdout: pd.DataFrame, spec: DatasetSpec,
          seed: int = 0) -> tuple[float, float]:
-    """(TSTR F1, TRTR F1) of the positive class; `synthetic` and `real` hold class names in `label`,
-    `holdout` class indexes."""
+    """(TSTR, TRTR) on the spec's metric over the classes sampled in `synthetic`
+    (`sampled_score`); `synthetic` and `real` hold class names in `LABEL`, `holdout` class indexes."""
     index = {name: i for i, name in enumerate(spec.classes)}
     truth = holdout[LABEL].to_numpy()
-    syn_f1 = _f1_of(synthetic, synthetic[LABEL].map(index).to_numpy(), holdout, truth, spec, seed)
-    real_f1 = _f1_of(real, real[LABEL].map(index).to_numpy(), holdout, truth, spec, seed)
-    return syn_f1, real_f1
+    sampled = sorted({index[c] for c in synthetic[LABEL].unique() if c in index})
+    syn = _score_of(synthetic, synthetic[LABEL].map(index).to_numpy(), holdout, truth, spec, sampled, seed)
+    real_score = _score_of(real, real[LABEL].map(index).to_numpy(), holdout, truth, spec, sampled, seed)
+    return syn, real_score
 
 
 def model_f1(training: pd.DataFrame, holdout: pd.DataFrame, spec: DatasetSpec) -> tuple[float, float]:
-    """(F1 without synthetic rows, F1 with them) of the platform's trainer on the holdout."""
-    from mlinfra_assets.training.metrics import f1_positive
+    """(without synthetic rows, with them): the platform's trainer on the holdout, on the spec's
+    metric over the classes of the synthetic rows (`sampled_score`; all classes when there is none)."""
+    from mlinfra_assets.training.batches import LABEL as TRAIN_LABEL
+    from mlinfra_assets.training.batches import SOURCE
     from mlinfra_assets.training.trainer import TrainConfig, train
 
     cfg = TrainConfig.from_spec(spec)
     truth = holdout[LABEL].to_numpy()
+    synthetic = training[SOURCE] == "synthetic"
+    sampled = sorted(int(c) for c in training.loc[synthetic, TRAIN_LABEL].unique()) or list(range(spec.n_classes))
     scores = []
-    for frame in (training[training["source"] != "synthetic"], training):
+    for frame in (training[~synthetic], training):
         result = train(frame.reset_index(drop=True), spec, cfg, log=lambda line: None)
         pred = result.model.predict_proba(holdout).argmax(axis=1)
-        scores.append(f1_positive(truth, pred, spec.positive_index))
+        scores.append(sampled_score(spec.metric, truth, pred, sampled, spec.n_classes, spec.positive_index))
     return scores[0], scores[1]

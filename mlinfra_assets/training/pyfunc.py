@@ -1,5 +1,5 @@
 """The MLflow pyfunc flavour of a `ScoringModel`: a DataFrame of raw features in,
-a DataFrame of class probabilities (`prob_<class>`) out."""
+a DataFrame of class probabilities (`prob_<class>`, the class as `spec.class_column`) out."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ try:  # mlflow is a heavy import: only the pyfunc machinery needs this base clas
 except ImportError:  # pragma: no cover - mlflow is a dependency
     PythonModel = object  # type: ignore[assignment,misc]
 
+from mlinfra_assets.spec import class_column
 from mlinfra_assets.training.model import ScoringModel
 
 ARTIFACT = "scoring_model"
@@ -26,4 +27,4 @@ class ScoringPyfunc(PythonModel):
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         probs = self.scoring.predict_proba(model_input)
-        return pd.DataFrame(probs, columns=[f"prob_{c}" for c in self.scoring.classes])
+        return pd.DataFrame(probs, columns=[f"prob_{class_column(c)}" for c in self.scoring.classes])

@@ -100,6 +100,8 @@ def list_versions(mlflow: MLflowTracker, name: str) -> list[dict[str, object]]:
             "created": datetime.fromtimestamp(mv.creation_timestamp / 1000).isoformat(timespec="seconds"),
             "run_id": mv.run_id,
             "data_version": tags.get("data_version", ""),
+            "metric": tags.get("metric", "f1"),
+            "holdout_metric": m.get(f"holdout_{tags.get('metric', 'f1')}"),
             "holdout_f1": m.get("holdout_f1"),
             "holdout_pr_auc": m.get("holdout_pr_auc"),
             "holdout_ece": m.get("holdout_ece"),

@@ -97,13 +97,16 @@ def log_training(
         mlflow.set_tags({DAGSTER_RUN_TAG: dagster_run_id, "dataset": spec.name, "data_version": data_version})
         mlflow.log_params(
             {**training_params(spec), "data_version": data_version, "validation": result.validation,
+             "metric_resolved": result.metric, "selected_on": result.selected_on,
              "class_weights": ",".join(f"{w:.4f}" for w in result.class_weights)}
         )
         for h in result.history:
             mlflow.log_metrics(_finite({"train_loss": h.train_loss, "val_loss": h.val_loss, "val_f1": h.val_f1,
-                                        "val_pr_auc": h.val_pr_auc}), step=h.epoch)
+                                        "val_pr_auc": h.val_pr_auc, f"val_{result.metric}": h.val_metric}),
+                               step=h.epoch)
         mlflow.log_metrics(_finite(
-            {"best_val_f1": result.best_val_f1, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+            {"best_val_f1": result.best_val_f1, f"best_val_{result.metric}": result.best_val_metric,
+             "best_epoch": result.best_epoch, "epochs_run": len(result.history),
              "training_rows": result.train_rows, "validation_rows": result.val_rows,
              "train_seconds": result.seconds, "samples_per_s": result.samples_per_s,
              "decision_shift": result.decision_shift,

@@ -74,7 +74,8 @@ def edge_run(tmp_path_factory):
     spec = small_spec(rows=ROWS)
     resources = default_resources(tmp_path_factory.mktemp("edge") / "data")
     run_assets(
-        spec, resources, selection=[keys.source_key(spec), keys.SOURCE_ORACLE, keys.raw_key(spec), keys.QUARANTINE]
+        spec, resources,
+        selection=[keys.source_key(spec), keys.SOURCE_ORACLE, keys.raw_key(spec), keys.QUARANTINE, keys.GOLD],
     )
     scoring = train_quickly(spec, training_rows(spec, resources["warehouse"]))
     folder = resources["data_dir"].path("models", "run-1", mkdir=False)

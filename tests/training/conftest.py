@@ -60,8 +60,8 @@ def write_upstream(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, seed: int 
     ).df().sample(SYNTHETIC_ROWS, replace=True, random_state=seed)
     synthetic = copies[spec.feature_columns].reset_index(drop=True)
     synthetic["amount"] = synthetic["amount"] * rng.lognormal(0, 0.1, len(synthetic))
-    synthetic.insert(0, "synthetic_id", np.arange(1, len(synthetic) + 1))
-    synthetic["label"] = 1
+    synthetic.insert(0, "_synthetic_id", np.arange(1, len(synthetic) + 1))
+    synthetic["_label"] = 1
     synthetic["synthesizer_version"] = "fixture"
     for table, frame in (("labeling.weak_labels", weak), ("labeling.gold_labels", gold),
                          ("synthetic.synthetic_rows", synthetic)):
@@ -77,7 +77,7 @@ def warehouse_resources(tmp_path_factory: pytest.TempPathFactory) -> dict:
     spec = training_spec()
     resources = default_resources(tmp_path_factory.mktemp("training") / "data")
     run_assets(spec, resources, selection=[keys.source_key(spec), keys.SOURCE_ORACLE,
-                                           keys.raw_key(spec), keys.QUARANTINE])
+                                           keys.raw_key(spec), keys.QUARANTINE, keys.GOLD])
     con = duckdb.connect(resources["warehouse"].path)
     try:
         write_upstream(con, spec)

@@ -99,7 +99,7 @@ def test_train_register_promote_then_reject_a_worse_model(resources):
     probs = champion_model.predict_proba(holdout)
     assert probs.shape == (len(holdout), 2)
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
-    pred_f1 = _f1(holdout["label"].to_numpy(), probs.argmax(axis=1))
+    pred_f1 = _f1(holdout["_label"].to_numpy(), probs.argmax(axis=1))
     assert pred_f1 == pytest.approx(f1)
     # the registered pyfunc takes raw feature rows and returns the same probabilities
     pyfunc = mlflow.pyfunc.load_model(f"models:/{spec.name}@champion")
@@ -131,8 +131,8 @@ def test_failed_training_never_moves_the_champion(resources, monkeypatch, capsys
     assert f"MLflow tracking server http://127.0.0.1:{port} is unreachable" in _failure(failed)
     # a training set with an infinite feature: the model step fails naming the column
     with resources["warehouse"].connect() as con:
-        con.execute("UPDATE training.training_set SET amount = 'inf'::DOUBLE WHERE row_id = "
-                    "(SELECT min(row_id) FROM training.training_set WHERE source = 'weak')")
+        con.execute("UPDATE training.training_set SET amount = 'inf'::DOUBLE WHERE _row_id = "
+                    "(SELECT min(_row_id) FROM training.training_set WHERE _source = 'weak')")
     try:
         bad = run_assets(spec, resources, selection=[keys.MODEL, keys.EVALUATION], raise_on_error=False)
     finally:

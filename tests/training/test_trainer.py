@@ -28,9 +28,9 @@ def _frame(n: int = 3000, seed: int = 0) -> pd.DataFrame:
     df["merchant_category"] = rng.choice(["grocery", "travel"], n)
     y = ((df["amount"] + (df["channel"] == "online") * 1.5 + rng.normal(0, 0.3, n)) > 2.0).astype(int)
     p = np.where(y == 1, 0.9, 0.05)
-    df["prob_legit"], df["prob_fraud"], df["label"] = 1 - p, p, y
-    df["source"] = np.where(rng.random(n) < 0.1, "gold", "weak")
-    df["weight"] = np.where(df["source"] == "gold", 1.0, 0.5)
+    df["_prob_legit"], df["_prob_fraud"], df["_label"] = 1 - p, p, y
+    df["_source"] = np.where(rng.random(n) < 0.1, "gold", "weak")
+    df["_weight"] = np.where(df["_source"] == "gold", 1.0, 0.5)
     return df
 
 
@@ -56,8 +56,8 @@ def test_class_weights_balance_the_weighted_soft_mass():
 
 def test_synthetic_rows_are_capped_at_their_share_of_each_class():
     df = _frame()
-    syn = df[df["label"] == 1].sample(600, replace=True, random_state=0).assign(
-        source="synthetic", weight=1.0, prob_legit=0.0, prob_fraud=1.0)
+    syn = df[df["_label"] == 1].sample(600, replace=True, random_state=0).assign(
+        _source="synthetic", _weight=1.0, _prob_legit=0.0, _prob_fraud=1.0)
     spec = training_spec()
     data = batches.from_frame(pd.concat([df, syn], ignore_index=True), spec)
     real = data.source != batches.SOURCES.index("synthetic")
@@ -81,12 +81,12 @@ def test_synthetic_rows_are_capped_at_their_share_of_each_class():
 
 
 def test_without_gold_the_decision_flags_the_label_models_positive_share():
-    df = _frame().assign(source="weak", weight=0.5)  # no gold row: nothing to tune F1 on
+    df = _frame().assign(_source="weak", _weight=0.5)  # no gold row: nothing to tune F1 on
     spec = training_spec(batch_size=128, epochs=3)
     result = train(df, spec, TrainConfig.from_spec(spec), log=lambda _: None)
     flagged = (result.model.predict_proba(df).argmax(1) == 1).mean()
     assert result.decision_shift != 0.0
-    assert flagged == pytest.approx(df["prob_fraud"].mean(), abs=0.01)  # the weak rows' mean soft target
+    assert flagged == pytest.approx(df["_prob_fraud"].mean(), abs=0.01)  # the weak rows' mean soft target
     kept = train(df, spec, TrainConfig.from_spec(spec, tune_decision=False), log=lambda _: None)
     assert kept.decision_shift == 0.0
 
@@ -99,8 +99,8 @@ def test_validation_uses_gold_only_when_there_is_enough():
     assert kind.startswith("seeded 10%") and 0.07 < mask.mean() < 0.13
     mask, kind = validation_mask(data, TrainConfig.from_spec(training_spec(), min_gold_validation=50,
                                                               min_gold_positives=5))
-    assert kind.startswith("gold") and set(df.loc[mask, "source"]) == {"gold"}
-    assert mask.sum() == pytest.approx(0.5 * (df["source"] == "gold").sum(), rel=0.2)
+    assert kind.startswith("gold") and set(df.loc[mask, "_source"]) == {"gold"}
+    assert mask.sum() == pytest.approx(0.5 * (df["_source"] == "gold").sum(), rel=0.2)
     capped = TrainConfig.from_spec(training_spec(), min_gold_validation=50, min_gold_positives=5,
                                    max_validation=60)
     assert 40 <= validation_mask(data, capped)[0].sum() <= 80  # a large gold set keeps most rows for training
@@ -116,7 +116,7 @@ def test_training_learns_and_is_deterministic():
     test = _frame(seed=1)
     probs = first.model.predict_proba(test)
     assert np.array_equal(probs, second.model.predict_proba(test))
-    assert metrics.f1_positive(test["label"].to_numpy(), probs.argmax(1), 1) > 0.8
+    assert metrics.f1_positive(test["_label"].to_numpy(), probs.argmax(1), 1) > 0.8
     untrained = train(df, spec, TrainConfig.from_spec(training_spec(epochs=0)), log=lambda _: None)
     assert untrained.history == [] and untrained.best_epoch == 0
 
@@ -166,7 +166,7 @@ def test_metrics_and_slices():
     assert metrics.expected_calibration_error(labels, np.eye(2)[labels]) == 0.0
     assert np.isnan(metrics.pr_auc(np.zeros(3, int), np.ones(3), 1))
     assert np.isnan(metrics.f1_positive(np.zeros(3, int), np.zeros(3, int), 1))  # undefined, not 0
-    frame = pd.DataFrame({"label": labels, "channel": ["pos", "pos", "online", "online"]})
+    frame = pd.DataFrame({"_label": labels, "channel": ["pos", "pos", "online", "online"]})
     table = metrics.slice_table(frame, probs, 1, ["channel"])
     pos = table[(table["slice_value"] == "pos") & (table["metric"] == "pr_auc")]
     assert pos["value"].isna().all()  # no positive in the slice: undefined, not zero
@@ -197,7 +197,7 @@ def test_streamed_batches_match_the_frame_across_batch_boundaries():
     assert np.array_equal(np.isnan(streamed.numeric), np.isnan(whole.numeric))
     assert streamed.codes[5, 0] == 0 and streamed.missing["amount"] == 1
     assert list(streamed.codes[:3, 0]) == [whole.vocab["channel"].index(c) + 1 for c in df["channel"][:3]]
-    assert np.allclose(streamed.targets.sum(axis=1), 1.0) and streamed.gold.sum() == (df["source"] == "gold").sum()
+    assert np.allclose(streamed.targets.sum(axis=1), 1.0) and streamed.gold.sum() == (df["_source"] == "gold").sum()
 
 
 def test_decision_shift_maximizes_f1_and_folds_into_the_network():
@@ -219,7 +219,7 @@ def test_bad_training_input_raises_naming_the_problem():
     cfg = TrainConfig.from_spec(spec)
     with pytest.raises(ValueError, match="training set is empty"):
         train(df.iloc[:0], spec, cfg, log=lambda _: None)
-    legit_only = df.assign(prob_legit=1.0, prob_fraud=0.0, label=0)
+    legit_only = df.assign(_prob_legit=1.0, _prob_fraud=0.0, _label=0)
     with pytest.raises(ValueError, match=r"no weight on class index \[1\] \(\['fraud'\]\)"):
         train(legit_only, spec, cfg, log=lambda _: None)
     infinite = df.copy()
@@ -227,8 +227,8 @@ def test_bad_training_input_raises_naming_the_problem():
     with pytest.raises(ValueError, match="column 'distance_km' has 1 infinite"):
         train(infinite, spec, cfg, log=lambda _: None)
     bad_target = df.copy()
-    bad_target.loc[2, "prob_fraud"] = np.nan
-    with pytest.raises(ValueError, match="prob_<class> has missing"):
+    bad_target.loc[2, "_prob_fraud"] = np.nan
+    with pytest.raises(ValueError, match="_prob_<class> has missing"):
         train(bad_target, spec, cfg, log=lambda _: None)
 
 

@@ -22,7 +22,7 @@ def test_training_set_rows_weights_and_provenance(resources):
     spec = training_spec()
     result = run_assets(spec, resources, selection=[keys.TRAINING_SET])
     meta = result.get_asset_materialization_events()[0].materialization.metadata
-    per_source = dict(_query(resources, "SELECT source, count(*) FROM training.training_set GROUP BY 1"))
+    per_source = dict(_query(resources, "SELECT _source, count(*) FROM training.training_set GROUP BY 1"))
     assert per_source["gold"] == GOLD_ROWS and per_source["synthetic"] == SYNTHETIC_ROWS
     # weak: labelled (not abstained), not gold, not holdout
     expected_weak = _query(resources, (
@@ -32,20 +32,20 @@ def test_training_set_rows_weights_and_provenance(resources):
     assert per_source["weak"] == expected_weak
     assert meta["dagster/row_count"].value == sum(per_source.values())
     assert meta["rows_weak"].value == expected_weak
-    weights = dict(_query(resources, "SELECT source, min(weight) FROM training.training_set GROUP BY 1"))
+    weights = dict(_query(resources, "SELECT _source, min(_weight) FROM training.training_set GROUP BY 1"))
     assert weights == pytest.approx(spec.training.weights)
     # soft targets sum to 1; gold and synthetic are one-hot of their label
-    assert _query(resources, "SELECT max(abs(prob_legit + prob_fraud - 1)) FROM training.training_set")[0][0] < 1e-6
+    assert _query(resources, "SELECT max(abs(_prob_legit + _prob_fraud - 1)) FROM training.training_set")[0][0] < 1e-6
     assert _query(resources, (
-        "SELECT count(*) FROM training.training_set WHERE source <> 'weak' "
-        "AND prob_fraud <> CASE WHEN label = 1 THEN 1.0 ELSE 0.0 END"))[0][0] == 0
+        "SELECT count(*) FROM training.training_set WHERE _source <> 'weak' "
+        "AND _prob_fraud <> CASE WHEN _label = 1 THEN 1.0 ELSE 0.0 END"))[0][0] == 0
     assert _query(resources, (
-        "SELECT count(*) FROM training.training_set WHERE source = 'synthetic' "
-        "AND NOT starts_with(row_id, 'syn-')"))[0][0] == 0
+        "SELECT count(*) FROM training.training_set WHERE _source = 'synthetic' "
+        "AND NOT starts_with(_row_id, 'syn-')"))[0][0] == 0
     # no holdout row is trained on
     assert _query(resources, (
-        "SELECT count(*) FROM training.training_set WHERE source <> 'synthetic' "
-        f"AND {holdout_predicate(spec)}"))[0][0] == 0
+        "SELECT count(*) FROM training.training_set WHERE _source <> 'synthetic' "
+        f"AND {holdout_predicate(spec, '_row_id')}"))[0][0] == 0
 
     # re-materializing replaces (same rows, same data version); other weights, other version
     version = meta["data_version"].value

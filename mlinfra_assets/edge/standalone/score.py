@@ -5,7 +5,9 @@ names its classes in its metadata; every graph input is a raw column of the CSV.
 
     python score.py edge_model.onnx rows.csv scores.csv --id-column txn_id
 
-Writes the id column (if given), `prob_<class>` per class and `predicted` (the argmax class).
+Writes the id column (if given), `prob_<class>` per class (characters other than letters,
+digits and _ in a class name written as _, as the platform's columns) and `predicted`
+(the argmax class, by its name).
 Empty, `nan`, `NA` or `null` numeric cells are missing (the model imputes them); categorical
 cells are read as text, and values not seen in training score as unknown.
 """
@@ -14,6 +16,7 @@ import argparse
 import csv
 import itertools
 import json
+import re
 import sys
 
 import numpy as np
@@ -73,7 +76,8 @@ def main(argv=None):
         if args.id_column and args.id_column not in header:
             raise SystemExit(f"--id-column {args.id_column!r} is not a column of {args.csv}")
         writer = csv.writer(dst)
-        writer.writerow(([args.id_column] if args.id_column else []) + [f"prob_{c}" for c in classes] + ["predicted"])
+        probs = [f"prob_{re.sub(r'[^A-Za-z0-9_]', '_', str(c))}" for c in classes]
+        writer.writerow(([args.id_column] if args.id_column else []) + probs + ["predicted"])
         while True:
             rows = list(itertools.islice(reader, args.batch_size))
             if not rows:
