@@ -95,14 +95,15 @@ def build_definitions(spec: DatasetSpec, resources: dict[str, Any] | None = None
     stages = [stage.build_stage(spec) for stage in STAGES]
     jobs = build_jobs(spec)
     daily = next(j for j in jobs if j.name == keys.DAILY_JOB)
-    schedules = [
+    schedules = [  # without a timestamp there is no calendar: the new-files sensor ingests batches
         dg.build_schedule_from_partitioned_job(
             daily,
             name="daily_ingest_and_score",
-            description="Each day: ingest the new partition, score it with the champion, check drift.",
+            description=f"Each {spec.source.cadence} partition: ingest it, score it with the champion, "
+            "check drift.",
             default_status=dg.DefaultScheduleStatus.RUNNING,
         )
-    ]
+    ] if spec.has_timestamp else []
     return dg.Definitions(
         assets=[a for s in stages for a in s.assets],
         asset_checks=[c for s in stages for c in s.checks],

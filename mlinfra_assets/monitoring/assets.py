@@ -9,7 +9,7 @@ from mlinfra_assets.monitoring import drift, performance, report, scoring
 from mlinfra_assets.plots import df_markdown, png_markdown
 from mlinfra_assets.resources import MLflowTracker, Warehouse
 from mlinfra_assets.spec import DatasetSpec
-from mlinfra_assets.warehouse.source import partitions_for
+from mlinfra_assets.warehouse.partitions import partitions_for, window_of
 
 
 def _window(context: dg.AssetExecutionContext) -> tuple[date, date]:

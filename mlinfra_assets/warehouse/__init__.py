@@ -1,9 +1,11 @@
-"""Warehouse stage: demo generator, raw ingest, quality gate."""
+"""Warehouse stage: the demo source, raw ingest (time partitions or batches), quality gate, gold."""
 
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.stage import Stage
 from mlinfra_assets.warehouse.assets import RAW_SUITE_CHECK, build_demo_source, build_raw
 from mlinfra_assets.warehouse.gold_asset import build_gold
+from mlinfra_assets.warehouse.sensors import NEW_FILES_SENSOR, build_new_files_sensor
+from mlinfra_assets.warehouse.source import is_glob
 
 
 def build_stage(spec: DatasetSpec) -> Stage:
@@ -17,7 +19,9 @@ def build_stage(spec: DatasetSpec) -> Stage:
         else dg.AssetSpec(keys.source_key(spec), group_name="warehouse", description="Your source table.")
     )
     gold = [build_gold(spec)] if spec.gold is not None else []  # raw.gold: the spec's ground truth
-    return Stage(assets=[source, build_raw(spec), *gold])
+    # without a timestamp each new file of a source glob is a batch: the sensor ingests it
+    sensors = [build_new_files_sensor(spec)] if not spec.has_timestamp and is_glob(spec) else []
+    return Stage(assets=[source, build_raw(spec), *gold], sensors=sensors)
 
 
-__all__ = ["RAW_SUITE_CHECK", "build_stage"]
+__all__ = ["NEW_FILES_SENSOR", "RAW_SUITE_CHECK", "build_stage"]

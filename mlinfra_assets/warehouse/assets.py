@@ -8,7 +8,7 @@ from mlinfra_assets.resources import Warehouse
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.demo import generator as demo
 from mlinfra_assets.warehouse.ingest import ingest_window
-from mlinfra_assets.warehouse.source import partitions_for
+from mlinfra_assets.warehouse.partitions import partitions_for, window_of
 
 RAW_SUITE_CHECK = "great_expectations_suite"
 
@@ -71,8 +71,15 @@ def build_raw(spec: DatasetSpec) -> dg.AssetsDefinition:
                 deps=[keys.source_key(spec)],
                 group_name="warehouse",
                 kinds={"duckdb"},
-                description=f"Rows of {spec.source.name} that passed the spec's suite, one daily "
-                "partition per day of the timestamp column.",
+                description=f"Rows of {spec.source.name} that passed the spec's suite: "
+                + (
+                    f"one {spec.source.cadence} partition per window of {spec.timestamp_column} "
+                    "(`_partition` is the window's start)."
+                    if spec.has_timestamp
+                    else "one partition per ingest batch (a new file of the source, or a run over "
+                    "the source's new rows); `_partition` is the batch number, raw.batches names "
+                    "each batch's file."
+                ),
             ),
             dg.AssetSpec(
                 keys.QUARANTINE,
@@ -98,38 +105,41 @@ def build_raw(spec: DatasetSpec) -> dg.AssetsDefinition:
     )
     def ingest(context: dg.AssetExecutionContext, warehouse: Warehouse):
         """Ingest the partition window: validate, land good rows, quarantine the rest."""
-        window = context.partition_time_window
-        start, end = window.start.replace(tzinfo=None), window.end.replace(tzinfo=None)
+        window = window_of(spec, context)
         with warehouse.connect() as con:
-            result = ingest_window(con, spec, start, end)
+            result = ingest_window(con, spec, window)
             total = con.execute(f"SELECT count(*) FROM {spec.raw_table}").fetchall()[0][0]
-            per_day = con.execute(
-                f"SELECT _partition::VARCHAR AS day, count(*) AS rows FROM {spec.raw_table} "
+            per_partition = con.execute(
+                f"SELECT _partition, count(*) AS rows FROM {spec.raw_table} "
                 "WHERE _partition >= ? AND _partition < ? GROUP BY 1 ORDER BY 1",
-                [start.date(), end.date()],
+                [window.start, window.end],
             ).df()
             typical = con.execute(
                 f"SELECT median(n) FROM (SELECT count(*) AS n FROM {spec.raw_table} GROUP BY _partition)"
             ).fetchall()[0][0]
+        per_partition.insert(0, "partition", [window.key_of(p) for p in per_partition.pop("_partition")])
         v = result.validation
         limit = spec.thresholds.max_quarantine_share
         problems = list(v.table_failures)
-        empty_days = sorted(set(context.partition_keys) - set(per_day["day"]))
+        empty = [k for k in window.keys if k not in set(per_partition["partition"])]
+        what = "batch" if not spec.has_timestamp else "window"
         if result.rows_in == 0:
-            problems.append("no rows in the source for this window")
-        elif empty_days:
-            problems.append(f"no rows landed on {', '.join(empty_days)}")
-        ratio = spec.thresholds.max_volume_ratio
-        if typical and len(per_day) and per_day["rows"].max() > ratio * typical:
             problems.append(
-                f"volume spike: {int(per_day['rows'].max())} rows in a day, over {ratio:g}x the "
-                f"median day ({typical:.0f} rows)"
+                f"no rows in the source for this {what}"
+                + ("" if spec.has_timestamp else f" (no new file matches {spec.source.path}?)")
+            )
+        elif empty:
+            problems.append(f"no rows landed in {', '.join(empty)}")
+        ratio = spec.thresholds.max_volume_ratio
+        if spec.has_timestamp and typical and len(per_partition) and per_partition["rows"].max() > ratio * typical:
+            problems.append(
+                f"volume spike: {int(per_partition['rows'].max())} rows in a partition, over {ratio:g}x "
+                f"the median partition ({typical:.0f} rows)"
             )
         if result.quarantine_share > limit:
             problems.append(
                 f"{result.quarantine_share:.1%} of rows quarantined (limit {limit:.1%})"
             )
-        failed = [o for o in v.outcomes if not o.success]
         yield dg.MaterializeResult(
             asset_key=raw_key,
             metadata={
@@ -138,8 +148,14 @@ def build_raw(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "rows_landed": result.rows_landed,
                 "rows_quarantined": result.rows_quarantined,
                 "rows_outside_partitions": result.rows_outside,
-                "window": f"{start:%Y-%m-%d} .. {end:%Y-%m-%d}",
-                "rows_per_day": df_markdown(per_day) if len(per_day) <= 62 else None,
+                "window": window.label,
+                "partitions": len(window.keys),
+                "rows_per_partition": df_markdown(per_partition) if len(per_partition) <= 62 else None,
+                **(
+                    {"batch_files": df_markdown(result.batches)}
+                    if not spec.has_timestamp and len(result.batches) <= 62
+                    else {}
+                ),
             },
         )
         yield dg.MaterializeResult(
@@ -149,6 +165,7 @@ def build_raw(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "rows_outside_partitions": result.rows_outside,
             },
         )
+        failed = [o for o in v.outcomes if not o.success]
         yield dg.AssetCheckResult(
             check_name=RAW_SUITE_CHECK,
             asset_key=raw_key,

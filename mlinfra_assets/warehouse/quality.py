@@ -59,7 +59,7 @@ def build_suite(spec: DatasetSpec):  # -> gx.ExpectationSuite
     suite = gx.ExpectationSuite(name=f"{spec.name}_raw")
     for col in spec.source_columns:
         suite.add_expectation(ex.ExpectColumnToExist(column=col))
-    for col in (spec.id_column, spec.timestamp_column):
+    for col in (c for c in (spec.id_column, spec.timestamp_column) if c):
         suite.add_expectation(ex.ExpectColumnValuesToNotBeNull(column=col))
     suite.add_expectation(ex.ExpectColumnValuesToBeUnique(column=spec.id_column))
     for col, rule in spec.features.numeric.items():
