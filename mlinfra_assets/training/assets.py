@@ -214,8 +214,8 @@ def build_evaluation(spec: DatasetSpec) -> dg.AssetsDefinition:
             pr_plot = figures.draw_pr({k: (labels == pos, s.probs[:, pos]) for k, s in scored.items()})
             plots["evaluation/pr_curve.png"] = (pr_plot, "holdout precision-recall")
             markdown["pr_curve"] = png_markdown(pr_plot, "holdout precision-recall")
-        headline = [m for m in ("f1", "pr_auc", "macro_f1", "accuracy", "ece")
-                    if m in set(challenger.table["metric"])]
+        overall = challenger.table.loc[challenger.table["slice"] == "overall", "metric"]
+        headline = [m for m in ("f1", "pr_auc", "macro_f1", "accuracy", "ece") if m in set(overall)]
         figures_ = {m: challenger.overall(m) for m in headline}
         champ_figures = {m: champion.overall(m) for m in headline} if champion else {}
         base = {evaluation.baseline_metric(kind, spec.metric): v for kind, v in reference.items()}
