@@ -20,6 +20,11 @@ def tradeoff(report: pd.DataFrame, x: str, xlabel: str, metric: str = "F1") -> C
 
     def draw(ax) -> None:  # noqa: ANN001 - a matplotlib axis
         points = _points(report)
+        points = points[points["metric_value"].notna()].reset_index(drop=True)
+        if points.empty:  # no labelled holdout rows: nothing to plot the cost against
+            ax.text(0.5, 0.5, "not judged: no labelled holdout rows", ha="center", va="center")
+            ax.set_axis_off()
+            return
         for i, row in points.iterrows():
             onnx = "onnx" in row["variant"]
             ax.scatter(row[x], row["metric_value"], s=60, marker="s" if onnx else "o",

@@ -28,6 +28,7 @@ from mlinfra_assets.edge.prune import FinetuneSet, linear_sparsity, prune_and_fi
 from mlinfra_assets.holdout import holdout_predicate  # noqa: E402
 from mlinfra_assets.resources import default_resources, replace_table_from_df  # noqa: E402
 from mlinfra_assets.runner import run_assets  # noqa: E402
+from mlinfra_assets.training.batches import target_columns  # noqa: E402
 from mlinfra_assets.training.model import Preprocessor, ScoringModel, TabularMLP  # noqa: E402
 from tests.conftest import small_spec  # noqa: E402
 
@@ -42,14 +43,38 @@ def training_rows(spec, warehouse):
         f"SELECT r.*, o.label FROM {spec.raw_table} r JOIN oracle.labels o ON o.txn_id = r.txn_id "
         f"WHERE NOT {holdout_predicate(spec, 'r.txn_id')} ORDER BY r.txn_id"
     )
-    table = df[spec.numeric + spec.categorical].assign(row_id=df["txn_id"].astype(str))
-    for i, col in enumerate(spec.prob_columns):
+    table = df[spec.numeric + spec.categorical].assign(_row_id=df["txn_id"].astype(str))
+    for i, col in enumerate(target_columns(spec)):
         table[col] = (df["label"] == i).astype("float64")
-    table = table.assign(label=df["label"], weight=1.0, source="gold")
+    table = table.assign(_label=df["label"], _weight=1.0, _source="gold")
     with warehouse.connect() as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS training")
         replace_table_from_df(con, "training.training_set", table)
     return df
+
+
+def register_champion(resources, spec, scoring: ScoringModel) -> str:
+    """Log `scoring` as a run's `scoring_model` artifacts, register it and point `champion` at it."""
+    import tempfile
+
+    import mlflow
+
+    from mlinfra_assets.training import registry
+
+    tracker = resources["mlflow"]
+    experiment = tracker.activate()
+    client = mlflow.MlflowClient(tracking_uri=tracker.store_uri(), registry_uri=tracker.store_uri())
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(experiment_id=experiment) as run:
+        scoring.save(Path(tmp))
+        mlflow.log_artifacts(tmp, artifact_path=registry.SCORING_ARTIFACT)
+    try:
+        client.create_registered_model(spec.name)
+    except mlflow.exceptions.MlflowException:
+        pass  # registered already
+    version = client.create_model_version(spec.name, f"runs:/{run.info.run_id}/{registry.SCORING_ARTIFACT}",
+                                          run_id=run.info.run_id).version
+    registry.set_alias(tracker, spec.name, registry.CHAMPION, str(version))
+    return str(version)
 
 
 def train_quickly(spec, df) -> ScoringModel:
@@ -78,17 +103,9 @@ def edge_run(tmp_path_factory):
         selection=[keys.source_key(spec), keys.SOURCE_ORACLE, keys.raw_key(spec), keys.QUARANTINE, keys.GOLD],
     )
     scoring = train_quickly(spec, training_rows(spec, resources["warehouse"]))
-    folder = resources["data_dir"].path("models", "run-1", mkdir=False)
-    scoring.save(folder)
-    model = {"name": spec.name, "version": "1", "model_uri": f"models:/{spec.name}/1", "run_id": "run-1",
-             "path": str(folder)}
-
-    @dg.asset(key=keys.MODEL)
-    def model_stub() -> dict:
-        return model
-
+    assert register_champion(resources, spec, scoring) == "1"
     start = time.perf_counter()
-    result = dg.materialize([model_stub, *build_stage(spec).assets], resources=resources)
+    result = dg.materialize(build_stage(spec).assets, resources=resources)
     assert result.success
     return {"spec": spec, "resources": resources, "scoring": scoring, "result": result,
             "seconds": time.perf_counter() - start}
@@ -106,6 +123,7 @@ def test_report_has_every_variant_and_int8_is_smaller(edge_run):
     report = _report(edge_run)
     names = variant_names(edge_run["spec"].edge.prune_amounts)
     assert list(report.index) == names and (report["status"] == "ok").all(), report["reason"].to_dict()
+    assert (report["metric_value"] == report["f1"]).all()  # two classes: the metric is the positive class's F1
     assert (report["size_bytes"] > 0).all() and (report["parameters"] > 0).all()
     for name in ("dynamic_int8", "int8_weight_only"):
         assert report.loc[name, "size_bytes"] < report.loc["fp32", "size_bytes"]
@@ -120,7 +138,8 @@ def test_report_has_every_variant_and_int8_is_smaller(edge_run):
     meta = next(e.materialization.metadata for e in events if e.asset_key == keys.COMPRESSION_REPORT)
     assert meta["dagster/row_count"].value == len(names)
     assert meta["skipped_variants"].value == 0
-    for plot in ("size_vs_f1", "latency_vs_f1", "size_vs_speed"):
+    assert meta["metric"].value == "f1" and meta["model_version"].value == "1"
+    for plot in ("size_vs_metric", "latency_vs_metric", "size_vs_speed"):
         assert "data:image/png;base64" in meta[plot].value
     print(f"edge assets ran in {edge_run['seconds']:.1f}s\n{report.drop(columns=['path', 'reason']).to_string()}")
 
@@ -221,7 +240,7 @@ def test_unsupported_layers_skip_their_variants_with_the_reason(edge_run, tmp_pa
     odd = ScoringModel(model.eval(), scoring.pre, scoring.classes, version="odd")
     finetune = FinetuneSet.from_frame(
         edge_run["resources"]["warehouse"].query_df("SELECT * FROM training.training_set LIMIT 500"),
-        scoring.pre, edge_run["spec"].prob_columns,
+        scoring.pre, target_columns(edge_run["spec"]),
     )
     variants, skipped = build_variants(odd, tmp_path / "odd", edge_run["spec"].edge, finetune)
     assert sorted(skipped) == ["dynamic_int8", "int8_weight_only", "pruned_50", "pruned_80"]
@@ -241,21 +260,27 @@ def test_unsupported_layers_skip_their_variants_with_the_reason(edge_run, tmp_pa
 def test_deployable_flag_and_reasons():
     rows = pd.DataFrame([
         {"variant": "fp32", "status": "ok", "reason": "", "size_bytes": 100, "latency_b1024_p50_ms": 2.0,
-         "f1": 0.80, "pr_auc": 0.9, "max_abs_diff_vs_fp32": 0.0},
+         "metric_value": 0.80, "f1": 0.80, "pr_auc": 0.9, "max_abs_diff_vs_fp32": 0.0},
         {"variant": "dynamic_int8", "status": "ok", "reason": "", "size_bytes": 25, "latency_b1024_p50_ms": 1.0,
-         "f1": 0.79, "pr_auc": 0.9, "max_abs_diff_vs_fp32": 0.02},
+         "metric_value": 0.79, "f1": 0.79, "pr_auc": 0.9, "max_abs_diff_vs_fp32": 0.02},
         {"variant": "pruned_80", "status": "ok", "reason": "", "size_bytes": 100, "latency_b1024_p50_ms": 2.0,
-         "f1": 0.70, "pr_auc": 0.8, "max_abs_diff_vs_fp32": 0.2},
+         "metric_value": 0.70, "f1": 0.70, "pr_auc": 0.8, "max_abs_diff_vs_fp32": 0.2},
         {"variant": "onnx_fp32", "status": "ok", "reason": "", "size_bytes": 90, "latency_b1024_p50_ms": 1.5,
-         "f1": 0.80, "pr_auc": 0.9, "max_abs_diff_vs_fp32": 1e-3},
+         "metric_value": 0.80, "f1": 0.80, "pr_auc": 0.9, "max_abs_diff_vs_fp32": 1e-3},
         {"variant": "onnx_int8", "status": "skipped", "reason": "KeyError: x"},
     ])
     for col in REPORT_COLUMNS:
         rows[col] = rows.get(col, np.nan)
-    report = _judge(rows, f1_margin=0.02).set_index("variant")
+    report = _judge(rows.copy(), f1_margin=0.02).set_index("variant")
     assert report["deployable"].to_dict() == {
         "fp32": True, "dynamic_int8": True, "pruned_80": False, "onnx_fp32": False, "onnx_int8": False}
     assert report.loc["pruned_80", "reason"] == "not deployable: F1 drop 0.1000 > margin 0.02"
+    # judged on the spec's metric, not the positive class's F1: the same drop in macro-F1 words
+    other = rows.assign(metric_value=[0.9, 0.85, 0.89, 0.9, np.nan], f1=np.nan)
+    judged = _judge(other, f1_margin=0.02, metric="macro_f1").set_index("variant")
+    assert judged["deployable"].to_dict() == {
+        "fp32": True, "dynamic_int8": False, "pruned_80": True, "onnx_fp32": False, "onnx_int8": False}
+    assert judged.loc["dynamic_int8", "reason"] == "not deployable: macro-F1 drop 0.0500 > margin 0.02"
     assert report.loc["onnx_fp32", "reason"].startswith("not deployable: max |p - p_fp32| 1.00e-03")
     assert report.loc["onnx_int8", "reason"] == "skipped: KeyError: x"
     assert report.loc["dynamic_int8", "size_ratio"] == 4.0 and report.loc["dynamic_int8", "speedup_b1024"] == 2.0
@@ -266,7 +291,7 @@ def test_pruning_fine_tune_recovers_loss(edge_run):
     scoring, spec = edge_run["scoring"], edge_run["spec"]
     data = FinetuneSet.from_frame(
         edge_run["resources"]["warehouse"].query_df("SELECT * FROM training.training_set"), scoring.pre,
-        spec.prob_columns)
+        target_columns(spec))
 
     def loss(model) -> float:
         with torch.no_grad():
@@ -292,21 +317,15 @@ def test_pruning_fine_tune_recovers_loss(edge_run):
         prune_and_finetune(scoring.model, 1.0, data)
 
 
-def test_missing_model_file_fails_with_its_path(tmp_path):
+def test_without_a_champion_the_edge_stage_fails_naming_the_gate(tmp_path):
     spec = small_spec(rows=ROWS)
     resources = default_resources(tmp_path / "data")
-
-    @dg.asset(key=keys.MODEL)
-    def model_stub() -> dict:
-        return {"name": spec.name, "version": "1", "path": str(tmp_path / "nowhere")}
-
-    result = dg.materialize(
-        [model_stub, *build_stage(spec).assets], resources=resources,
-        selection=[keys.MODEL, keys.COMPRESSED_MODELS], raise_on_error=False,
-    )
+    result = dg.materialize(build_stage(spec).assets, resources=resources, selection=[keys.COMPRESSED_MODELS],
+                            raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "nowhere holds no model.pt" in str(failure.step_failure_data.error.cause or failure.step_failure_data.error)
+    error = failure.step_failure_data.error
+    assert "has no champion" in str(error.cause or error) and "training/evaluation" in str(error.cause or error)
 
 
 def test_dynamic_int8_keeps_heavy_tailed_inputs_resolved():
