@@ -29,16 +29,23 @@ class View:
 
     def sql(self, spec: DatasetSpec) -> str:
         """The CREATE OR REPLACE VIEW statement; only identifiers from the spec are filled in."""
+        raw_columns = ([spec.timestamp_column] if spec.timestamp_column else []) + spec.feature_columns
+        binary = spec.n_classes == 2
         return (
             (SQL / f"{self.name}.sql")
             .read_text()
             .format(
                 raw_table=spec.raw_table,
                 id_column=spec.id_column,
-                timestamp_column=spec.timestamp_column,
-                raw_features=", ".join(f"r.{c}" for c in spec.feature_columns),
-                score_column=spec.prob_columns[spec.positive_index],
-                positive_index=int(spec.positive_index),
+                raw_columns=", ".join(f"r.{c}" for c in raw_columns),
+                prob_columns=", ".join(f"p.{c}" for c in spec.prob_columns),
+                class_names=class_list(spec.classes),
+                positive_share=(
+                    f"avg(CASE WHEN label = {int(spec.positive_index)} THEN 1.0 ELSE 0.0 END) "
+                    "AS weak_positive_share," if binary else ""
+                ),
+                day="\n       _partition AS day," if spec.has_timestamp else "",
+                day_note=f"{spec.source.cadence} windows; `day` is the same" if spec.has_timestamp else "batches",
             )
         )
 
@@ -55,31 +62,37 @@ class View:
         return " ".join(query)
 
 
+def class_list(classes: list[str]) -> str:
+    """A SQL list literal of the class names (quotes doubled): views take no parameters."""
+    return "[" + ", ".join("'" + c.replace("'", "''") + "'" for c in classes) + "]"
+
+
 def views_for(spec: DatasetSpec) -> list[View]:
     return [
         View(
             "model_scores",
             ("monitoring.predictions", spec.raw_table),
             (keys.PREDICTIONS, keys.raw_key(spec)),
-            "Every row the champion scored, with its raw features: day, row_id, the timestamp, "
-            "score (probability of the positive class), prediction (class index), "
-            "predicted_positive, model_version, scored_at.",
+            "Every row the champion scored, with its raw features: _partition, _row_id, one "
+            "prob_<class> per class, _prediction (class index), _predicted_class (its name), "
+            "_confidence, _model_version, _scored_at, then the timestamp and the features.",
         ),
         View(
             "drift_history",
             ("monitoring.drift_report",),
             (keys.DRIFT_REPORT,),
-            "One row per scored day: features checked and drifted, their share, the largest "
-            "PSI and its feature, the prediction PSI, and whether the day was flagged "
-            "(a flagged day triggers retraining).",
+            "One row per scored partition (_partition; `day` too with a timestamp): features "
+            "checked and drifted, their share, the largest PSI and its feature, the prediction "
+            "PSI, the realized metric once annotations arrive, and whether the partition was "
+            "flagged (a flagged partition triggers retraining).",
         ),
         View(
             "label_quality",
             ("labeling.lf_summary", "labeling.weak_labels"),
             (keys.LF_SUMMARY, keys.WEAK_LABELS),
             "One row per labeling function: coverage, overlaps, conflicts, votes checked "
-            "against gold and empirical accuracy; with the weak labels' positive and abstain "
-            "shares and mean confidence.",
+            "against gold and empirical accuracy; with the weak labels' rows per class (and "
+            "positive share for two classes), abstain share and mean confidence.",
         ),
         View(
             "training_runs",

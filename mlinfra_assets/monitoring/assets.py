@@ -1,24 +1,25 @@
-"""Monitoring assets: the champion's daily predictions and the daily drift report."""
+"""Monitoring assets: the champion's predictions and the drift report, per partition (a time
+window of the spec's cadence, or an ingest batch)."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import dagster as dg
+import numpy as np
+import pandas as pd
 
 from mlinfra_assets import keys
 from mlinfra_assets.monitoring import drift, performance, report, scoring
 from mlinfra_assets.plots import df_markdown, png_markdown
 from mlinfra_assets.resources import MLflowTracker, Warehouse
 from mlinfra_assets.spec import DatasetSpec
-from mlinfra_assets.warehouse.partitions import partitions_for, window_of
+from mlinfra_assets.warehouse.partitions import Window, partitions_for, window_of
 
-
-def _window(context: dg.AssetExecutionContext) -> tuple[date, date]:
-    window = context.partition_time_window
-    return window.start.date(), window.end.date()
+NO_BATCH = "no batch to compare yet"
 
 
 def build_predictions(spec: DatasetSpec) -> dg.AssetsDefinition:
     positive = spec.prob_columns[spec.positive_index]
+    binary = spec.n_classes == 2
 
     @dg.asset(
         key=keys.PREDICTIONS,
@@ -32,38 +33,47 @@ def build_predictions(spec: DatasetSpec) -> dg.AssetsDefinition:
     def predictions(
         context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow: MLflowTracker
     ) -> dg.MaterializeResult:
-        """The champion's scores of each day's raw rows: one probability per class, the
-        predicted class index and the model version that scored them. A re-run replaces the
+        """The champion's scores of each partition's raw rows: one probability per class
+        (`prob_<class>`), the predicted class index (`_prediction`), the model version
+        (`_model_version`) and `_row_id`, `_partition`, `_scored_at`. A re-run replaces the
         window's rows."""
-        start, end = _window(context)
+        pw = window_of(spec, context)
         model = scoring.load_champion(mlflow, spec)
         with warehouse.connect(read_only=True) as con:
-            rows = scoring.read_window(con, spec, start, end)
+            rows = scoring.read_window(con, spec, pw.start, pw.end)
         if rows.empty:
             raise ValueError(
-                f"{spec.raw_table} has no rows in {start}..{end}: materialize raw/{spec.source.name} "
+                f"{spec.raw_table} has no rows in {pw.label}: materialize raw/{spec.source.name} "
                 "for these partitions first"
             )
         scored = scoring.score(model, spec, rows, datetime.now(UTC).replace(tzinfo=None))
         with warehouse.connect() as con:
-            scoring.replace_window(con, spec, start, end, scored)
+            scoring.replace_window(con, spec, pw.start, pw.end, scored)
             total = con.execute(f"SELECT count(*) FROM {scoring.TABLE}").fetchall()[0][0]
-        per_day = scoring.summary(scored, spec)
-        context.log.info(
-            f"scored {len(scored)} rows of {start}..{end} with version {model.version}"
-        )
+        per_partition = scoring.summary(scored, spec, pw.key_of)
+        confidence = scoring.confidence(scored, spec)
+        context.log.info(f"scored {len(scored)} rows of {pw.label} with version {model.version}")
+        shown = scored[positive].to_numpy() if binary else confidence
+        title = positive if binary else "probability of the predicted class"
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": int(total),
                 "rows_in_window": len(scored),
-                "mean_score": float(scored[positive].mean()),
-                "positive_rate": float((scored["prediction"] == spec.positive_index).mean()),
+                "mean_confidence": float(np.mean(confidence)),
+                "predicted_shares": dg.MetadataValue.json(scoring.predicted_shares(scored, spec)),
+                **(
+                    {
+                        "mean_score": float(scored[positive].mean()),
+                        "positive_rate": float((scored[scoring.PREDICTION] == spec.positive_index).mean()),
+                    }
+                    if binary
+                    else {}
+                ),
                 "model_version": str(model.version),
-                "window": f"{start} .. {end}",
-                "per_day": df_markdown(per_day) if len(per_day) <= 62 else None,
+                "window": pw.label,
+                "per_partition": df_markdown(per_partition) if len(per_partition) <= 62 else None,
                 "score_histogram": png_markdown(
-                    scoring.score_histogram(scored[positive].to_numpy(), positive),
-                    f"{positive}, v{model.version}",
+                    scoring.score_histogram(shown, title), f"{title}, v{model.version}"
                 ),
             }
         )
@@ -71,9 +81,15 @@ def build_predictions(spec: DatasetSpec) -> dg.AssetsDefinition:
     return predictions
 
 
-def build_drift_report(spec: DatasetSpec) -> dg.AssetsDefinition:
-    thresholds = spec.thresholds
+def _groups(spec: DatasetSpec, pw: Window) -> list[tuple[object, object, tuple | None]]:
+    """(start, end, reference exclusion) of each comparison: the whole time window at once
+    (one reference), or each batch on its own (the reference without that batch)."""
+    if spec.has_timestamp:
+        return [(pw.start, pw.end, None)]
+    return [(n, n + 1, (n, n + 1)) for n in pw.starts]
 
+
+def build_drift_report(spec: DatasetSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=keys.DRIFT_REPORT,
         deps=[keys.PREDICTIONS, keys.TRAINING_SET],
@@ -86,115 +102,159 @@ def build_drift_report(spec: DatasetSpec) -> dg.AssetsDefinition:
     def drift_report(
         context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow: MLflowTracker
     ) -> dg.MaterializeResult:
-        """Per day and feature, how far the day's raw rows moved from the reference (all raw
-        rows of the days the model was trained on, labelled or not): PSI over reference-decile bins (categories for
-        categoricals), the KS statistic and p-value (numerics), chi-squared (categoricals).
-        A feature drifts when PSI > thresholds.psi_alert or KS > thresholds.ks_alert; a day
-        drifts when more than thresholds.drift_share_alert of its features do. One row of kind
-        `prediction` compares the champion's positive probability on the day with the same
-        model's scores on the reference rows (reported, not counted in the share)."""
-        start, end = _window(context)
+        """Per partition and feature, how far the partition's raw rows moved from the training
+        reference (all raw rows of the partitions the champion's training set came from,
+        labelled or not; without a timestamp, the other batches of it: a batch is never
+        compared with itself, and a lone batch has nothing to compare yet): PSI over
+        reference-decile bins (categories for categoricals), the KS statistic and p-value
+        (numerics), chi-squared (categoricals). A feature drifts when its test is significant
+        after correction and its effect is large (PSI > thresholds.psi_alert or KS >
+        thresholds.ks_alert); a partition drifts when more than thresholds.drift_share_alert
+        of its features do. Rows of kind `prediction` compare the champion's output on the
+        partition with the same model's on the reference (two classes: the positive
+        probability; more: the confidence and the predicted class shares), reported, not
+        counted in the share; rows of kind `performance` hold the realized training metric
+        once annotators label the partition's rows."""
+        pw = window_of(spec, context)
         if not warehouse.table_exists("training.training_set"):
             raise ValueError(
                 "training.training_set does not exist: materialize training/training_set first"
             )
-        reference_scores, version = _reference_scores(context, warehouse, mlflow, spec, start, end)
+        model, version, why = _champion_for(context, warehouse, mlflow, spec, pw)
+        tables, alone, reference_rows = [], [], 0
         with warehouse.connect() as con:
-            window = drift.stage_window(con, spec, start, end)
-            current, reference = drift.window_sizes(con, spec, window)
-            if not current:
-                raise ValueError(
-                    f"{spec.raw_table} has no rows in {start}..{end}: materialize raw/{spec.source.name} first"
-                )
-            if not reference:
-                raise ValueError(
-                    "training.training_set has no real (non-synthetic) rows to use as reference"
-                )
-            if reference_scores is not None:
-                drift.stage_prediction(con, spec, window, reference_scores, version)
-            table = drift.drift_report(
-                con, spec, window, performance.realized_f1(con, spec, start, end)
+            for start, end, exclude in _groups(spec, pw):
+                window = drift.stage_window(con, spec, start, end, exclude)
+                current, reference = drift.window_sizes(con, spec, window)
+                if not current:
+                    raise ValueError(
+                        f"{spec.raw_table} has no rows in {pw.key_of(start) if exclude else pw.label}: "
+                        f"materialize raw/{spec.source.name} first"
+                    )
+                if not reference:
+                    if exclude is None:
+                        raise ValueError(
+                            "training.training_set has no real (non-synthetic) rows to use as reference"
+                        )
+                    alone.append(pw.key_of(start))
+                    continue
+                reference_rows = max(reference_rows, reference)
+                if model is not None:
+                    rows = con.execute("SELECT * FROM drift_reference").df()
+                    drift.stage_prediction(con, spec, window, model.predict_proba(rows), version)
+                tables.append(drift.drift_report(
+                    con, spec, window, performance.realized_metric(con, spec, start, end)
+                ))
+            table = (
+                pd.concat(tables, ignore_index=True) if tables
+                else pd.DataFrame({c: pd.Series(dtype="object") for c in drift.REPORT_COLUMNS})
             )
-            report.replace_window(con, start, end, table)
+            report.replace_window(con, spec, pw.start, pw.end, table)
             total = con.execute(f"SELECT count(*) FROM {report.TABLE}").fetchall()[0][0]
-        days = report.partitions_summary(table)
-        flagged = days.loc[days["flagged"], "day"].tolist()
-        prediction_psi = days["prediction_psi"].max()
-        realized = table[table["kind"] == "performance"]
-        empty_days = report.empty_days(start, end, table)
-        return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": int(total),
-                "drift_detected": bool(flagged),
-                "drifted_partitions": dg.MetadataValue.json(flagged),
-                "drifted_features": int(days["drifted"].max()),
-                "drifted_share": float(days["drifted_share"].max()),
-                "max_psi": float(days["max_psi"].max()),
-                "prediction_psi": None
-                if prediction_psi != prediction_psi
-                else float(prediction_psi),
-                "prediction_model_version": version,
-                "reference_rows": int(table["reference_rows"].max()),
-                "realized_f1": float(realized["realized_f1"].iloc[-1])
-                if len(realized) and realized["realized_f1"].notna().iloc[-1]
-                else None,
-                "labeled_rows": int(realized["labeled_rows"].sum()),
-                "empty_partitions": dg.MetadataValue.json(empty_days),
-                "decision_rule": f"{thresholds.drift_correction} at alpha {thresholds.drift_alpha}, "
-                f"share > {thresholds.drift_share_alert}",
-                "window": f"{start} .. {end}",
-                "partitions": df_markdown(days),
-                "features": df_markdown(report.features_summary(table)),
-                "psi_heatmap": png_markdown(
-                    report.psi_heatmap(table, thresholds.psi_alert),
-                    "PSI per feature and day",
-                    size=(8, 4),
-                ),
-            }
-        )
+        if alone:
+            context.log.info(f"{NO_BATCH} for {', '.join(alone)}: no other batch of the training reference")
+        return dg.MaterializeResult(metadata=_drift_metadata(spec, pw, table, total, alone, version, why,
+                                                              reference_rows))
 
     return drift_report
 
 
-def _reference_scores(
+def _drift_metadata(spec: DatasetSpec, pw: Window, table: pd.DataFrame, total: int, alone: list[str],
+                    version: str | None, why: str | None, reference_rows: int) -> dict:
+    """The drift report's metadata: figures where they can be computed, else why not."""
+    thresholds = spec.thresholds
+    parts = report.partitions_summary(table, pw.key_of)
+    flagged = parts.loc[parts["flagged"].astype(bool), "partition"].tolist()
+    realized = table[table["kind"] == "performance"]
+    none = (
+        f"{NO_BATCH}: {', '.join(alone)} is the only batch of the training reference"
+        if alone else "no partition compared"
+    )
+
+    def figure(value: float, reason: str) -> float | str:
+        return reason if value is None or value != value else float(value)
+
+    if parts.empty:
+        prediction_psi: float | str = none
+    elif version is None:
+        prediction_psi = why or "no prediction drift"
+    else:
+        prediction_psi = figure(parts["prediction_psi"].max(), "no prediction row")
+    if len(realized) and realized["realized_metric"].notna().any():
+        last = realized.dropna(subset=["realized_metric"]).sort_values("_partition").iloc[-1]
+        realized_figure: float | str = float(last["realized_metric"])
+    elif len(realized):
+        realized_figure = f"{performance.metric_name(spec)} is undefined on the labeled rows"
+    else:
+        realized_figure = "no annotated row in this window yet"
+    return {
+        "dagster/row_count": int(total),
+        "drift_detected": bool(flagged),
+        "drifted_partitions": dg.MetadataValue.json(flagged),
+        "compared_partitions": len(parts),
+        "comparison": (
+            "each partition vs the training reference"
+            if spec.has_timestamp
+            else "each batch vs the training reference without that batch"
+        ),
+        "not_compared": dg.MetadataValue.json(alone),
+        "drifted_features": int(parts["drifted"].max()) if len(parts) else none,
+        "drifted_share": float(parts["drifted_share"].max()) if len(parts) else none,
+        "max_psi": figure(parts["max_psi"].max(), none) if len(parts) else none,
+        "prediction_psi": prediction_psi,
+        "prediction_model_version": version,
+        "reference_rows": int(reference_rows) if reference_rows else none,
+        "metric": performance.metric_name(spec),
+        "realized_metric": realized_figure,
+        "labeled_rows": int(realized["labeled_rows"].sum()) if len(realized) else 0,
+        "empty_partitions": dg.MetadataValue.json(
+            [k for k in report.empty_partitions(pw.keys, table, pw.key_of) if k not in alone]
+        ),
+        "decision_rule": f"{thresholds.drift_correction} at alpha {thresholds.drift_alpha}, "
+        f"share > {thresholds.drift_share_alert}",
+        "window": pw.label,
+        "partitions": df_markdown(parts) if len(parts) else none,
+        "features": df_markdown(report.features_summary(table)) if len(table) else none,
+        "psi_heatmap": png_markdown(
+            report.psi_heatmap(table, thresholds.psi_alert, pw.key_of),
+            "PSI per feature and partition",
+            size=(8, 4),
+        ) if len(parts) else none,
+    }
+
+
+def _champion_for(
     context: dg.AssetExecutionContext,
     warehouse: Warehouse,
     mlflow: MLflowTracker,
     spec: DatasetSpec,
-    start: date,
-    end: date,
-) -> tuple[object, str | None]:
-    """The champion's positive probability on the reference rows, when the window has
-    predictions by the champion; (None, None) with a log line otherwise."""
+    pw: Window,
+) -> tuple[object, str | None, str | None]:
+    """(the champion, its version, None) when the window has predictions by it; else
+    (None, None, why there is no prediction drift), with a log line."""
+
+    def none(reason: str) -> tuple[None, None, str]:
+        context.log.warning(f"{reason}: no prediction drift in this report")
+        return None, None, reason
+
     if not warehouse.table_exists(scoring.TABLE):
-        context.log.warning(
-            "monitoring.predictions does not exist: no prediction drift in this report"
-        )
-        return None, None
-    versions = warehouse.query_df(
-        f"SELECT DISTINCT model_version FROM {scoring.TABLE} WHERE _partition >= ? AND _partition < ?",
-        [start, end],
-    )["model_version"].tolist()
+        return none("monitoring.predictions does not exist")
+    try:
+        versions = warehouse.query_df(
+            f"SELECT DISTINCT {scoring.VERSION} FROM {scoring.TABLE} WHERE _partition >= ? AND _partition < ?",
+            [pw.start, pw.end],
+        )[scoring.VERSION].tolist()
+    except Exception as exc:  # a predictions table of an earlier version (re-scored on the next run)
+        return none(f"monitoring.predictions cannot be read ({type(exc).__name__})")
     if not versions:
-        context.log.warning(f"no predictions in {start}..{end}: no prediction drift in this report")
-        return None, None
+        return none(f"no predictions in {pw.label}")
     try:
         model = scoring.load_champion(mlflow, spec)
     except Exception as exc:  # a broken champion must not stop the feature drift report
-        context.log.warning(f"the champion failed to load ({exc}): no prediction drift in this report")
-        return None, None
+        return none(f"the champion failed to load ({exc})")
     if str(model.version) not in versions:
-        context.log.warning(
-            f"predictions in {start}..{end} are by version(s) {versions}, the champion is "
+        return none(
+            f"predictions in {pw.label} are by version(s) {versions}, the champion is "
             f"{model.version}: re-materialize predictions to get prediction drift"
         )
-        return None, None
-    raw, rid = spec.raw_table, spec.id_column
-    rows = warehouse.query_df(  # the reference rows of the feature drift (stage_reference.sql)
-        f"SELECT {', '.join(spec.feature_columns)} FROM {raw} WHERE _partition BETWEEN "
-        f"(SELECT min(_partition) FROM {raw} WHERE CAST({rid} AS VARCHAR) IN "
-        "(SELECT row_id FROM training.training_set WHERE source <> 'synthetic')) AND "
-        f"(SELECT max(_partition) FROM {raw} WHERE CAST({rid} AS VARCHAR) IN "
-        "(SELECT row_id FROM training.training_set WHERE source <> 'synthetic'))"
-    )
-    return model.predict_proba(rows)[:, spec.positive_index], str(model.version)
+    return model, str(model.version), None

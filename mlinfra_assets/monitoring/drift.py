@@ -46,7 +46,7 @@ REPORT_COLUMNS = [
     "missing_change",
     "p_value",
     "p_adjusted",
-    "realized_f1",
+    "realized_metric",
     "labeled_rows",
     "drifted",
     "partition_drifted",
@@ -100,26 +100,47 @@ def _union(template: str, inputs: Sequence[Input], side: str) -> str:
     )
 
 
+def training_set_columns(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
+    """The (row id, provenance) columns of training.training_set: `_row_id, _source` (older
+    training sets: `row_id, source`)."""
+    names = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = 'training' AND table_name = 'training_set'"
+    ).fetchall()}
+    return ("_row_id", "_source") if "_row_id" in names else ("row_id", "source")
+
+
 def stage_window(
-    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, start: object, end: object
+    con: duckdb.DuckDBPyConnection,
+    spec: DatasetSpec,
+    start: object,
+    end: object,
+    exclude: tuple[object, object] | None = None,
 ) -> Window:
-    """Stage the reference (every raw row of the days the model was trained on) as the temp
-    table `drift_reference` and describe the window's raw rows as the current side.
+    """Stage the reference (every raw row of the partitions the model was trained on) as the
+    temp table `drift_reference` and describe the window's raw rows as the current side.
 
     Parameters
     ----------
     con : a DuckDB connection (the temp table lives as long as it does)
     spec : the dataset spec; its feature names are the only identifiers put into SQL
-    start, end : the window's first day and the day after its last (dates)
+    start, end : the window's first partition and the one after its last (`_partition` values)
+    exclude : (start, end) of partitions left out of the reference (a batch compared with
+        the training reference never meets itself there)
     """
     columns = spec.numeric + spec.categorical
+    set_id, set_source = training_set_columns(con)
     con.execute(
         _sql("stage_reference.sql").format(
             target="drift_reference",
             relation=spec.raw_table,
             id=spec.id_column,
+            set_id=set_id,
+            set_source=set_source,
             columns=", ".join(columns),
-        )
+            exclude="AND NOT (_partition >= ? AND _partition < ?)" if exclude else "",
+        ),
+        list(exclude) if exclude else [],
     )
     current = (
         "(SELECT _partition, {expr} AS value FROM "
@@ -151,35 +172,69 @@ def window_sizes(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window: Wind
     return int(partitions), int(reference)
 
 
+CONFIDENCE = "_confidence"  # 3+ classes: the probability of the predicted class
+PREDICTED_CLASS = "_predicted_class"  # 3+ classes: the predicted class, as a category
+
+
+def prediction_inputs(spec: DatasetSpec) -> list[str]:
+    """The report's prediction rows: the positive probability (two classes), or the
+    confidence and the predicted class (3+ classes: their shares are what can move)."""
+    if spec.n_classes == 2:
+        return [spec.prob_columns[spec.positive_index]]
+    return [CONFIDENCE, PREDICTED_CLASS]
+
+
+def reference_predictions(spec: DatasetSpec, probs: np.ndarray) -> pd.DataFrame:
+    """The reference side of the prediction inputs, from the model's probabilities on the
+    reference rows: column `value` (two classes), or `confidence` and `predicted`."""
+    probs = np.asarray(probs, dtype="float64")
+    if spec.n_classes == 2:
+        return pd.DataFrame({"value": probs[:, spec.positive_index]})
+    return pd.DataFrame({
+        "confidence": probs.max(axis=1),
+        "predicted": np.asarray(spec.classes, dtype=object)[probs.argmax(axis=1)],
+    })
+
+
 def stage_prediction(
     con: duckdb.DuckDBPyConnection,
     spec: DatasetSpec,
     window: Window,
-    reference_scores: np.ndarray,
+    reference_probs: np.ndarray,
     model_version: str,
 ) -> None:
-    """Add the predicted positive probability as one more numeric input (kind `prediction`).
+    """Add the model's output as inputs of kind `prediction`: the predicted positive
+    probability (two classes), or the confidence (numeric) and the predicted class
+    (categorical: per-class predicted shares) for 3+ classes.
 
-    Reference: the model's scores on the reference rows (temp table
+    Reference: the model's probabilities on the reference rows (temp table
     `drift_reference_scores`); current: `monitoring.predictions` of the window made by the
     same model version.
     """
-    column = spec.prob_columns[spec.positive_index]
-    scores = pd.DataFrame({"value": np.asarray(reference_scores, dtype="float64")})
+    scores = reference_predictions(spec, reference_probs)
     con.register("_reference_scores", scores)
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE drift_reference_scores AS FROM _reference_scores")
     finally:
         con.unregister("_reference_scores")
     window.params["version"] = model_version
-    window.numeric.append(
-        Input(
-            column,
-            "drift_reference_scores",
-            f"(SELECT _partition, {column} AS value FROM monitoring.predictions "
-            "WHERE _partition >= $start AND _partition < $end AND model_version = $version)",
-        )
+    predictions = (
+        "(SELECT _partition, {expr} AS value FROM monitoring.predictions "
+        "WHERE _partition >= $start AND _partition < $end AND _model_version = $version)"
     )
+    if spec.n_classes == 2:
+        column = spec.prob_columns[spec.positive_index]
+        window.numeric.append(Input(column, "drift_reference_scores", predictions.format(expr=column)))
+        return
+    window.params["classes"] = list(spec.classes)
+    window.numeric.append(Input(
+        CONFIDENCE, "(SELECT confidence AS value FROM drift_reference_scores)",
+        predictions.format(expr=f"greatest({', '.join(spec.prob_columns)})"),
+    ))
+    window.categorical.append(Input(
+        PREDICTED_CLASS, "(SELECT predicted AS value FROM drift_reference_scores)",
+        predictions.format(expr="list_extract($classes, _prediction + 1)"),
+    ))
 
 
 def _numeric_stats(
@@ -287,11 +342,12 @@ def drift_report(
     window: Window,
     performance: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The flagged report of a window: features, the prediction row if staged, and the
-    `performance` rows (realized F1, see performance.realized_f1) if given."""
+    """The flagged report of a window: features, the prediction rows if staged, and the
+    `performance` rows (realized metric, see performance.realized_metric) if given."""
     num = numeric_drift(con, window.numeric, window.params)
     num["kind"] = np.where(num["feature"].isin(spec.numeric), "numeric", "prediction")
-    cat = categorical_drift(con, window.categorical, window.params).assign(kind="categorical")
+    cat = categorical_drift(con, window.categorical, window.params)
+    cat["kind"] = np.where(cat["feature"].isin(spec.categorical), "categorical", "prediction")
     parts = [num, cat] + ([performance] if performance is not None and len(performance) else [])
     report = pd.concat(parts, ignore_index=True)
     for col in REPORT_COLUMNS:

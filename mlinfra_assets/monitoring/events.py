@@ -52,7 +52,7 @@ def plan(state: DriftState, drifted: list[str], cooldown_days: int) -> tuple[lis
     (days of the new event, sorted; days absorbed by a cooldown, sorted)
     """
     seen = state.seen
-    anchors = [date.fromisoformat(min(e)) for e in state.events if e]
+    anchors = [a for a in (_day(min(e)) for e in state.events if e) if a is not None]
     fresh = sorted({d for d in drifted if d not in seen})
     absorbed = [
         d for d in fresh
@@ -62,7 +62,9 @@ def plan(state: DriftState, drifted: list[str], cooldown_days: int) -> tuple[lis
 
 
 def _day(value: str) -> date | None:
+    """The day of a partition key (a day, week or month start, or an hour `2026-01-02-13:00`);
+    None for a batch key or an unpartitioned report: never within a cooldown."""
     try:
-        return date.fromisoformat(value)
+        return date.fromisoformat(value[:10])
     except ValueError:
-        return None  # an unpartitioned report ("unpartitioned"): never within a cooldown
+        return None

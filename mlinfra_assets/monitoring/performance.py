@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 from mlinfra_assets.spec import DatasetSpec
+from mlinfra_assets.training.metrics import metric_score
 
 SQL = Path(__file__).parent / "sql"
 NEEDS = ("monitoring.predictions", "labeling.gold_labels")
+COLUMNS = ["_partition", "feature", "kind", "realized_metric", "labeled_rows", "current_rows"]
 
 
 def _exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
@@ -24,25 +25,30 @@ def _exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
     )
 
 
-def realized_f1(
+def metric_name(spec: DatasetSpec) -> str:
+    """The realized figure's name: `f1_<positive class>`, `macro_f1` or `accuracy`."""
+    return f"f1_{spec.classes[spec.positive_index]}" if spec.metric == "f1" else spec.metric
+
+
+def realized_metric(
     con: duckdb.DuckDBPyConnection, spec: DatasetSpec, start: object, end: object
 ) -> pd.DataFrame:
     """One report row (kind `performance`) per partition of [start, end) with annotated rows.
 
-    `realized_f1` is the F1 of the positive class of the stored predictions against the gold
-    labels of the same rows, `labeled_rows` how many rows it rests on. Empty when predictions
-    or gold labels do not exist yet, or no row of the window is annotated.
+    `realized_metric` is the spec's training metric (`training.metric`: F1 of the positive
+    class, macro-F1 or accuracy) of the stored predictions against the human labels of the
+    same rows; NaN where it is undefined (e.g. F1 with no positive predicted nor labeled).
+    `labeled_rows` is how many rows it rests on. Empty when predictions or labels do not
+    exist yet, or no row of the window is annotated.
     """
-    columns = ["_partition", "feature", "kind", "realized_f1", "labeled_rows", "current_rows"]
     if not all(_exists(con, t) for t in NEEDS):
-        return pd.DataFrame(columns=columns)
-    df = con.execute(
-        (SQL / "realized_f1.sql").read_text(),
-        {"positive": spec.positive_index, "start": start, "end": end},
-    ).df()
-    denominator = 2 * df["tp"] + df["fp"] + df["fn"]
-    df["realized_f1"] = np.where(denominator > 0, 2 * df["tp"] / denominator.clip(lower=1), np.nan)
-    df["feature"] = f"f1_{spec.classes[spec.positive_index]}"
-    df["kind"] = "performance"
-    df["current_rows"] = df["labeled_rows"]
-    return df[columns]
+        return pd.DataFrame(columns=COLUMNS)
+    rows = con.execute((SQL / "realized_labels.sql").read_text(), {"start": start, "end": end}).df()
+    out = []
+    for partition, group in rows.groupby("_partition", sort=True):
+        score = metric_score(
+            spec.metric, group["label"].to_numpy(), group["predicted"].to_numpy(),
+            spec.n_classes, spec.positive_index,
+        )
+        out.append((partition, metric_name(spec), "performance", score, len(group), len(group)))
+    return pd.DataFrame(out, columns=COLUMNS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -13,24 +12,26 @@ import pandas as pd
 from mlinfra_assets.monitoring.decision import FEATURE_KINDS
 from mlinfra_assets.monitoring.drift import REPORT_COLUMNS
 from mlinfra_assets.resources import transaction
+from mlinfra_assets.spec import DatasetSpec
+from mlinfra_assets.warehouse.partitions import partition_type
 
 SQL = Path(__file__).parent / "sql"
 TABLE = "monitoring.drift_report"
 ADDED_COLUMNS = {
     "js_divergence": "DOUBLE", "missing_reference": "DOUBLE", "missing_current": "DOUBLE",
     "missing_change": "DOUBLE", "p_value": "DOUBLE", "p_adjusted": "DOUBLE",
-    "realized_f1": "DOUBLE", "labeled_rows": "BIGINT",
+    "realized_metric": "DOUBLE", "labeled_rows": "BIGINT",
 }
 
 
 def replace_window(
-    con: duckdb.DuckDBPyConnection, start: date, end: date, report: pd.DataFrame
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, start: object, end: object, report: pd.DataFrame
 ) -> int:
     """Delete the window's rows of `monitoring.drift_report` and insert `report`, in one transaction."""
     columns = ", ".join(REPORT_COLUMNS)
     with transaction(con, _report=report[REPORT_COLUMNS]):
         con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
-        con.execute((SQL / "drift_report_ddl.sql").read_text())
+        con.execute((SQL / "drift_report_ddl.sql").read_text().format(partition_type=partition_type(spec)))
         for column, sql_type in ADDED_COLUMNS.items():  # tables made by older versions
             con.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
         con.execute(f"DELETE FROM {TABLE} WHERE _partition >= ? AND _partition < ?", [start, end])
@@ -40,50 +41,57 @@ def replace_window(
     return len(report)
 
 
-def partitions_summary(report: pd.DataFrame) -> pd.DataFrame:
-    """Per partition: features checked and drifted, their share, max PSI, prediction PSI, flag."""
-    report = report.assign(day=pd.to_datetime(report["_partition"]).dt.strftime("%Y-%m-%d"))
+def _keys(report: pd.DataFrame, key_of: Callable[[object], str]) -> pd.DataFrame:
+    return report.assign(partition=[key_of(p) for p in report["_partition"]])
+
+
+def partitions_summary(report: pd.DataFrame, key_of: Callable[[object], str] = str) -> pd.DataFrame:
+    """Per partition: features checked and drifted, their share, max PSI, prediction PSI (the
+    largest of the prediction rows), realized metric, flag."""
+    columns = ["partition", "features", "drifted", "drifted_share", "max_psi", "prediction_psi",
+               "realized_metric", "flagged"]
+    if report.empty:
+        return pd.DataFrame(columns=columns)
+    report = _keys(report, key_of)
     features = report[report["kind"].isin(FEATURE_KINDS)]
-    out = features.groupby("day").agg(
+    out = features.groupby("partition", sort=False).agg(
         features=("feature", "size"),
         drifted=("drifted", "sum"),
         max_psi=("psi", "max"),
         flagged=("partition_drifted", "first"),
     )
     out["drifted_share"] = out["drifted"] / out["features"]
-    prediction = report[report["kind"] == "prediction"].set_index("day")["psi"]
+    prediction = report[report["kind"] == "prediction"].groupby("partition")["psi"].max()
     out["prediction_psi"] = prediction.reindex(out.index)
-    realized = report[report["kind"] == "performance"].set_index("day")["realized_f1"]
-    out["realized_f1"] = realized.reindex(out.index)
-    return out.reset_index()[
-        ["day", "features", "drifted", "drifted_share", "max_psi", "prediction_psi",
-         "realized_f1", "flagged"]
-    ]
+    realized = report[report["kind"] == "performance"].set_index("partition")["realized_metric"]
+    out["realized_metric"] = realized.reindex(out.index)
+    return out.reset_index()[columns]
 
 
-def empty_days(start: date, end: date, report: pd.DataFrame) -> list[str]:
-    """The days of [start, end) that have no row in the report (no raw row that day)."""
-    seen = set(pd.to_datetime(report["_partition"]).dt.strftime("%Y-%m-%d"))
-    days = pd.date_range(start, end, inclusive="left").strftime("%Y-%m-%d")
-    return [d for d in days if d not in seen]
+def empty_partitions(keys: list[str], report: pd.DataFrame, key_of: Callable[[object], str] = str) -> list[str]:
+    """The partitions of `keys` that have no row in the report (no raw row there)."""
+    seen = {key_of(p) for p in report["_partition"]}
+    return [k for k in keys if k not in seen]
 
 
 def features_summary(report: pd.DataFrame) -> pd.DataFrame:
-    """Per feature over the window: mean and max PSI, max KS, days drifted."""
+    """Per feature over the window: mean and max PSI, max KS, partitions drifted."""
     report = report[report["kind"] != "performance"]
     out = report.groupby(["feature", "kind"]).agg(
         mean_psi=("psi", "mean"),
         max_psi=("psi", "max"),
         max_ks=("ks_stat", "max"),
-        days_drifted=("drifted", "sum"),
+        partitions_drifted=("drifted", "sum"),
     )
     return out.reset_index().sort_values("max_psi", ascending=False)
 
 
-def psi_heatmap(report: pd.DataFrame, psi_alert: float) -> Callable[[object], None]:
-    """A draw callback for plots.png_markdown: PSI per feature (rows) and day (columns)."""
-    grid = report.assign(day=pd.to_datetime(report["_partition"]).dt.strftime("%m-%d")).pivot_table(
-        index="feature", columns="day", values="psi", aggfunc="max"
+def psi_heatmap(
+    report: pd.DataFrame, psi_alert: float, key_of: Callable[[object], str] = str
+) -> Callable[[object], None]:
+    """A draw callback for plots.png_markdown: PSI per feature (rows) and partition (columns)."""
+    grid = _keys(report, key_of).pivot_table(
+        index="feature", columns="partition", values="psi", aggfunc="max", sort=False
     )
 
     def draw(ax) -> None:  # noqa: ANN001 - a matplotlib axis

@@ -1,4 +1,9 @@
-"""Score a window of raw rows with the champion and replace its rows in `monitoring.predictions`."""
+"""Score a window of raw rows with the champion and replace its rows in `monitoring.predictions`.
+
+The table's platform columns start with `_` (`_row_id, _partition, _prediction,
+_model_version, _scored_at`) beside one `prob_<class>` per class, so the views that put them
+next to a user's features never collide with a feature named `prediction` or `row_id`.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,12 @@ import pandas as pd
 from mlinfra_assets.resources import MLflowTracker, transaction
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.training.model import ScoringModel
+from mlinfra_assets.warehouse.partitions import partition_type
 
 SQL = Path(__file__).parent / "sql"
 TABLE = "monitoring.predictions"
+ROW_ID, PREDICTION, VERSION, SCORED_AT = "_row_id", "_prediction", "_model_version", "_scored_at"
+RENAMED = {"row_id": ROW_ID, "prediction": PREDICTION, "model_version": VERSION, "scored_at": SCORED_AT}
 
 
 def load_champion(mlflow: MLflowTracker, spec: DatasetSpec) -> ScoringModel:
@@ -27,7 +35,7 @@ def load_champion(mlflow: MLflowTracker, spec: DatasetSpec) -> ScoringModel:
 def read_window(
     con: duckdb.DuckDBPyConnection, spec: DatasetSpec, start: date, end: date
 ) -> pd.DataFrame:
-    """`row_id, _partition, <features>` of the raw rows whose partition is in [start, end)."""
+    """`_row_id, _partition, <features>` of the raw rows whose partition is in [start, end)."""
     sql = (
         (SQL / "predictions_window.sql")
         .read_text()
@@ -57,13 +65,13 @@ def score(
         )
     probs = model.predict_proba(rows[spec.feature_columns]).astype("float64")
     out = pd.DataFrame(
-        {"row_id": rows["row_id"].to_numpy(), "_partition": rows["_partition"].to_numpy()}
+        {ROW_ID: rows[ROW_ID].to_numpy(), "_partition": rows["_partition"].to_numpy()}
     )
     for j, col in enumerate(spec.prob_columns):
         out[col] = probs[:, j]
-    out["prediction"] = probs.argmax(axis=1).astype("int32")
-    out["model_version"] = str(model.version)
-    out["scored_at"] = pd.Timestamp(scored_at)
+    out[PREDICTION] = probs.argmax(axis=1).astype("int32")
+    out[VERSION] = str(model.version)
+    out[SCORED_AT] = pd.Timestamp(scored_at)
     return out
 
 
@@ -71,35 +79,64 @@ def replace_window(
     con: duckdb.DuckDBPyConnection, spec: DatasetSpec, start: date, end: date, scored: pd.DataFrame
 ) -> int:
     """Delete the window's predictions and insert `scored`, in one transaction; returns rows written."""
-    names = ["row_id", "_partition", *spec.prob_columns, "prediction", "model_version", "scored_at"]
+    names = [ROW_ID, "_partition", *spec.prob_columns, PREDICTION, VERSION, SCORED_AT]
     columns = ", ".join(names)
-    typed = ", ".join("_partition::DATE AS _partition" if n == "_partition" else n for n in names)
+    ptype = partition_type(spec)
+    typed = ", ".join(f"CAST(_partition AS {ptype}) AS _partition" if n == "_partition" else n for n in names)
     with transaction(con, _scored=scored):
         con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
+        existing = {r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'monitoring' AND table_name = 'predictions'"
+        ).fetchall()}
+        for old, new in RENAMED.items():  # a table made by an earlier version
+            if old in existing and new not in existing:
+                con.execute(f"ALTER TABLE {TABLE} RENAME COLUMN {old} TO {new}")
         con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} AS SELECT {typed} FROM _scored LIMIT 0")
         con.execute(f"DELETE FROM {TABLE} WHERE _partition >= ? AND _partition < ?", [start, end])
         con.execute(f"INSERT INTO {TABLE} ({columns}) SELECT {typed} FROM _scored")
     return len(scored)
 
 
-def summary(scored: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
-    """Per partition: rows, mean positive probability, predicted positive rate."""
-    positive = spec.prob_columns[spec.positive_index]
-    grouped = scored.assign(
-        day=pd.to_datetime(scored["_partition"]).dt.strftime("%Y-%m-%d"),
-        positive=scored["prediction"] == spec.positive_index,
-    ).groupby("day")
-    return pd.DataFrame(
+def confidence(scored: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
+    """The probability of the predicted class, per row."""
+    return scored[spec.prob_columns].to_numpy().max(axis=1)
+
+
+def predicted_shares(scored: pd.DataFrame, spec: DatasetSpec) -> dict[str, float]:
+    """The share of rows predicted as each class (every class, 0 included)."""
+    counts = np.bincount(scored[PREDICTION].to_numpy(), minlength=spec.n_classes)
+    total = max(int(counts.sum()), 1)
+    return {c: round(float(n / total), 6) for c, n in zip(spec.classes, counts, strict=True)}
+
+
+def summary(scored: pd.DataFrame, spec: DatasetSpec, key_of=str) -> pd.DataFrame:  # noqa: ANN001
+    """Per partition: rows, mean confidence, the most predicted class and its share; for two
+    classes the mean positive probability and the predicted positive rate too."""
+    frame = scored.assign(
+        partition=[key_of(p) for p in scored["_partition"]],
+        confidence=confidence(scored, spec),
+        predicted=np.asarray(spec.classes, dtype=object)[scored[PREDICTION].to_numpy()],
+    )
+    grouped = frame.groupby("partition", sort=False)
+    top = grouped["predicted"].agg(lambda s: s.value_counts().index[0])
+    out = pd.DataFrame(
         {
             "rows": grouped.size(),
-            "mean_score": grouped[positive].mean(),
-            "positive_rate": grouped["positive"].mean(),
+            "mean_confidence": grouped["confidence"].mean(),
+            "most_predicted": top,
+            "most_predicted_share": grouped["predicted"].agg(lambda s: s.value_counts(normalize=True).iloc[0]),
         }
-    ).reset_index()
+    )
+    if spec.n_classes == 2:
+        positive = spec.prob_columns[spec.positive_index]
+        out["mean_score"] = grouped[positive].mean()
+        out["positive_rate"] = grouped[PREDICTION].agg(lambda s: float((s == spec.positive_index).mean()))
+    return out.reset_index()
 
 
 def score_histogram(scores: np.ndarray, title_column: str):  # noqa: ANN201 - a draw callback
-    """A draw callback for plots.png_markdown: the histogram of the positive probability."""
+    """A draw callback for plots.png_markdown: the histogram of a probability (0..1)."""
 
     def draw(ax) -> None:  # noqa: ANN001 - a matplotlib axis
         ax.hist(scores, bins=40, range=(0, 1), color="#4C72B0")

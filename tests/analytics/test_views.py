@@ -1,5 +1,6 @@
 """The analytics views: created over every stage's tables, queryable, and in agreement with them."""
 
+import json
 from datetime import datetime
 
 import duckdb
@@ -90,14 +91,16 @@ def test_views_are_queryable_and_agree_with_their_tables(warehouse):
         assert len(query(path, view.example())) > 0, view.name
 
     scores = query(path, "SELECT * FROM analytics.model_scores")
-    preds = query(path, "SELECT row_id, prob_fraud FROM monitoring.predictions ORDER BY row_id")
+    preds = query(path, "SELECT _row_id, prob_fraud, _prediction FROM monitoring.predictions ORDER BY _row_id")
     assert counts["model_scores"] == len(scores) == len(preds)
-    assert {"ts", "amount", "channel", "score", "model_version"} <= set(scores.columns)
-    assert scores.sort_values("row_id")["score"].tolist() == pytest.approx(
-        preds["prob_fraud"].tolist()
-    )
+    assert {"ts", "amount", "channel", "prob_fraud", "_predicted_class", "_model_version"} <= set(scores.columns)
+    scores = scores.sort_values("_row_id")
+    assert scores["prob_fraud"].tolist() == pytest.approx(preds["prob_fraud"].tolist())
+    assert scores["_predicted_class"].tolist() == [spec.classes[i] for i in preds["_prediction"]]
+    assert (scores["_confidence"] >= 0.5).all()
 
-    history = query(path, "SELECT * FROM analytics.drift_history ORDER BY day")
+    history = query(path, "SELECT * FROM analytics.drift_history ORDER BY _partition")  # the README's query
+    assert (history["day"] == history["_partition"]).all()
     assert counts["drift_history"] == len(history) == 7
     assert history["flagged"].tolist() == [False, False] + [True] * 5  # drift from January 16
     assert (history["features_checked"] == len(spec.feature_columns)).all()
@@ -107,6 +110,8 @@ def test_views_are_queryable_and_agree_with_their_tables(warehouse):
     assert quality["lf"].tolist() == ["lf_amount_spike", "lf_night", "lf_small_grocery"]
     assert quality["weak_positive_share"].iloc[0] == pytest.approx(0.1, abs=0.01)
     assert quality["weak_abstain_share"].iloc[0] == pytest.approx(0.1, abs=0.01)
+    weak = json.loads(quality["weak_class_counts"].iloc[0])  # rows per class name
+    assert set(weak) == {"legit", "fraud"} and weak["fraud"] == pytest.approx(weak["legit"] / 8, rel=0.1)
 
     runs = query(path, "SELECT * FROM analytics.training_runs ORDER BY evaluated_at")
     assert runs["model_version"].tolist() == ["1", "2"] and runs["metric"].tolist() == ["f1", "f1"]

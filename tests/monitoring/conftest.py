@@ -33,9 +33,9 @@ def write_training_set(path: str, spec: DatasetSpec) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS training")
     con.execute(
         f"""CREATE OR REPLACE TABLE training.training_set AS
-        SELECT CAST(txn_id AS VARCHAR) AS row_id, {features},
-               1.0 - o.label AS prob_legit, o.label::DOUBLE AS prob_fraud, o.label,
-               1.0 AS weight, 'gold' AS source
+        SELECT CAST(txn_id AS VARCHAR) AS _row_id, {features},
+               1.0 - o.label AS prob_legit, o.label::DOUBLE AS prob_fraud, o.label AS _label,
+               1.0 AS _weight, 'gold' AS _source
         FROM raw.transactions r JOIN oracle.labels o USING (txn_id)
         WHERE r._partition < DATE '{TRAIN_END}'
         UNION ALL
@@ -68,7 +68,7 @@ def stationary(tmp_path_factory: pytest.TempPathFactory) -> tuple[DatasetSpec, d
 def fixture_model(spec: DatasetSpec, warehouse_path: str, version: str = "3") -> ScoringModel:
     """A small untrained (seeded) model on the training set's preprocessing: a stand-in champion."""
     con = duckdb.connect(warehouse_path, read_only=True)
-    rows = con.execute("SELECT * FROM training.training_set WHERE source <> 'synthetic'").df()
+    rows = con.execute("SELECT * FROM training.training_set WHERE _source <> 'synthetic'").df()
     con.close()
     torch.manual_seed(0)
     pre = Preprocessor.fit(rows, spec.numeric, spec.categorical)

@@ -34,17 +34,17 @@ def test_predictions_score_the_window_with_the_champion(scored):
     )
     assert len(preds) == raw["n"][0] > 0
     assert preds["_partition"].min().strftime("%Y-%m-%d") == FIRST
-    assert (preds["model_version"] == version).all()
+    assert (preds["_model_version"] == version).all()
     probs = preds[spec.prob_columns].to_numpy()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
-    assert (preds["prediction"].to_numpy() == probs.argmax(axis=1)).all()
+    assert (preds["_prediction"].to_numpy() == probs.argmax(axis=1)).all()
     metadata = result.asset_materializations_for_node("monitoring__predictions")[-1].metadata
     assert metadata["model_version"].value == version
     assert metadata["rows_in_window"].value == len(preds)
     assert metadata["mean_score"].value == pytest.approx(preds["prob_fraud"].mean())
     # a re-run of part of the window replaces those days only
     run_assets(spec, resources, selection=[keys.PREDICTIONS], first=LAST, last=LAST)
-    again = read(path, "SELECT row_id, count(*) AS n FROM monitoring.predictions GROUP BY row_id")
+    again = read(path, "SELECT _row_id, count(*) AS n FROM monitoring.predictions GROUP BY _row_id")
     assert len(again) == len(preds) and (again["n"] == 1).all()
 
 
@@ -66,7 +66,7 @@ def test_drift_report_compares_predictions_with_reference_scores(scored):
     assert metadata["prediction_psi"].value == pytest.approx(rows["psi"].max())
 
 
-def test_realized_f1_once_annotations_arrive(scored):
+def test_realized_metric_once_annotations_arrive(scored):
     from sklearn.metrics import f1_score
 
     spec, resources, version, _ = scored
@@ -86,17 +86,18 @@ def test_realized_f1_once_annotations_arrive(scored):
         con.execute("DROP TABLE labeling.gold_labels")
         con.close()
     rows = read(path, "SELECT * FROM monitoring.drift_report WHERE kind = 'performance' ORDER BY _partition")
+    assert rows["feature"].unique().tolist() == ["f1_fraud"]  # the spec's metric: F1 of the positive class
     assert rows["_partition"].dt.strftime("%Y-%m-%d").tolist() == ["2026-01-21", "2026-01-25"]
     assert not rows["drifted"].any()
     truth = read(
         path,
-        "SELECT p._partition, p.prediction, o.label FROM monitoring.predictions p "
-        "JOIN oracle.labels o ON o.txn_id = p.row_id "
-        "WHERE p._partition IN ('2026-01-21', '2026-01-25') AND p.row_id % 2 = 0",
+        "SELECT p._partition, p._prediction AS prediction, o.label FROM monitoring.predictions p "
+        "JOIN oracle.labels o ON CAST(o.txn_id AS VARCHAR) = p._row_id "
+        "WHERE p._partition IN ('2026-01-21', '2026-01-25') AND o.txn_id % 2 = 0",
     )
     for (_, row), (_, day) in zip(rows.iterrows(), truth.groupby("_partition"), strict=True):
         assert row["labeled_rows"] == len(day)
         expected = f1_score(day["label"], day["prediction"], pos_label=1, zero_division=np.nan)
-        assert row["realized_f1"] == pytest.approx(expected, nan_ok=True)
+        assert row["realized_metric"] == pytest.approx(expected, nan_ok=True)
     metadata = result.asset_materializations_for_node("monitoring__drift_report")[-1].metadata
     assert metadata["labeled_rows"].value == rows["labeled_rows"].sum()

@@ -4,8 +4,8 @@ import duckdb
 import pytest
 
 from mlinfra_assets import keys
-from mlinfra_assets.runner import run_assets
 from mlinfra_assets.demo import generator as demo
+from mlinfra_assets.runner import run_assets
 from mlinfra_assets.warehouse import RAW_SUITE_CHECK
 from tests.conftest import small_spec
 

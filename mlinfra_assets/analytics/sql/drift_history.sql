@@ -1,10 +1,11 @@
--- analytics.drift_history: one row per scored day: how many features drifted, the worst one,
--- the prediction drift, the realized F1 once annotations arrive, and whether the day was
--- flagged (it triggers retraining).
--- Example: SELECT day, features_drifted, max_psi, most_drifted_feature, realized_f1
---          FROM analytics.drift_history WHERE flagged ORDER BY day;
+-- analytics.drift_history: one row per scored partition (a time window, or an ingest batch):
+-- how many features drifted, the worst one, the prediction drift, the realized training metric
+-- once annotations arrive, and whether the partition was flagged (it triggers retraining).
+-- `_partition` is the window's start or the batch number ({day_note}).
+-- Example: SELECT _partition, features_drifted, max_psi, most_drifted_feature, realized_metric
+--          FROM analytics.drift_history WHERE flagged ORDER BY _partition;
 CREATE OR REPLACE VIEW analytics.drift_history AS
-SELECT _partition AS day,
+SELECT _partition,{day}
        count(*) FILTER (WHERE kind IN ('numeric', 'categorical')) AS features_checked,
        count(*) FILTER (WHERE kind IN ('numeric', 'categorical') AND drifted) AS features_drifted,
        count(*) FILTER (WHERE kind IN ('numeric', 'categorical') AND drifted)
@@ -16,7 +17,8 @@ SELECT _partition AS day,
        max(js_divergence) FILTER (WHERE kind = 'categorical') AS max_js_divergence,
        max(abs(missing_change)) FILTER (WHERE kind IN ('numeric', 'categorical')) AS max_missing_change,
        max(psi) FILTER (WHERE kind = 'prediction') AS prediction_psi,
-       max(realized_f1) FILTER (WHERE kind = 'performance') AS realized_f1,
+       any_value(feature) FILTER (WHERE kind = 'performance') AS metric,
+       max(realized_metric) FILTER (WHERE kind = 'performance') AS realized_metric,
        max(labeled_rows) FILTER (WHERE kind = 'performance') AS labeled_rows,
        bool_or(partition_drifted) AS flagged,
        max(current_rows) FILTER (WHERE kind IN ('numeric', 'categorical')) AS rows,

@@ -1,7 +1,7 @@
 -- monitoring.drift_report: one row per partition and feature (and one for the prediction, one
--- for the realized F1 once annotations arrive).
+-- for the realized metric once annotations arrive). {partition_type}: the spec's `_partition` type.
 CREATE TABLE IF NOT EXISTS monitoring.drift_report (
-    _partition DATE,
+    _partition {partition_type},
     feature VARCHAR,
     kind VARCHAR,               -- numeric | categorical | prediction | performance
     psi DOUBLE,
@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS monitoring.drift_report (
     missing_change DOUBLE,      -- missing_current - missing_reference
     p_value DOUBLE,             -- the feature's test: KS (numeric), chi-squared (categorical)
     p_adjusted DOUBLE,          -- corrected over the partition's features (drift_correction)
-    realized_f1 DOUBLE,         -- performance only: F1 of the positive class against gold labels
+    realized_metric DOUBLE,     -- performance only: the training metric against annotators' labels
     labeled_rows BIGINT,        -- performance only: annotated rows it rests on
     drifted BOOLEAN,            -- the decision rule (monitoring/decision.py)
     partition_drifted BOOLEAN,  -- share of drifted features > drift_share_alert
