@@ -37,10 +37,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mlinfra_assets.demo import generator as demo  # noqa: E402
 from mlinfra_assets.labeling import active, strategies  # noqa: E402
 from mlinfra_assets.labeling.queries import WHOLE_POOL, load_sql, sql_identifiers  # noqa: E402
 from mlinfra_assets.spec import load_spec  # noqa: E402
-from mlinfra_assets.demo import generator as demo  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 SEED_PER_CLASS = 5  # the cold start: this many oracle labels of each class

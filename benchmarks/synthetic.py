@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from mlinfra_assets.demo.generator import generate
 from mlinfra_assets.spec import load_spec
 from mlinfra_assets.synthetic.sampling import sample_batches, stage_batches
 from mlinfra_assets.synthetic.synthesizer import fit_or_reuse, load
-from mlinfra_assets.demo.generator import generate
 
 
 def demo_frame(spec, rows: int) -> pd.DataFrame:  # noqa: ANN001 - a DatasetSpec

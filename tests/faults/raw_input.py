@@ -14,10 +14,10 @@ import pandas as pd
 
 from mlinfra_assets import keys
 from mlinfra_assets.definitions import build_definitions
+from mlinfra_assets.demo import generator as demo
 from mlinfra_assets.resources import default_resources
 from mlinfra_assets.runner import run_assets
 from mlinfra_assets.spec import DatasetSpec, SpecError
-from mlinfra_assets.demo import generator as demo
 from tests.conftest import small_spec
 
 DAYS = 4

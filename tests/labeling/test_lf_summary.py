@@ -60,10 +60,10 @@ def test_sql_summary_equals_lfanalysis_on_random_matrices(L, data):
 
 
 def test_sql_summary_equals_lfanalysis_on_a_demo_sample(tmp_path):
+    from mlinfra_assets.demo import generator as demo
     from mlinfra_assets.labeling.lfs import load_lfs
     from mlinfra_assets.labeling.matrix import build_label_matrix
     from mlinfra_assets.resources import Warehouse
-    from mlinfra_assets.demo import generator as demo
     from tests.conftest import small_spec
 
     spec = small_spec()
