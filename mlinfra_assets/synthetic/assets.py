@@ -1,8 +1,10 @@
 """Synthetic assets: the SDV synthesizer, the gates on its candidate rows, the published rows.
 
-Lineage: synthesizer -> synthetic_quality (samples candidates, judges quality, privacy and
-utility; blocking check) -> synthetic_rows (publishes the candidates only when the gate passed)
--> training. No row that failed a gate reaches `synthetic.synthetic_rows`.
+Lineage: synthesizer -> synthetic_quality (samples candidates into `synthetic.candidate_rows`,
+judges quality, privacy and utility; its check reports pass/fail with ERROR severity) ->
+synthetic_rows (copies the candidates when the gate passed; an EMPTY table, with the reason in
+its metadata, when it failed or has no verdict) -> training. No row that failed a gate reaches
+`synthetic.synthetic_rows`, and a failed gate never stops training: it only withholds the rows.
 """
 
 import os
@@ -18,12 +20,7 @@ from mlinfra_assets.resources import DataDir, Warehouse, replace_table, replace_
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.synthetic import data, figures, gates
 from mlinfra_assets.synthetic.report import report
-from mlinfra_assets.synthetic.sampling import (
-    rebalance_plan,
-    sample_batches,
-    small_class_warnings,
-    stage_batches,
-)
+from mlinfra_assets.synthetic.sampling import class_plan, sample_batches, stage_batches
 from mlinfra_assets.synthetic.synthesizer import fit_or_reuse, load
 
 QUALITY_CHECK = "synthetic_quality_gate"
@@ -52,7 +49,7 @@ def build_synthesizer(spec: DatasetSpec) -> dg.AssetsDefinition:
         with warehouse.connect(read_only=True) as con:
             counts = data.class_counts(con, spec)
             quotas = data.fit_quotas(counts, spec.synthetic.fit_rows, spec.synthetic.target_share)
-            frame = data.stratified_frame(con, spec, quotas, data.FIT_SALT).drop(columns=["row_id"])
+            frame = data.stratified_frame(con, spec, quotas, data.FIT_SALT).drop(columns=[data.ROW_ID])
         fit = fit_or_reuse(frame, spec, data_dir.path("models", "synthesizer", mkdir=False), spec.training.seed)
         rows_path = fit_rows_path(fit.path)
         if not rows_path.exists():
@@ -65,6 +62,7 @@ def build_synthesizer(spec: DatasetSpec) -> dg.AssetsDefinition:
         per_class = frame[data.LABEL].value_counts()
         table = pd.DataFrame({
             "class": spec.classes,
+            "index": range(spec.n_classes),
             "labeled_rows": [counts[i] for i in range(spec.n_classes)],
             "fit_rows": [int(per_class.get(c, 0)) for c in spec.classes],
         })
@@ -95,26 +93,44 @@ def build_synthesizer(spec: DatasetSpec) -> dg.AssetsDefinition:
 
 
 def sample_candidates(context: dg.AssetExecutionContext, spec: DatasetSpec, synthesizer: dict,
-                      warehouse: Warehouse, data_dir: DataDir) -> tuple[dict[int, int], int]:
-    """Sample the rebalancing rows into `synthetic.candidate_rows`; (labeled counts, rows written)."""
+                      warehouse: Warehouse, data_dir: DataDir) -> gates.Sampled:
+    """Sample the rebalancing rows of every class the plan names into `synthetic.candidate_rows`
+    (exact copies of real rows dropped, copies of fit rows counted)."""
     with warehouse.connect(read_only=True) as con:
-        counts = data.class_counts(con, spec)
-    for warning in small_class_warnings(counts, spec):
+        plan = class_plan(data.class_counts(con, spec), spec)
+    for warning in plan.warnings:
         context.log.warning(warning)
-    plan = rebalance_plan(counts, spec.synthetic.target_share, spec.synthetic.min_class_rows)
+    if plan.problem:
+        context.log.warning(f"nothing sampled: {plan.problem}")
     model = load(synthesizer["path"])
     staging = data_dir.path("tmp", "synthetic", mkdir=False)
     staging.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=staging) as tmp:
-        files, sampled = stage_batches(sample_batches(model, spec, plan), Path(tmp), synthesizer["version"])
+        files, per_class = stage_batches(sample_batches(model, spec, plan.rows), Path(tmp), synthesizer["version"])
         with warehouse.connect() as con:
             if files:
+                fit_path = str(fit_rows_path(synthesizer["path"]))
+                copies = int(con.execute(data.fit_copies_sql(spec), [files, fit_path]).fetchall()[0][0])
                 rows = replace_table(con, data.CANDIDATES_TABLE, data.synthetic_rows_sql(spec), [files])
             else:
-                rows = replace_table(con, data.CANDIDATES_TABLE, data.empty_rows_sql(spec))
-    context.log.info(f"{rows} candidate rows for {[spec.classes[c] for c in plan]}; "
-                     f"{sum(sampled.values()) - rows} exact copies of real rows dropped")
-    return counts, sum(sampled.values()) - rows
+                copies, rows = 0, replace_table(con, data.CANDIDATES_TABLE, data.empty_rows_sql(spec))
+    sampled = sum(per_class.values())
+    context.log.info(f"{rows} candidate rows for {plan.sampled or 'no class'}; "
+                     f"{sampled - rows} exact copies of real rows dropped ({copies} of fit rows)")
+    return gates.Sampled(plan, sampled, sampled - rows, copies)
+
+
+def _class_table(spec: DatasetSpec, counts: dict[int, int], written: dict[int, int]) -> pd.DataFrame:
+    real, synthetic = sum(counts.values()), sum(written.values())
+    table = pd.DataFrame({
+        "class": spec.classes,
+        "index": range(spec.n_classes),
+        "real": [counts[i] for i in range(spec.n_classes)],
+        "synthetic": [int(written.get(i, 0)) for i in range(spec.n_classes)],
+    })
+    table["share_before"] = table["real"] / real
+    table["share_after"] = (table["real"] + table["synthetic"]) / (real + synthetic)
+    return table
 
 
 def build_synthetic_rows(spec: DatasetSpec) -> dg.AssetsDefinition:
@@ -129,40 +145,45 @@ def build_synthetic_rows(spec: DatasetSpec) -> dg.AssetsDefinition:
         pool=keys.WAREHOUSE_POOL,
     )
     def synthetic_rows(context: dg.AssetExecutionContext, synthesizer: dict, warehouse: Warehouse):
-        """Synthetic rows of every class under synthetic.target_share of the labeled rows (and
-        with at least synthetic.min_class_rows), sampled conditionally on the label until the
-        class reaches the target share of real + synthetic. Published only after they passed
-        the quality and privacy gates of synthetic_quality; `synthesizer_version` names the model."""
+        """The synthetic rows training reads: `_synthetic_id`, the features, `_label` (class
+        index) and `_synthesizer_version`. Every class under synthetic.target_share of the
+        labeled rows (with at least synthetic.min_class_rows) is sampled conditionally until it
+        reaches the target share of real + synthetic. Only rows that passed synthetic_quality's
+        quality and privacy gates are here: when the gate failed (or has no verdict for the
+        current candidates) the table is EMPTY and `withheld_reason` says why; training runs on."""
         version = synthesizer["version"]
         with warehouse.connect() as con:
-            passed = gates.verdict(con)
+            candidates = int(con.execute(f"SELECT count(*) FROM {data.CANDIDATES_TABLE}").fetchall()[0][0])
             versions = [v for (v,) in con.execute(
-                f"SELECT DISTINCT synthesizer_version FROM {data.CANDIDATES_TABLE}").fetchall()]
-            if passed is not True:
-                raise ValueError(
-                    f"synthetic gate {'failed' if passed is False else 'has no verdict'} for the candidate "
-                    f"rows: not published, {data.ROWS_TABLE} keeps its last gated version. "
-                    "See synthetic/synthetic_quality's check, fix and re-materialize it"
-                )
-            if versions and versions != [version]:
-                raise ValueError(f"{data.CANDIDATES_TABLE} was sampled by synthesizer {versions}, not the "
-                                 f"current {version}: re-materialize synthetic/synthetic_quality")
-            rows = replace_table(con, data.ROWS_TABLE, f"SELECT * FROM {data.CANDIDATES_TABLE} ORDER BY synthetic_id")
-            written = dict(con.execute(f"SELECT label, count(*) FROM {data.ROWS_TABLE} GROUP BY label").fetchall())
+                f"SELECT DISTINCT {data.VERSION} FROM {data.CANDIDATES_TABLE}").fetchall()]
+            reason = gates.withheld_reason(con)
+            if reason is None and versions and versions != [version]:
+                reason = (f"{gates.WITHHELD}: {data.CANDIDATES_TABLE} was sampled by synthesizer {versions}, "
+                          f"not the current {version} (re-materialize synthetic/synthetic_quality)")
+            if reason is None:
+                rows = replace_table(con, data.ROWS_TABLE,
+                                     f"SELECT * FROM {data.CANDIDATES_TABLE} ORDER BY {data.SYNTHETIC_ID}")
+            else:
+                rows = replace_table(con, data.ROWS_TABLE, data.empty_rows_sql(spec))
+            written = dict(con.execute(
+                f"SELECT {data.LABEL}, count(*) FROM {data.ROWS_TABLE} GROUP BY {data.LABEL}").fetchall())
             counts = data.class_counts(con, spec)
-        real, synthetic = sum(counts.values()), sum(written.values())
-        table = pd.DataFrame({
-            "class": spec.classes,
-            "real": [counts[i] for i in range(spec.n_classes)],
-            "synthetic": [int(written.get(i, 0)) for i in range(spec.n_classes)],
-        })
-        table["share_before"] = table["real"] / real
-        table["share_after"] = (table["real"] + table["synthetic"]) / (real + synthetic)
+        plan = class_plan(counts, spec)
+        if reason is not None:
+            context.log.warning(f"{reason}; training runs without synthetic rows")
+        table = _class_table(spec, counts, written).merge(plan.table[["index", "status"]], on="index")
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": rows,
+                "withheld": reason is not None,
+                "withheld_reason": reason or "not withheld: the candidates passed the quality and privacy gates",
+                "candidate_rows": candidates,
                 "synthesizer_version": version,
                 "target_share": target,
+                "sampled_classes": ", ".join(plan.sampled) or "none",
+                "skipped_classes": dg.MetadataValue.md(
+                    "\n".join(f"- {c}: {s}" for c, s in zip(table["class"], table["status"], strict=True)
+                              if s.startswith("skipped")) or "none"),
                 **{f"rows_{c}": int(n) for c, n in zip(table["class"], table["synthetic"], strict=True)},
                 **{f"share_after_{c}": float(s) for c, s in zip(table["class"], table["share_after"], strict=True)},
                 "classes": df_markdown(table),
@@ -177,6 +198,8 @@ def build_synthetic_quality(spec: DatasetSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=keys.SYNTHETIC_QUALITY,
         ins=SYNTHESIZER_IN,
+        # utility scores the model on the gold holdout: it reads raw.gold (none without gold)
+        deps=[keys.GOLD] if spec.gold is not None else [],
         group_name="synthetic",
         kinds={"sdv", "duckdb"},
         pool=keys.WAREHOUSE_POOL,
@@ -184,10 +207,11 @@ def build_synthetic_quality(spec: DatasetSpec) -> dg.AssetsDefinition:
             dg.AssetCheckSpec(
                 QUALITY_CHECK,
                 asset=keys.SYNTHETIC_QUALITY,
-                blocking=True,
-                description="Blocks synthetic_rows (and so training) when the candidates' SDV overall "
-                "quality is under synthetic.quality_threshold, diagnostic validity under 100%, a row "
-                "copies a real row, or the DCR ratio is under synthetic.privacy.min_dcr_ratio.",
+                blocking=False,  # a failed gate withholds the rows (synthetic_rows is empty), never training
+                description="Fails (ERROR) when the candidates' SDV overall quality is under "
+                "synthetic.quality_threshold, diagnostic validity under 100%, a row copies a real row, "
+                "the DCR ratio is under synthetic.privacy.min_dcr_ratio, or a gate cannot be measured: "
+                "synthetic_rows then withholds every candidate row from training.",
             )
         ],
     )
@@ -195,15 +219,18 @@ def build_synthetic_quality(spec: DatasetSpec) -> dg.AssetsDefinition:
                           data_dir: DataDir):
         """Candidate synthetic rows (`synthetic.candidate_rows`) judged before publication: SDV
         quality (column shapes, column pair trends) against real rows of the same class mix, SDV
-        diagnostic (validity, structure) against the fit rows, privacy (exact copies, distance to
-        the closest fit row vs a real holdout's, sdmetrics DCR metrics) and utility (TSTR vs TRTR,
-        the platform's model F1 with and without the rows): one score per metric/property/column."""
-        _, dropped = sample_candidates(context, spec, synthesizer, warehouse, data_dir)
+        diagnostic (validity, structure) against the fit rows, privacy (exact-copy share, distance
+        to the closest fit row vs a real holdout's, sdmetrics DCR metrics) and utility (TSTR vs
+        TRTR, the platform's model with and without the rows): one score per metric/property/column,
+        and the verdict rows synthetic_rows reads."""
+        sampled = sample_candidates(context, spec, synthesizer, warehouse, data_dir)
         fit_rows = pd.read_parquet(fit_rows_path(synthesizer["path"]))
         with warehouse.connect(read_only=True) as con:
-            verdict = gates.judge(con, spec, load(synthesizer["path"]), fit_rows)
+            verdict = gates.judge(con, spec, load(synthesizer["path"]), fit_rows, sampled)
+        for trace in verdict.tracebacks:
+            context.log.warning(trace)
         with warehouse.connect() as con:
             rows = replace_table_from_df(con, QUALITY_TABLE, verdict.scores)
-        return report(context, spec, verdict, rows, dropped, QUALITY_CHECK)
+        return report(context, spec, verdict, rows, sampled, QUALITY_CHECK)
 
     return synthetic_quality

@@ -81,7 +81,7 @@ def plan_columns(frame: pd.DataFrame, spec: DatasetSpec) -> ColumnPlan:
 
 
 def build_metadata(frame: pd.DataFrame, spec: DatasetSpec) -> Any:
-    """SDV metadata detected from the fit frame (modeled columns and `label`), corrected by the spec.
+    """SDV metadata detected from the fit frame (modeled columns and `_label`), corrected by the spec.
 
     No primary key (the id column never reaches the synthesizer); the label and the spec's
     categorical features are categorical; a numeric feature SDV took for an id, free text or a

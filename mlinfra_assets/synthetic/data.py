@@ -16,7 +16,10 @@ from mlinfra_assets.holdout import holdout_predicate
 from mlinfra_assets.spec import DatasetSpec
 
 SQL_DIR = Path(__file__).parent / "sql"
-LABEL = "label"
+LABEL = "_label"  # class index in tables, class name in the frames the synthesizer sees
+ROW_ID = "_row_id"
+SYNTHETIC_ID = "_synthetic_id"
+VERSION = "_synthesizer_version"
 ROWS_TABLE = "synthetic.synthetic_rows"
 CANDIDATES_TABLE = "synthetic.candidate_rows"  # sampled, not yet through the gates
 FIT_SALT = "synthesizer-fit"
@@ -29,7 +32,7 @@ def _sql(name: str) -> str:
 
 
 def labeled_sql(spec: DatasetSpec, holdout: bool = False) -> str:
-    """SELECT of `row_id, <features>, label` for every labeled real row outside the holdout
+    """SELECT of `_row_id, <features>, _label` for every labeled real row outside the holdout
     (inside it with `holdout=True`: rows the synthesizer never saw)."""
     predicate = holdout_predicate(spec, f"r.{spec.id_column}")
     return _sql("labeled_rows").format(
@@ -51,6 +54,11 @@ def synthetic_rows_sql(spec: DatasetSpec) -> str:
     return _sql("synthetic_rows").format(raw=spec.raw_table, match=match_predicate(spec))
 
 
+def fit_copies_sql(spec: DatasetSpec) -> str:
+    """SELECT count(*) of staged rows (parquet files, ?) equal to a fit row (parquet file, ?)."""
+    return _sql("fit_copies").format(match=match_predicate(spec))
+
+
 def exact_matches_sql(spec: DatasetSpec, table: str = CANDIDATES_TABLE) -> str:
     """SELECT count(*) of rows of `table` identical to a real row on every feature."""
     return _sql("exact_matches").format(table=table, raw=spec.raw_table, match=match_predicate(spec))
@@ -65,7 +73,7 @@ def class_counts(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> dict[int,
         When there is no labeled row at all, or a label is not a class index of the spec.
     """
     rows = con.execute(
-        f"SELECT label, count(*) FROM ({labeled_sql(spec)}) GROUP BY label ORDER BY label"
+        f"SELECT {LABEL}, count(*) FROM ({labeled_sql(spec)}) GROUP BY {LABEL} ORDER BY {LABEL}"
     ).fetchall()
     counts = {i: 0 for i in range(spec.n_classes)}
     for label, n in rows:
@@ -132,7 +140,7 @@ def stratified_frame(
 
 
 def empty_rows_sql(spec: DatasetSpec) -> str:
-    """SELECT of a typed, empty synthetic_rows table (nothing to rebalance)."""
+    """SELECT of a typed, empty synthetic rows table (nothing to rebalance, or rows withheld)."""
     return _sql("empty_synthetic_rows").format(
         features=", ".join(f"r.{c}" for c in spec.feature_columns), raw=spec.raw_table
     )
@@ -167,14 +175,14 @@ class Frames:
 def gate_frames(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, limit: int) -> Frames:
     """Read the candidate rows and the real rows they are judged against."""
     synthetic = con.execute(
-        f"SELECT * EXCLUDE (synthetic_id, synthesizer_version) FROM {CANDIDATES_TABLE} "
-        "ORDER BY hash(synthetic_id), synthetic_id LIMIT ?",
+        f"SELECT * EXCLUDE ({SYNTHETIC_ID}, {VERSION}) FROM {CANDIDATES_TABLE} "
+        f"ORDER BY hash({SYNTHETIC_ID}), {SYNTHETIC_ID} LIMIT ?",
         [limit],
     ).df()
-    versions = [v for (v,) in con.execute(f"SELECT DISTINCT synthesizer_version FROM {CANDIDATES_TABLE}").fetchall()]
+    versions = [v for (v,) in con.execute(f"SELECT DISTINCT {VERSION} FROM {CANDIDATES_TABLE}").fetchall()]
     exact = int(con.execute(exact_matches_sql(spec)).fetchall()[0][0])
     mix = {int(c): int(n) for c, n in synthetic[LABEL].value_counts().items()}
     real = stratified_frame(con, spec, mix_quotas(mix, class_counts(con, spec)), REAL_SAMPLE_SALT)
     holdout = stratified_frame(con, spec, mix, REAL_SAMPLE_SALT, holdout=True)
     synthetic[LABEL] = synthetic[LABEL].map(dict(enumerate(spec.classes)))
-    return Frames(synthetic, real.drop(columns=["row_id"]), holdout.drop(columns=["row_id"]), versions, exact)
+    return Frames(synthetic, real.drop(columns=[ROW_ID]), holdout.drop(columns=[ROW_ID]), versions, exact)

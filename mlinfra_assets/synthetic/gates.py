@@ -1,14 +1,17 @@
 """The three gates on candidate synthetic rows, and their verdict as one long table (Dagster-free).
 
-Quality and privacy block (`Verdict.problems`); utility is measured and reported only. The
-verdict row (`metric = 'gate', property = 'Passed'`, `column_name` = a fingerprint of the
-candidate rows it judged) is what `synthetic_rows` reads before it publishes the candidates:
-candidates that were never judged (a crash between sampling and judging) match no verdict.
+Quality and privacy decide (`Verdict.problems`); utility is measured and reported only. The
+verdict rows (`metric = 'gate'`) are what `synthetic_rows` reads before it publishes the
+candidates: `property = 'Passed'` (score 1/0, `column_name` = a fingerprint of the candidate
+rows it judged) and one `property = 'Problem'` row per reason the rows failed (`column_name` =
+the reason). Candidates that were never judged (a crash between sampling and judging) match no
+verdict. A failed or missing verdict withholds the rows from training; it never stops training.
 """
 
 from __future__ import annotations
 
 import time
+import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -20,11 +23,26 @@ from mlinfra_assets.synthetic import data, privacy, quality, sampling, utility
 from mlinfra_assets.synthetic.quality import QUALITY_ROWS
 from mlinfra_assets.synthetic.synthesizer import Model
 
-GATE_METRIC, GATE_PROPERTY = "gate", "Passed"
+GATE_METRIC, GATE_PROPERTY, PROBLEM_PROPERTY = "gate", "Passed", "Problem"
 VERDICT_SQL = "SELECT score, column_name FROM synthetic.synthetic_quality WHERE metric = ? AND property = ?"
 FINGERPRINT_SQL = (
     f"SELECT coalesce(bit_xor(hash(c)), 0)::VARCHAR || '-' || count(*) FROM {data.CANDIDATES_TABLE} AS c"
 )
+WITHHELD = "synthetic rows withheld from training"
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """What sampling the candidates gave: rows sampled, copies dropped, the class plan."""
+
+    plan: sampling.ClassPlan
+    sampled: int = 0  # rows the synthesizer returned
+    dropped: int = 0  # rows equal to a real row, dropped before the candidates table
+    fit_copies: int = 0  # rows equal to a fit row (counted before dropping)
+
+    @property
+    def copy_share(self) -> float:
+        return self.fit_copies / self.sampled if self.sampled else float("nan")
 
 
 @dataclass
@@ -37,6 +55,7 @@ class Verdict:
     utility: utility.UtilityResult | None = None
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # per gate
+    tracebacks: list[str] = field(default_factory=list)  # of figures that could not be measured (logs)
 
     @property
     def passed(self) -> bool:
@@ -59,8 +78,19 @@ def _timed(seconds: dict[str, float], name: str):  # noqa: ANN202 - a context ma
     seconds[name] = round(time.perf_counter() - start, 3)
 
 
-def judge(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, model: Model, fit_rows: pd.DataFrame) -> Verdict:
+def _gate_rows(problems: list[str], judged: str) -> pd.DataFrame:
+    return pd.DataFrame([
+        _row(GATE_METRIC, GATE_PROPERTY, not problems, judged),
+        *(_row(GATE_METRIC, PROBLEM_PROPERTY, 0, p) for p in problems),
+    ])
+
+
+def judge(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, model: Model, fit_rows: pd.DataFrame,
+          sampled: Sampled) -> Verdict:
     """Judge the candidate rows in `synthetic.candidate_rows`.
+
+    A gate that cannot be measured (e.g. the holdout has no row of a sampled class) fails,
+    with the reason; a utility figure that cannot be measured is a note.
 
     Parameters
     ----------
@@ -69,32 +99,56 @@ def judge(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, model: Model, fit_r
     model
         The synthesizer that sampled the candidates (its metadata; TSTR samples from it).
     fit_rows
-        The rows it was fit on (features and `label` as class names).
+        The rows it was fit on (features and `_label` as class names).
+    sampled
+        The class plan and the counts of sampling (the exact-copy share).
     """
     frames, judged = data.gate_frames(con, spec, QUALITY_ROWS), fingerprint(con)
     compared = {"synthetic": len(frames.synthetic), "real": len(frames.real), "holdout": len(frames.holdout)}
+    if sampled.plan.problem:
+        problems = [sampled.plan.problem]
+        scores = pd.concat([pd.DataFrame([_row("summary", "Synthetic Rows", 0)]), _gate_rows(problems, judged)])
+        return Verdict(scores.reset_index(drop=True), problems, compared, notes=["nothing sampled"])
     if frames.synthetic.empty:  # no class to rebalance: nothing sampled, nothing to judge
-        scores = pd.DataFrame([_row("summary", "Synthetic Rows", 0), _row(GATE_METRIC, GATE_PROPERTY, 1, judged)])
-        return Verdict(scores, [], compared, notes=["no candidate rows: nothing to judge"])
+        scores = pd.concat([pd.DataFrame([_row("summary", "Synthetic Rows", 0)]), _gate_rows([], judged)])
+        return Verdict(scores.reset_index(drop=True), [], compared, notes=["no candidate rows: nothing to judge"])
     metadata, seconds = model.metadata(), {}
+    parts, problems, notes, tracebacks = [], [], [], []
+    q = p = u = None
     with _timed(seconds, "quality"):
-        q = quality.evaluate(frames.real, frames.synthetic, fit_rows, metadata)
+        try:
+            q = quality.evaluate(frames.real, frames.synthetic, fit_rows, metadata)
+        except ValueError as exc:
+            problems.append(f"quality not measured: {exc}")
     with _timed(seconds, "privacy"):
-        p = privacy.evaluate(
-            frames.synthetic, fit_rows, frames.holdout, metadata, frames.exact_matches, spec.synthetic.privacy.rows
-        )
-    problems = q.problems(spec.synthetic.quality_threshold) + p.problems(spec.synthetic.privacy.min_dcr_ratio)
-    parts, notes, u = [q.scores, p.scores()], [], None
-    if spec.synthetic.utility and spec.gold is not None:
-        with _timed(seconds, "utility"):
-            u = measure_utility(con, spec, model, fit_rows)
-        parts.append(u.scores())
+        try:
+            p = privacy.evaluate(
+                frames.synthetic, fit_rows, frames.holdout, metadata, frames.exact_matches,
+                spec.synthetic.privacy.rows, sampled.copy_share, spec.feature_columns,
+            )
+        except ValueError as exc:
+            problems.append(f"privacy not measured: {exc}")
+    if q is not None:
+        problems += q.problems(spec.synthetic.quality_threshold)
+        parts.append(q.scores)
+    if p is not None:
+        problems += p.problems(spec.synthetic.privacy.min_dcr_ratio)
+        parts.append(p.scores())
+    if not spec.synthetic.utility:
+        notes.append("utility not measured: synthetic.utility is off")
+    elif spec.gold is None:
+        notes.append("utility not measured: gold labels missing (the spec has no `gold:` section)")
     else:
-        notes.append("utility not measured: " + ("synthetic.utility is off" if spec.gold is not None
-                                                 else "the spec has no gold labels for the holdout"))
-    parts.append(pd.DataFrame([_row(GATE_METRIC, GATE_PROPERTY, not problems, judged)]))
+        with _timed(seconds, "utility"):
+            try:
+                u = measure_utility(con, spec, model, fit_rows)
+                parts.append(u.scores())
+            except Exception as exc:  # noqa: BLE001 - reported only: its failure must not stop the rows
+                notes.append(f"utility not measured: {type(exc).__name__}: {exc}")
+                tracebacks.append(traceback.format_exc())
+    parts.append(_gate_rows(problems, judged))
     scores = pd.concat(parts, ignore_index=True)[quality.COLUMNS]
-    return Verdict(scores, problems, compared, q, p, u, notes, seconds)
+    return Verdict(scores, problems, compared, q, p, u, notes, seconds, tracebacks)
 
 
 def measure_utility(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, model: Model,
@@ -121,3 +175,23 @@ def verdict(con: duckdb.DuckDBPyConnection) -> bool | None:
         return None
     return bool(rows[0][0]) if rows and rows[0][1] == current else None
 
+
+def problems(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The reasons stored with the last verdict (empty when it passed or there is none)."""
+    try:
+        return [r for (_, r) in con.execute(VERDICT_SQL, [GATE_METRIC, PROBLEM_PROPERTY]).fetchall()]
+    except duckdb.CatalogException:
+        return []
+
+
+def withheld_reason(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Why the current candidate rows are kept out of `synthetic.synthetic_rows` (None: they may
+    be published): "synthetic rows withheld from training: overall quality 0.412 < ...", or
+    "...: no gate verdict for the current candidate rows" (none stored, or not about them)."""
+    passed = verdict(con)
+    if passed is True:
+        return None
+    if passed is None:
+        return (f"{WITHHELD}: no gate verdict for the current candidate rows "
+                "(re-materialize synthetic/synthetic_quality)")
+    return f"{WITHHELD}: " + "; ".join(problems(con) or ["the gate failed"])

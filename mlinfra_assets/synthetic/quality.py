@@ -69,7 +69,7 @@ def evaluate(real: pd.DataFrame, synthetic: pd.DataFrame, reference: pd.DataFram
     real
         Real rows with the synthetic rows' class mix: the quality report's reference.
     synthetic
-        The synthetic rows (features and `label` as class names).
+        The synthetic rows (features and `_label` as class names).
     reference
         The rows the synthesizer was fit on: the diagnostic's reference (valid ranges and
         categories).

@@ -1,4 +1,5 @@
-"""The synthetic_quality asset's metadata and blocking check result, from a gate verdict."""
+"""The synthetic_quality asset's metadata and check result (ERROR severity, not blocking: a failed
+gate withholds the synthetic rows from training), from a gate verdict."""
 
 import dagster as dg
 import pandas as pd
@@ -6,7 +7,7 @@ import pandas as pd
 from mlinfra_assets.plots import df_markdown
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.synthetic import figures
-from mlinfra_assets.synthetic.gates import Verdict
+from mlinfra_assets.synthetic.gates import WITHHELD, Sampled, Verdict
 
 
 def _figures(verdict: Verdict) -> dict[str, float | int]:
@@ -23,7 +24,10 @@ def _figures(verdict: Verdict) -> dict[str, float | int]:
     if p is not None:
         out.update({
             "exact_matches": p.exact_matches,
+            "exact_copy_share": p.exact_copy_share,
+            "holdout_copy_share": p.holdout_copy_share,
             "dcr_ratio": p.dcr_ratio,
+            "dcr_closer_than_holdout_share": p.closer_share,
             "dcr_synthetic_median": p.synthetic_dcr,
             "dcr_holdout_median": p.holdout_dcr,
             "dcr_overfitting_protection": p.overfitting_protection,
@@ -43,23 +47,43 @@ def _figures(verdict: Verdict) -> dict[str, float | int]:
 
 
 def report(context: dg.AssetExecutionContext, spec: DatasetSpec, verdict: Verdict, rows: int,
-           dropped: int, check_name: str) -> dg.MaterializeResult:
-    """Metadata (figures as numbers, per-column table and plot, gate table) and the check result."""
+           sampled: Sampled, check_name: str) -> dg.MaterializeResult:
+    """Metadata (figures as numbers, per-column table and plot, gate table, the class plan) and the
+    check result."""
     s = spec.synthetic
     numbers = _figures(verdict)
-    description = "; ".join(verdict.problems) or "; ".join(verdict.notes) or "quality and privacy gates met"
+    if verdict.problems:
+        description = f"{WITHHELD}: " + "; ".join(verdict.problems)
+    else:
+        description = "; ".join(verdict.notes[:1]) or "quality and privacy gates met"
     (context.log.warning if verdict.problems else context.log.info)(f"synthetic gates: {description}")
     for note in verdict.notes:
         context.log.warning(note)
+    not_measured = {
+        "quality": "not measured: " + ("; ".join(p for p in verdict.problems if p.startswith("quality"))
+                                       or "no candidate rows"),
+        "privacy": "not measured: " + ("; ".join(p for p in verdict.problems if p.startswith("privacy"))
+                                       or "no candidate rows"),
+        "utility": next((n for n in verdict.notes if n.startswith("utility")), "not measured: no candidate rows"),
+    }
+    missing = {
+        **({} if verdict.quality else {"overall_quality": not_measured["quality"]}),
+        **({} if verdict.privacy else {"dcr_ratio": not_measured["privacy"]}),
+        **({} if verdict.utility else {"utility": not_measured["utility"]}),
+    }
     gate_rows = [
         ("overall quality", numbers.get("overall_quality"), f">= {s.quality_threshold}"),
         ("diagnostic validity", numbers.get("data_validity"), ">= 1.0"),
         ("exact copies of real rows", numbers.get("exact_matches"), "0"),
-        ("DCR ratio (synthetic / holdout)", numbers.get("dcr_ratio"), f">= {s.privacy.min_dcr_ratio}"),
+        ("exact-copy share of fit rows (reported, copies dropped)", numbers.get("exact_copy_share"), "-"),
+        ("holdout rows equal to a fit row (baseline)", numbers.get("holdout_copy_share"), "-"),
+        ("DCR ratio (synthetic / holdout medians, floored)", numbers.get("dcr_ratio"), f">= {s.privacy.min_dcr_ratio}"),
+        ("P(synthetic closer than holdout) (reported)", numbers.get("dcr_closer_than_holdout_share"), "0.5 = as real"),
         ("TSTR / TRTR F1 (reported)", numbers.get("tstr_trtr_ratio"), "-"),
         ("model F1 gain from synthetic (reported)", numbers.get("model_f1_gain"), "-"),
     ]
     table = pd.DataFrame(gate_rows, columns=["figure", "value", "gate"])
+    plan = sampled.plan
     extra = {}
     if verdict.quality is not None:
         extra = {
@@ -72,10 +96,18 @@ def report(context: dg.AssetExecutionContext, spec: DatasetSpec, verdict: Verdic
             "synthetic_rows_compared": verdict.compared["synthetic"],
             "real_rows_compared": verdict.compared["real"],
             "holdout_rows_compared": verdict.compared["holdout"],
-            "dropped_exact_copies": dropped,
+            "sampled_rows": sampled.sampled,
+            "dropped_exact_copies": sampled.dropped,
+            "passed": verdict.passed,
+            "withheld": not verdict.passed,
+            "withheld_reason": description if verdict.problems else "not withheld",
+            "sampled_classes": ", ".join(plan.sampled) or "none",
+            "skipped_classes": ", ".join(plan.skipped) or "none",
+            "class_warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in plan.warnings) or "none"),
+            "class_plan": df_markdown(plan.table),
+            **missing,
             "quality_threshold": s.quality_threshold,
             "min_dcr_ratio": s.privacy.min_dcr_ratio,
-            "passed": verdict.passed,
             **{f"{gate}_seconds": t for gate, t in verdict.seconds.items()},
             **numbers,
             "gates": df_markdown(table),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,23 +13,13 @@ import pandas as pd
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.synthetic import constraints
 from mlinfra_assets.synthetic.constraints import Constraint
-from mlinfra_assets.synthetic.data import LABEL, minority_classes
+from mlinfra_assets.synthetic.data import LABEL, SYNTHETIC_ID, VERSION, minority_classes
 from mlinfra_assets.synthetic.synthesizer import Model, check_bounds
 
 
 def too_small(counts: dict[int, int], min_rows: int) -> list[int]:
     """Classes with fewer labeled rows than `synthetic.min_class_rows`: never sampled."""
     return [c for c, n in counts.items() if n < min_rows]
-
-
-def small_class_warnings(counts: dict[int, int], spec: DatasetSpec) -> list[str]:
-    """One warning per class under `synthetic.min_class_rows`, naming it."""
-    limit = spec.synthetic.min_class_rows
-    return [
-        f"class {spec.classes[c]!r} has {counts[c]} labeled rows < synthetic.min_class_rows {limit}: "
-        "no conditional sampling for it (too few rows to learn from)"
-        for c in too_small(counts, limit)
-    ]
 
 
 def rebalance_plan(counts: dict[int, int], target_share: float, min_rows: int = 0) -> dict[int, int]:
@@ -63,6 +54,67 @@ def rebalance_plan(counts: dict[int, int], target_share: float, min_rows: int = 
     return {c: max(0, math.ceil(target_share * total - counts[c])) for c in minority}
 
 
+@dataclass(frozen=True)
+class ClassPlan:
+    """What the stage samples per class, and why each class is (not) sampled."""
+
+    rows: dict[int, int]  # class index -> synthetic rows to sample
+    table: pd.DataFrame  # class, index, labeled_rows, share, planned_rows, status
+    warnings: list[str]  # one per class skipped for synthetic.min_class_rows
+    problem: str | None = None  # why nothing is sampled at all (an impossible target share)
+
+    @property
+    def sampled(self) -> list[str]:
+        return self.table.loc[self.table.planned_rows > 0, "class"].tolist()
+
+    @property
+    def skipped(self) -> list[str]:
+        return self.table.loc[self.table.status.str.startswith("skipped"), "class"].tolist()
+
+
+def class_plan(counts: dict[int, int], spec: DatasetSpec) -> ClassPlan:
+    """Per-class rebalancing rows for every class of the spec (any number of classes).
+
+    A class under `synthetic.target_share` of the labeled rows is sampled up to that share,
+    unless it has fewer than `synthetic.min_class_rows` labeled rows (skipped, with a warning).
+    A target share that the minority classes cannot all reach is a problem, not an exception:
+    nothing is sampled and the gate withholds the (absent) rows, so training still runs.
+    """
+    s = spec.synthetic
+    total = sum(counts.values())
+    problem = None
+    try:
+        rows = rebalance_plan(counts, s.target_share, s.min_class_rows)
+    except ValueError as exc:
+        rows, problem = {}, str(exc)
+    small = set(too_small(counts, s.min_class_rows))
+    minority = set(minority_classes(counts, s.target_share))
+    status = []
+    for c in range(spec.n_classes):
+        if c in small and c in minority:
+            status.append(f"skipped: {counts[c]} labeled rows < synthetic.min_class_rows {s.min_class_rows}")
+        elif c not in minority:
+            status.append(f"not needed: share >= synthetic.target_share {s.target_share}")
+        elif problem:
+            status.append("not sampled: synthetic.target_share cannot be reached")
+        else:
+            status.append("sampled" if rows.get(c, 0) > 0 else "not needed: at the target share")
+    table = pd.DataFrame({
+        "class": spec.classes,
+        "index": range(spec.n_classes),
+        "labeled_rows": [counts[c] for c in range(spec.n_classes)],
+        "share": [counts[c] / total if total else 0.0 for c in range(spec.n_classes)],
+        "planned_rows": [int(rows.get(c, 0)) for c in range(spec.n_classes)],
+        "status": status,
+    })
+    warnings = [
+        f"class {spec.classes[c]!r} has {counts[c]} labeled rows < synthetic.min_class_rows {s.min_class_rows}: "
+        "no conditional sampling for it (too few rows to learn from)"
+        for c in sorted(small & minority)
+    ]
+    return ClassPlan(rows, table, warnings, problem)
+
+
 def checked(batch: pd.DataFrame, spec: DatasetSpec, rules: list[Constraint], seed: int, model: Model) -> pd.DataFrame:
     """Sampled rows with every feature (unmodeled ones completed), checked against the spec's
     bounds and constraints."""
@@ -75,7 +127,7 @@ def checked(batch: pd.DataFrame, spec: DatasetSpec, rules: list[Constraint], see
 def sample_batches(model: Model, spec: DatasetSpec, plan: dict[int, int]) -> Iterator[pd.DataFrame]:
     """Conditionally sample each class of `plan`, `synthetic.batch_rows` at a time.
 
-    Yields frames of `<features>, label` (label = class index); only one batch is in memory.
+    Yields frames of `<features>, _label` (class index); only one batch is in memory.
     """
     from sdv.sampling import Condition
 
@@ -98,7 +150,7 @@ def sample_batches(model: Model, spec: DatasetSpec, plan: dict[int, int]) -> Ite
 
 
 def sample_rows(model: Model, spec: DatasetSpec, rows: int, seed: int = 0) -> pd.DataFrame:
-    """`rows` unconditional rows (label as class names), completed and checked."""
+    """`rows` unconditional rows (`_label` as class names), completed and checked."""
     frame = next(iter(model.synthesizer.sample(rows, batch_size=spec.synthetic.batch_rows).values()))
     return checked(frame, spec, constraints.parse(spec), seed, model)[[*spec.feature_columns, LABEL]]
 
@@ -106,7 +158,8 @@ def sample_rows(model: Model, spec: DatasetSpec, rows: int, seed: int = 0) -> pd
 def stage_batches(
     batches: Iterator[pd.DataFrame], folder: Path, version: str
 ) -> tuple[list[str], dict[int, int]]:
-    """Write batches as parquet files with a `synthetic_id`; return the files and rows per class.
+    """Write batches as parquet files with `_synthetic_id` and `_synthesizer_version`; return the
+    files and rows per class.
 
     Only one batch is in memory at a time.
     """
@@ -115,8 +168,8 @@ def stage_batches(
     offset = 0
     for i, batch in enumerate(batches):
         ids = [f"syn-{version}-{offset + j:08d}" for j in range(len(batch))]
-        batch.insert(0, "synthetic_id", ids)
-        batch["synthesizer_version"] = version
+        batch.insert(0, SYNTHETIC_ID, ids)
+        batch[VERSION] = version
         path = folder / f"batch_{i:05d}.parquet"
         batch.to_parquet(path, index=False)
         files.append(str(path))

@@ -86,7 +86,7 @@ def fit_or_reuse(frame: pd.DataFrame, spec: DatasetSpec, folder: Path, seed: int
     Parameters
     ----------
     frame
-        The fit rows: the spec's features and `label` (class names), no id column.
+        The fit rows: the spec's features and `_label` (class names), no id column.
     spec
         The dataset spec (`synthetic` section).
     folder

@@ -49,10 +49,10 @@ def write_labeling_tables(path: str) -> None:
 
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Resources whose warehouse holds the demo, raw rows and the labeling tables."""
+    """Resources whose warehouse holds the demo, raw rows, raw.gold and the labeling tables."""
     spec = synthetic_spec()
     resources = default_resources(Path(tmp_path_factory.mktemp("synthetic")) / "data")
-    upstream_keys = [keys.source_key(spec), keys.SOURCE_ORACLE, keys.raw_key(spec), keys.QUARANTINE]
+    upstream_keys = [keys.source_key(spec), keys.SOURCE_ORACLE, keys.raw_key(spec), keys.QUARANTINE, keys.GOLD]
     run_assets(spec, resources, selection=upstream_keys)
     write_labeling_tables(resources["warehouse"].path)
     return resources

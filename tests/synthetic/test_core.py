@@ -61,13 +61,14 @@ def test_labeled_rows_prefer_gold_and_skip_the_holdout():
         "CREATE TABLE labeling.gold_labels AS SELECT i AS row_id, 1 AS label, 1 AS n_annotations "
         "FROM range(1, 51) t(i) UNION ALL SELECT 350, 0, 1 UNION ALL SELECT 60, -1, 1"
     )
-    rows = con.execute(f"SELECT * FROM ({data.labeled_sql(spec)}) ORDER BY row_id").df()
+    rows = con.execute(f"SELECT * FROM ({data.labeled_sql(spec)}) ORDER BY _row_id").df()
     holdout = {
         i for (i,) in con.execute(
             f"SELECT txn_id FROM raw.transactions WHERE {holdout_predicate(spec, 'txn_id')}"
         ).fetchall()
     }
-    assert holdout and not holdout & set(rows.row_id)
+    assert holdout and not holdout & set(rows._row_id)
     expected = {i: (1 if i <= 50 else 0) for i in [*range(1, 301), 350] if i not in holdout}
-    assert dict(zip(rows.row_id, rows.label, strict=True)) == expected
+    assert list(rows.columns) == ["_row_id", *spec.feature_columns, "_label"]
+    assert dict(zip(rows._row_id, rows._label, strict=True)) == expected
     assert data.class_counts(con, spec) == {0: sum(v == 0 for v in expected.values()), 1: sum(expected.values())}

@@ -8,8 +8,7 @@ from pydantic import ValidationError
 
 from mlinfra_assets.synthetic import constraints
 from mlinfra_assets.synthetic.columns import TABLE, build_metadata, plan_columns
-from mlinfra_assets.synthetic.privacy import PrivacyResult
-from mlinfra_assets.synthetic.sampling import rebalance_plan, small_class_warnings
+from mlinfra_assets.synthetic.sampling import class_plan, rebalance_plan
 from tests.conftest import small_spec
 
 
@@ -27,7 +26,7 @@ def _frame(rows: int = 300, seed: int = 0) -> pd.DataFrame:
         frame[flag] = rng.integers(0, 2, rows)
     for column, feature in spec.features.categorical.items():
         frame[column] = rng.choice(feature.values, rows)
-    frame["label"] = rng.choice(["legit", "fraud"], rows, p=[0.7, 0.3])
+    frame["_label"] = rng.choice(["legit", "fraud"], rows, p=[0.7, 0.3])
     return frame
 
 
@@ -73,8 +72,26 @@ def test_small_classes_are_warned_about_and_not_sampled():
     counts = {0: 5000, 1: 200, 2: 7}
     plan = rebalance_plan(counts, 0.1, min_rows=30)
     assert 2 not in plan and plan[1] > 0
-    [warning] = small_class_warnings(counts, spec)
+    classes = class_plan(counts, spec)
+    assert classes.rows == plan and classes.sampled == ["fraud"] and classes.skipped == ["chargeback"]
+    [warning] = classes.warnings
     assert "class 'chargeback' has 7 labeled rows < synthetic.min_class_rows 30" in warning
+    assert classes.table.set_index("class").status.to_dict() == {
+        "legit": "not needed: share >= synthetic.target_share 0.1",
+        "fraud": "sampled",
+        "chargeback": "skipped: 7 labeled rows < synthetic.min_class_rows 30",
+    }
+    assert classes.problem is None
+
+
+def test_an_unreachable_target_share_samples_nothing_and_says_why():
+    spec = small_spec(classes=[f"c{i}" for i in range(10)], positive_class=None,
+                      synthetic={**small_spec().synthetic.model_dump(), "target_share": 0.2})
+    counts = {0: 3000, **{c: 100 for c in range(1, 10)}}  # nine classes under 20%: 9 * 0.2 > 1
+    classes = class_plan(counts, spec)
+    assert classes.rows == {} and classes.sampled == []
+    assert "9 minority classes at synthetic.target_share 0.2" in classes.problem
+    assert set(classes.table.status[1:]) == {"not sampled: synthetic.target_share cannot be reached"}
 
 
 def test_metadata_overrides_apply_and_unknown_columns_are_named():
@@ -87,9 +104,3 @@ def test_metadata_overrides_apply_and_unknown_columns_are_named():
         build_metadata(frame, _spec(metadata={"tip": "numerical"}))
 
 
-def test_privacy_problems_name_copies_and_the_dcr_ratio():
-    result = PrivacyResult(2, 0.01, 0.05, 0.2, 0.5, 0.7, 0.3, 100)
-    problems = result.problems(min_ratio=0.8)
-    assert problems[0] == "2 synthetic rows equal a real row on every feature"
-    assert "DCR ratio 0.200 < synthetic.privacy.min_dcr_ratio 0.8" in problems[1]
-    assert not PrivacyResult(0, 0.05, 0.05, 1.0, 1.0, 0.5, 0.3, 100).problems(0.8)

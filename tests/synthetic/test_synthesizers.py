@@ -24,9 +24,9 @@ def test_synthesizer_samples_each_class_within_constraints(name, tmp_path):
     batches = list(sample_batches(model, spec, {1: 90}))
     assert [len(b) for b in batches] == [40, 40, 10]  # bounded batches of synthetic.batch_rows
     rows = pd.concat(batches)
-    assert (rows["label"] == 1).all() and list(rows.columns) == [*spec.feature_columns, "label"]
+    assert (rows["_label"] == 1).all() and list(rows.columns) == [*spec.feature_columns, "_label"]
     assert (rows["amount"] >= 3).all() and (rows["amount_vs_avg"] >= 0).all()
-    assert set(sample_rows(model, spec, 30)["label"]) <= {"legit", "fraud"}
+    assert set(sample_rows(model, spec, 30)["_label"]) <= {"legit", "fraud"}
 
 
 def test_refit_only_when_data_or_settings_change(tmp_path):

@@ -5,4 +5,4 @@ FROM read_parquet(?) AS s
 WHERE NOT EXISTS (
     SELECT 1 FROM {raw} AS r WHERE {match}
 )
-ORDER BY s.synthetic_id
+ORDER BY s._synthetic_id
