@@ -92,10 +92,14 @@ def _reasons(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, df: pd.DataFrame
     out = []
     ids = df[spec.id_column].astype(str)
     other = "another batch" if not spec.has_timestamp else "another partition"
+    earlier = pd.Series(False, index=df.index)
+    if not spec.has_timestamp and len(df):  # an id of an earlier batch of the window: that one keeps it
+        first = df.assign(_id=ids).groupby("_id")["_partition"].transform("min")
+        earlier = df["_partition"] > first
     for i, (type_errors, row_id) in enumerate(zip(df[TYPE_ERRORS], ids, strict=True)):
         parts = [type_errors] if isinstance(type_errors, str) else []
         parts += validation.row_reasons.get(i, [])
-        if row_id in dupes:
+        if row_id in dupes or earlier.iloc[i]:
             parts.append(f"duplicate id {spec.id_column}: already in {spec.raw_table} ({other})")
         out.append("; ".join(parts) or None)
     return pd.Series(out, dtype="object")
@@ -184,7 +188,13 @@ def ingest_window(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window: Win
     plan = None if spec.has_timestamp else plan_batches(con, spec, window)
     read = _time_rows(con, spec, window) if plan is None else _batch_rows(con, spec, window, plan)
     df = read.rows
-    validation = validate(spec, df.drop(columns=[TYPE_ERRORS, "_partition"]))
+    checked = df.drop(columns=[TYPE_ERRORS, "_partition"])
+    if plan is not None and len(df):  # ids must be unique within a batch; across batches, see _reasons
+        rid = spec.id_column
+        checked[rid] = checked[rid].where(
+            checked[rid].isna(), df["_partition"].astype(str) + ":" + checked[rid].astype(str)
+        )
+    validation = validate(spec, checked)
     reasons = _reasons(con, spec, df, validation, window)
     staged = df.drop(columns=[TYPE_ERRORS]).assign(_reason=reasons.values)
     rid, table, ptype = spec.id_column, spec.raw_table, partition_type(spec)

@@ -9,7 +9,6 @@ import duckdb
 
 from mlinfra_assets.spec import DatasetSpec, SpecError
 
-
 FILE = "_file"  # the file a row was read from (file sources read with `files=True`)
 
 
@@ -59,9 +58,9 @@ def source_select(spec: DatasetSpec, files: bool = False) -> tuple[str, list[str
         return f"(SELECT * FROM {from_item})", params
     row = f"struct_pack(*COLUMNS(* EXCLUDE ({FILE})))" if file_source else "struct_pack(*COLUMNS(*))"
     by_file = f"{FILE}, " if file_source else ""
-    keep = "" if files or not file_source else f" EXCLUDE ({FILE})"
+    dropped = "_row_hash" if files or not file_source else f"_row_hash, {FILE}"
     sql = (
-        f"(SELECT * EXCLUDE (_row_hash){keep}, _row_hash || '-' || CAST(row_number() OVER "
+        f"(SELECT * EXCLUDE ({dropped}), _row_hash || '-' || CAST(row_number() OVER "
         f"(PARTITION BY {by_file}_row_hash) AS VARCHAR) AS {spec.id_column} "
         f"FROM (SELECT *, md5(CAST(to_json({row}) AS VARCHAR)) AS _row_hash FROM {from_item}))"
     )
