@@ -9,8 +9,7 @@ from mlinfra_assets import keys
 from mlinfra_assets.plots import df_markdown, png_markdown
 from mlinfra_assets.resources import DataDir, MLflowTracker, Warehouse, failpoint
 from mlinfra_assets.spec import DatasetSpec, class_column
-from mlinfra_assets.training import dataset, evaluation, figures, registry
-from mlinfra_assets.training import metrics
+from mlinfra_assets.training import dataset, evaluation, figures, metrics, registry
 from mlinfra_assets.training.trainer import TrainConfig, train
 
 GROUP = "training"

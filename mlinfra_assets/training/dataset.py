@@ -14,8 +14,16 @@ import pandas as pd
 from mlinfra_assets.holdout import evaluation_labels, holdout_predicate
 from mlinfra_assets.resources import transaction
 from mlinfra_assets.spec import DatasetSpec, class_column
-from mlinfra_assets.training.batches import LABEL, ROW_ID, SOURCE, SOURCES, WEIGHT, TrainingArrays, stream_arrays, \
-    target_columns
+from mlinfra_assets.training.batches import (
+    LABEL,
+    ROW_ID,
+    SOURCE,
+    SOURCES,
+    WEIGHT,
+    TrainingArrays,
+    stream_arrays,
+    target_columns,
+)
 
 TABLE = "training.training_set"
 UPSTREAM_TABLES = ("labeling.weak_labels", "labeling.gold_labels", "synthetic.synthetic_rows")

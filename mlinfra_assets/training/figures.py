@@ -9,7 +9,6 @@ import numpy as np
 from mlinfra_assets.training.metrics import calibration_curve
 from mlinfra_assets.training.trainer import EpochStats
 
-
 FIGURE_NAMES = {"f1": "F1", "macro_f1": "macro-F1", "accuracy": "accuracy", "pr_auc": "PR-AUC", "loss": "loss"}
 
 

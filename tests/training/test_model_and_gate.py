@@ -73,7 +73,17 @@ def test_train_register_promote_then_reject_a_worse_model(resources):
     assert first_eval[("overall", "all", "f1")][1:] == (None, "promote")
     channels = {v for (s, v, _m) in first_eval if s == "channel"}
     assert channels == {"pos", "online", "atm"}
-    assert {s for (s, _v, _m) in first_eval} == {"overall", "channel", "merchant_category"}
+    assert {s for (s, _v, _m) in first_eval} == {"overall", "channel", "merchant_category", "class"}
+    # the baselines beside the model: always "legit" never finds fraud; random flags at the prior
+    assert first_eval[("overall", "all", "baseline_majority_f1")][0] == 0.0
+    prior = first_eval[("overall", "all", "baseline_prior_f1")][0]
+    assert prior == pytest.approx(base_rate, abs=0.05) and f1 > prior
+    assert first_eval[("class", "fraud", "support")][0] == positives
+    assert first_eval[("class", "fraud", "f1")][0] == pytest.approx(f1)
+    gate_meta = next(e for e in meta if e.asset_key == keys.EVALUATION).materialization.metadata
+    assert gate_meta["metric"].value == "f1" and gate_meta["metric_value"].value == pytest.approx(f1)
+    assert gate_meta["baseline_majority"].value == 0.0 and gate_meta["beats_majority"].value is True
+    assert "pr_curve" in gate_meta and gate_meta["champion_version_after"].value == "1"
 
     # a deliberately worse model (untrained network) is evaluated but not promoted
     worse = training_spec(epochs=0)

@@ -1,9 +1,9 @@
 """No gold: the holdout is scored on annotations; without any the gate says 'not evaluated'.
 A 3-class spec (wine, class names that are not identifiers) through training_set -> model -> evaluation."""
 
+import dagster as dg
 import duckdb
 import mlflow
-import dagster as dg
 import pytest
 
 from mlinfra_assets import keys
