@@ -28,7 +28,7 @@ FLOAT_TYPES = {"double", "float"}
 def spark_source(df: Any, spec: DatasetSpec, view: str = VIEW) -> sql_lfs.Source:  # noqa: ANN401 - pyspark DataFrame
     """Register `df` (the raw rows) as a temporary view and describe it for the compiler."""
     types = dict(df.dtypes)
-    columns = [spec.timestamp_column, *spec.feature_columns]
+    columns = [c for c in [spec.timestamp_column, *spec.feature_columns] if c]
     missing = [c for c in [spec.id_column, *columns] if c not in types]
     if missing:
         raise ValueError(f"the Spark input has no column(s) {missing} named by the spec")

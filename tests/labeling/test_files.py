@@ -94,5 +94,5 @@ def test_named_files_only_and_conflicts_reported(resources):
     assert report.landed == ["a.csv", "b.csv"] and (data_dir.inbox / "c.csv").exists()
     meta = metadata(run_assets(spec, resources, selection=INGEST), keys.GOLD_LABELS)
     assert meta["conflicting_rows"] == 1
-    assert "ana=1, bo=0, cy=1" in meta["conflicts"]
+    assert "ana=fraud, bo=legit, cy=fraud" in meta["conflicts"]  # class names, not indexes
     assert sql(resources, "SELECT label FROM labeling.gold_labels WHERE row_id = 51") == [(1,)]
