@@ -283,3 +283,32 @@ def test_the_pool_leaves_the_holdout_out_only_with_gold(wine, tmp_path):
         con.close()
     assert holdout > 0
     assert counts == {"gold": len(frame) - holdout, "no_gold": len(frame)}
+
+
+def test_lf_votes_read_a_str_as_a_name_and_an_int_as_an_index():
+    """With numeric class names the vote's type decides: "1" is the class named 1, 1 the index."""
+    from snorkel.labeling import labeling_function
+
+    from mlinfra_assets.labeling.apply import apply_rowwise, apply_vectorized
+    from mlinfra_assets.labeling.forms import LF, vectorized_labeling_function
+
+    frame = pd.DataFrame({"row_id": [1, 2, 3], "x": [0.5, 2.0, 9.0]})
+
+    @labeling_function()
+    def by_name(r):  # noqa: ANN001, ANN202
+        return "1" if r.x < 1 else ("3" if r.x > 5 else None)
+
+    @vectorized_labeling_function()
+    def by_index(df):  # noqa: ANN001, ANN202
+        return np.where(df.x > 1, 1, -1)
+
+    classes = ["1", "2", "3"]
+    assert apply_rowwise(frame, [LF("by_name", rowwise=by_name)], classes)[:, 0].tolist() == [0, -1, 2]
+    assert apply_vectorized(frame, by_index, classes).tolist() == [-1, 1, 1]
+    # iris's names as votes, from a vectorized LF
+    iris = ["setosa", "versicolor", "virginica"]
+    named = vectorized_labeling_function("petal")(lambda df: np.where(df.x > 5, "virginica", "setosa"))
+    assert apply_vectorized(frame, named, iris).tolist() == [0, 0, 2]
+    with pytest.raises(LabelingFunctionError, match=r"'petal' returned 'Virginica' on row_id 3"):
+        apply_vectorized(frame, vectorized_labeling_function("petal")(
+            lambda df: np.where(df.x > 5, "Virginica", None)), iris)
