@@ -163,3 +163,31 @@ def test_features_named_weight_label_source_and_row_id_train_like_any_other(tmp_
                    log=lambda _: None)
     pred = result.model.predict_proba(holdout).argmax(1)
     assert metrics.f1_positive(holdout["_label"].to_numpy(), pred, spec.positive_index) > 0.85
+
+
+def test_synthetic_utility_scores_the_metric_over_the_sampled_classes():
+    from mlinfra_assets.synthetic import utility
+    from mlinfra_assets.synthetic.data import LABEL
+
+    truth = np.array([0, 0, 1, 1, 2, 2])
+    pred = np.array([0, 1, 1, 1, 2, 0])
+    f1 = [metrics.f1_positive(truth, pred, c) for c in range(3)]  # 2/3, 0.8, 2/3
+    assert utility.sampled_score("macro_f1", truth, pred, [1, 2], 3, 2) == pytest.approx((f1[1] + f1[2]) / 2)
+    assert utility.sampled_score("accuracy", truth, pred, [0], 3, 2) == pytest.approx(0.5)  # rows of class 0
+    assert utility.sampled_score("f1", truth, pred, [2], 3, 2) == pytest.approx(f1[2])
+    assert np.isnan(utility.sampled_score("f1", truth, pred, [0, 1], 3, 2))  # positive class not sampled
+    names = utility.UtilityResult(0.5, 0.6, 0.7, 0.8, 10, 20, metric="macro_f1").scores()["property"].tolist()
+    assert names[:2] == ["TSTR Macro-F1", "TRTR Macro-F1"] and "Model Macro-F1 Gain" in names
+    assert utility.UtilityResult(0.5, 0.6, 0.7, 0.8, 10, 20).scores()["property"].iloc[0] == "TSTR F1"
+
+    frame, classes = load_set("wine")
+    spec = spec_for("wine", frame, classes)
+    rows, test = _training_frame(frame, spec)
+    real = frame[~frame["item_id"].isin(test["item_id"])]
+    real = real[spec.feature_columns].assign(**{LABEL: real["target"].map(dict(enumerate(classes)))})
+    synthetic = real[real[LABEL] != classes[1]]  # the synthesizer sampled classes 0 and 2 only
+    holdout = test[spec.feature_columns].assign(**{LABEL: test["target"]})
+    tstr, trtr = utility.tstr(synthetic, real, holdout, spec)
+    # over all three classes a model that never answers class 1 scores at most 2/3 (its F1 there is 0);
+    # over the sampled classes it is judged on what it was given
+    assert 2 / 3 < tstr < trtr <= 1.0 and trtr > 0.8
