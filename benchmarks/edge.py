@@ -48,7 +48,8 @@ def demo_frames(rows: int, folder: Path):  # noqa: ANN201 - (spec, training fram
     data["demo"]["rows"] = rows
     spec = DatasetSpec.model_validate(data)
     resources = default_resources(folder)
-    run_assets(spec, resources, selection=[keys.source_key(spec), keys.SOURCE_ORACLE, keys.raw_key(spec), keys.QUARANTINE])
+    run_assets(spec, resources,
+               selection=[keys.source_key(spec), keys.SOURCE_ORACLE, keys.raw_key(spec), keys.QUARANTINE, keys.GOLD])
     wh = resources["warehouse"]
     idc = spec.id_column
     df = wh.query_df(
@@ -56,8 +57,8 @@ def demo_frames(rows: int, folder: Path):  # noqa: ANN201 - (spec, training fram
         f"ON o.{idc} = r.{idc} WHERE NOT {holdout_predicate(spec, 'r.' + idc)} ORDER BY r.{idc}"
     )
     for i, col in enumerate(spec.prob_columns):
-        df[col] = (df["label"] == i).astype("float64")
-    df = df.assign(row_id=df[idc].astype(str), weight=1.0, source="gold")
+        df[f"_{col}"] = (df["label"] == i).astype("float64")  # the training set's columns (training.batches)
+    df = df.assign(_row_id=df[idc].astype(str), _weight=1.0, _source="gold")
     return spec, df, wh.query_df(holdout_sql(spec))
 
 
@@ -76,7 +77,7 @@ def report_for(spec, train_df, holdout, hidden: list[int], epochs: int, folder: 
     scoring = result.model
     trained = time.perf_counter() - start
     sample = train_df.sample(n=min(spec.edge.finetune_rows, len(train_df)), random_state=spec.edge.seed)
-    finetune = FinetuneSet.from_frame(sample, scoring.pre, spec.prob_columns)
+    finetune = FinetuneSet.from_frame(sample, scoring.pre, [f"_{c}" for c in spec.prob_columns])
     variants, skipped = build_variants(scoring, folder / "-".join(map(str, hidden)), spec.edge, finetune,
                                        spec.positive_class)
     built = time.perf_counter() - start - trained
