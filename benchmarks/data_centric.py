@@ -36,15 +36,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from mlinfra_assets.holdout import holdout_predicate  # noqa: E402
+from mlinfra_assets.holdout import gold_from, holdout_predicate  # noqa: E402
 from mlinfra_assets.spec import DEFAULT_SPEC, DatasetSpec, load_spec  # noqa: E402
 from mlinfra_assets.training import batches, dataset, metrics  # noqa: E402
 from mlinfra_assets.training.trainer import TrainConfig, train  # noqa: E402
 
 VARIANTS = {
-    "gold-only": "source = 'gold'",
-    "weak-only": "source = 'weak'",
-    "gold+weak": "source IN ('gold', 'weak')",
+    "gold-only": "_source = 'gold'",
+    "weak-only": "_source = 'weak'",
+    "gold+weak": "_source IN ('gold', 'weak')",
     "gold+weak+synthetic": "true",
 }
 
@@ -66,18 +66,18 @@ def build_inputs(spec: DatasetSpec, folder: Path) -> dict:
 def oracle_sql(spec: DatasetSpec) -> str:
     """Every non-holdout raw row with its oracle label, one-hot, as gold (the upper bound)."""
     onehot = ", ".join(f"CASE WHEN o.label = {i} THEN 1.0 ELSE 0.0 END::DOUBLE AS {c}"
-                       for i, c in enumerate(spec.prob_columns))
-    return (f"SELECT CAST(r.{spec.id_column} AS VARCHAR) AS row_id, {dataset.feature_select(spec, 'r')}, "
-            f"{onehot}, o.label::INTEGER AS label, 1.0::DOUBLE AS weight, 'gold' AS source "
-            f"FROM {spec.raw_table} AS r JOIN ({dataset.gold_from(spec)}) AS o "
+                       for i, c in enumerate(batches.target_columns(spec)))
+    return (f"SELECT CAST(r.{spec.id_column} AS VARCHAR) AS _row_id, {dataset.feature_select(spec, 'r')}, "
+            f"{onehot}, o.label::INTEGER AS _label, 1.0::DOUBLE AS _weight, 'gold' AS _source "
+            f"FROM {spec.raw_table} AS r JOIN ({gold_from(spec)}) AS o "
             f"ON CAST(o.row_id AS VARCHAR) = CAST(r.{spec.id_column} AS VARCHAR) "
-            f"WHERE NOT {holdout_predicate(spec, 'r.' + spec.id_column)} ORDER BY row_id")
+            f"WHERE NOT {holdout_predicate(spec, 'r.' + spec.id_column)} ORDER BY _row_id")
 
 
 def fit_and_score(data: batches.TrainingArrays, spec: DatasetSpec, holdout: pd.DataFrame, seeds: list[int],
                   **overrides: object) -> dict:
     """Median holdout F1, PR-AUC, ECE and training samples/s over `seeds` (`overrides`: TrainConfig knobs)."""
-    pos, labels, runs = spec.positive_index, holdout["label"].to_numpy(), []
+    pos, labels, runs = spec.positive_index, holdout[dataset.LABEL].to_numpy(), []
     for seed in seeds:
         cfg = dataclasses.replace(TrainConfig.from_spec(spec), seed=seed, **overrides)
         result = train(data, spec, cfg, log=lambda _: None)
@@ -99,7 +99,7 @@ def scale_test(con, spec: DatasetSpec, rows: int) -> dict:  # noqa: ANN001
     n = con.execute("SELECT count(*) FROM training.training_set").fetchall()[0][0]
     copies = -(-rows // n)
     select = (f"SELECT t.* FROM training.training_set AS t, range({copies}) AS k(i) "
-              f"ORDER BY k.i, t.source, t.row_id LIMIT {rows}")
+              f"ORDER BY k.i, t._source, t._row_id LIMIT {rows}")
     start = time.perf_counter()
     data = batches.stream_arrays(con, spec, select)
     stream_s = time.perf_counter() - start
@@ -127,7 +127,7 @@ def main() -> None:
         with resources["warehouse"].connect(read_only=True) as con:
             holdout = con.execute(dataset.holdout_sql(spec)).df()
             sets = {name: batches.stream_arrays(con, spec, f"SELECT * FROM training.training_set WHERE {where} "
-                                                "ORDER BY source, row_id") for name, where in VARIANTS.items()}
+                                                "ORDER BY _source, _row_id") for name, where in VARIANTS.items()}
             sets["fully supervised (bound)"] = batches.stream_arrays(con, spec, oracle_sql(spec))
             gold_labels = con.execute("SELECT count(*), count(*) FILTER (WHERE label = ?) FROM labeling.gold_labels",
                                       [spec.positive_index]).fetchall()[0]
