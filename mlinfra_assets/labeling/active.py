@@ -46,7 +46,7 @@ def seed_set(
     rng = np.random.default_rng(seed)
     both["_order"] = rng.random(len(both)) - both["_gold"]  # gold sorts first
     parts = []
-    for k, cls in enumerate(classes):
+    for k in range(len(classes)):
         parts.append(both[both["label"] == k].sort_values("_order").head(per_class))
     return pd.concat(parts, ignore_index=True).drop(columns=["_gold", "_order"])
 

@@ -81,14 +81,14 @@ def land(warehouse_path: str, spec: DatasetSpec, frame: pd.DataFrame) -> None:
     con = duckdb.connect(warehouse_path)
     try:
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-        raw = frame[["id", *spec.feature_columns]]
-        con.execute(f"CREATE OR REPLACE TABLE {spec.raw_table} AS SELECT * FROM raw")
+        con.register("_raw", frame[["id", *spec.feature_columns]])
+        con.execute(f"CREATE OR REPLACE TABLE {spec.raw_table} AS SELECT * FROM _raw")
         if spec.gold is not None:
-            gold = pd.DataFrame({
+            con.register("_gold", pd.DataFrame({
                 "row_id": frame["id"].astype(str),
                 "label": [spec.classes.index(str(v)) for v in frame["target"]],
                 "class": frame["target"].astype(str),
-            })
-            con.execute("CREATE OR REPLACE TABLE raw.gold AS SELECT * FROM gold")
+            }))
+            con.execute("CREATE OR REPLACE TABLE raw.gold AS SELECT * FROM _gold")
     finally:
         con.close()

@@ -4,8 +4,8 @@ LF module as a file beside the spec, check_lfs, class names as votes and labels,
 model chosen against majority vote on gold, multi-class LF summary, active-learning seeds.
 """
 
-import duckdb
 import dagster as dg
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest

@@ -99,8 +99,8 @@ def test_the_label_model_agrees_with_its_class_balance_whatever_the_seed(oracle_
     share followed it (0.5% to 3.7% over seeds 0-9); the kept start matches the class balance."""
     import duckdb
 
-    from mlinfra_assets.labeling import label_model
     from mlinfra_assets.demo.lfs import CLASS_BALANCE
+    from mlinfra_assets.labeling import label_model
 
     spec, resources, result = oracle_run
     names = load_lfs(spec).names
