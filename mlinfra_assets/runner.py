@@ -17,7 +17,12 @@ import duckdb
 
 from mlinfra_assets import keys
 from mlinfra_assets.spec import DatasetSpec
-from mlinfra_assets.warehouse.partitions import batch_key, batch_number, batches_name, partitions_for
+from mlinfra_assets.warehouse.partitions import (
+    batch_key,
+    batch_number,
+    batches_name,
+    partitions_for,
+)
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"

@@ -3,10 +3,10 @@
 import dagster as dg
 
 from mlinfra_assets import keys
+from mlinfra_assets.demo import generator as demo
 from mlinfra_assets.plots import df_markdown
 from mlinfra_assets.resources import Warehouse
 from mlinfra_assets.spec import DatasetSpec
-from mlinfra_assets.demo import generator as demo
 from mlinfra_assets.warehouse.ingest import ingest_window
 from mlinfra_assets.warehouse.partitions import partitions_for, window_of
 
