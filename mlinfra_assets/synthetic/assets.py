@@ -181,9 +181,8 @@ def build_synthetic_rows(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "synthesizer_version": version,
                 "target_share": target,
                 "sampled_classes": ", ".join(plan.sampled) or "none",
-                "skipped_classes": dg.MetadataValue.md(
-                    "\n".join(f"- {c}: {s}" for c, s in zip(table["class"], table["status"], strict=True)
-                              if s.startswith("skipped")) or "none"),
+                "skipped_classes": ", ".join(plan.skipped) or "none",
+                "class_warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in plan.warnings) or "none"),
                 **{f"rows_{c}": int(n) for c, n in zip(table["class"], table["synthetic"], strict=True)},
                 **{f"share_after_{c}": float(s) for c, s in zip(table["class"], table["share_after"], strict=True)},
                 "classes": df_markdown(table),

@@ -153,17 +153,18 @@ def judge(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, model: Model, fit_r
 
 def measure_utility(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, model: Model,
                     fit_rows: pd.DataFrame) -> utility.UtilityResult:
-    """TSTR vs TRTR on the oracle holdout, and the platform's model F1 with and without candidates."""
+    """TSTR vs TRTR on the gold holdout, and the platform's model with and without the candidates,
+    on the spec's metric over the sampled classes (`utility.sampled_score`)."""
     holdout = utility.holdout_frame(con, spec)
-    if holdout.empty or not (holdout[data.LABEL] == spec.positive_index).any():
+    if holdout.empty:
         raise ValueError(
-            f"the holdout of {spec.raw_table} has no gold row of class {spec.classes[spec.positive_index]!r}: "
-            "utility is undefined; raise training.holdout_percent or set synthetic.utility: false"
+            f"the holdout of {spec.raw_table} has no row with a gold label: utility is undefined; raise "
+            "training.holdout_percent or set synthetic.utility: false"
         )
     synthetic_train = sampling.sample_rows(model, spec, len(fit_rows))
-    tstr_f1, trtr_f1 = utility.tstr(synthetic_train, fit_rows, holdout, spec)
+    tstr, trtr = utility.tstr(synthetic_train, fit_rows, holdout, spec)
     without, with_ = utility.model_f1(utility.training_frame(con, spec, data.CANDIDATES_TABLE), holdout, spec)
-    return utility.UtilityResult(tstr_f1, trtr_f1, without, with_, len(holdout), len(fit_rows))
+    return utility.UtilityResult(tstr, trtr, without, with_, len(holdout), len(fit_rows), metric=spec.metric)
 
 
 def verdict(con: duckdb.DuckDBPyConnection) -> bool | None:

@@ -79,8 +79,8 @@ def report(context: dg.AssetExecutionContext, spec: DatasetSpec, verdict: Verdic
         ("holdout rows equal to a fit row (baseline)", numbers.get("holdout_copy_share"), "-"),
         ("DCR ratio (synthetic / holdout medians, floored)", numbers.get("dcr_ratio"), f">= {s.privacy.min_dcr_ratio}"),
         ("P(synthetic closer than holdout) (reported)", numbers.get("dcr_closer_than_holdout_share"), "0.5 = as real"),
-        ("TSTR / TRTR F1 (reported)", numbers.get("tstr_trtr_ratio"), "-"),
-        ("model F1 gain from synthetic (reported)", numbers.get("model_f1_gain"), "-"),
+        (f"TSTR / TRTR {spec.metric} (reported)", numbers.get("tstr_trtr_ratio"), "-"),
+        (f"model {spec.metric} gain from synthetic (reported)", numbers.get("model_f1_gain"), "-"),
     ]
     table = pd.DataFrame(gate_rows, columns=["figure", "value", "gate"])
     plan = sampled.plan
@@ -106,6 +106,7 @@ def report(context: dg.AssetExecutionContext, spec: DatasetSpec, verdict: Verdic
             "class_warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in plan.warnings) or "none"),
             "class_plan": df_markdown(plan.table),
             **missing,
+            "utility_metric": spec.metric,  # the tstr_f1 / model_f1_* figures are on this metric
             "quality_threshold": s.quality_threshold,
             "min_dcr_ratio": s.privacy.min_dcr_ratio,
             **{f"{gate}_seconds": t for gate, t in verdict.seconds.items()},

@@ -59,14 +59,16 @@ def land(warehouse_path: str, spec: DatasetSpec, frame: pd.DataFrame) -> None:
     con = duckdb.connect(warehouse_path)
     try:
         con.execute("CREATE SCHEMA IF NOT EXISTS raw; CREATE SCHEMA IF NOT EXISTS labeling")
-        raw = frame[["id", *spec.feature_columns]]
-        con.execute(f"CREATE OR REPLACE TABLE {spec.raw_table} AS SELECT * FROM raw")
-        con.execute("CREATE OR REPLACE TABLE labeling.weak_labels AS SELECT * FROM weak")
+        con.register("raw_frame", frame[["id", *spec.feature_columns]])
+        con.register("weak_frame", weak)
+        con.execute(f"CREATE OR REPLACE TABLE {spec.raw_table} AS SELECT * FROM raw_frame")
+        con.execute("CREATE OR REPLACE TABLE labeling.weak_labels AS SELECT * FROM weak_frame")
         con.execute("CREATE OR REPLACE TABLE labeling.gold_labels "
                     "(row_id VARCHAR, label INTEGER, n_annotations INTEGER)")
         if spec.gold is not None:
-            gold = pd.DataFrame({"row_id": frame["id"].astype(str), "label": index.astype("int32"),
-                                 "class": frame["target"]})
-            con.execute("CREATE OR REPLACE TABLE raw.gold AS SELECT * FROM gold")
+            con.register("gold_frame", pd.DataFrame({
+                "row_id": frame["id"].astype(str), "label": index.astype("int32"), "class": frame["target"],
+            }))
+            con.execute("CREATE OR REPLACE TABLE raw.gold AS SELECT * FROM gold_frame")
     finally:
         con.close()

@@ -1,7 +1,10 @@
-"""The synthetic stage in-process: fit and reuse, rebalancing, the quality/privacy/utility report, and
-the gates that keep failed rows out of synthetic.synthetic_rows."""
+"""The synthetic stage in-process at the spec's default gates (quality 0.8): fit and reuse,
+rebalancing, the quality/privacy/utility report, and the gates that keep failed rows out of
+synthetic.synthetic_rows (withheld: the table is empty, the run and training go on)."""
 
+import dagster as dg
 import duckdb
+import numpy as np
 import pytest
 
 from mlinfra_assets import keys
@@ -41,13 +44,16 @@ def test_minority_reaches_the_target_share(first_run, upstream):
     rows = _metadata(first_run, keys.SYNTHETIC_ROWS)
     assert rows["rows_fraud"] > 0 and rows["rows_legit"] == 0
     assert rows["share_after_fraud"] == pytest.approx(spec.synthetic.target_share, abs=0.005)
+    assert rows["withheld"] is False and rows["withheld_reason"].startswith("not withheld")
+    assert rows["candidate_rows"] == rows["dagster/row_count"]
+    assert rows["sampled_classes"] == "fraud" and rows["skipped_classes"] == "none"
     con = duckdb.connect(upstream["warehouse"].path, read_only=True)
     table = con.execute("SELECT * FROM synthetic.synthetic_rows").df()
     version = _metadata(first_run, keys.SYNTHESIZER)["version"]
     con.close()
-    assert list(table.columns) == ["synthetic_id", *spec.feature_columns, "label", "synthesizer_version"]
-    assert len(table) == rows["dagster/row_count"] and table.synthetic_id.is_unique
-    assert set(table.label) == {spec.classes.index("fraud")} and set(table.synthesizer_version) == {version}
+    assert list(table.columns) == ["_synthetic_id", *spec.feature_columns, "_label", "_synthesizer_version"]
+    assert len(table) == rows["dagster/row_count"] and table._synthetic_id.is_unique
+    assert set(table._label) == {spec.classes.index("fraud")} and set(table._synthesizer_version) == {version}
     for column, feature in spec.features.numeric.items():
         assert table[column].min() >= feature.min, column
         if feature.max is not None:
@@ -62,14 +68,19 @@ def test_quality_privacy_and_utility_are_recorded_and_the_gate_passes(first_run,
     print({k: quality[k] for k in ("overall_quality", "data_validity", "exact_matches", "dcr_ratio",
                                    "dcr_overfitting_protection", "tstr_f1", "trtr_f1",
                                    "model_f1_without_synthetic", "model_f1_with_synthetic")})  # docs/synthetic.md
-    assert 0.6 < quality["overall_quality"] <= 1.0 and quality["passed"] is True
+    assert spec.synthetic.quality_threshold == 0.8  # the spec's default gate, not lowered
+    assert 0.8 <= quality["overall_quality"] <= 1.0 and quality["passed"] is True and quality["withheld"] is False
     assert quality["data_validity"] == 1.0 and quality["exact_matches"] == 0
-    assert quality["dcr_ratio"] >= spec.synthetic.privacy.min_dcr_ratio
+    assert quality["dcr_ratio"] >= spec.synthetic.privacy.min_dcr_ratio and np.isfinite(quality["dcr_ratio"])
+    assert 0 <= quality["exact_copy_share"] <= 1 and 0 <= quality["holdout_copy_share"] <= 1
+    assert 0 <= quality["dcr_closer_than_holdout_share"] <= 1
+    assert quality["sampled_rows"] == quality["dropped_exact_copies"] + _metadata(first_run, keys.SYNTHETIC_ROWS)[
+        "candidate_rows"]
     assert 0 <= quality["dcr_overfitting_protection"] <= 1 and 0 <= quality["dcr_baseline_protection"] <= 1
     for figure in ["tstr_f1", "trtr_f1", "model_f1_without_synthetic", "model_f1_with_synthetic"]:
         assert 0 <= quality[figure] <= 1, figure
     [check] = first_run.get_asset_check_evaluations()
-    assert check.check_name == QUALITY_CHECK and check.passed
+    assert check.check_name == QUALITY_CHECK and check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     con = duckdb.connect(upstream["warehouse"].path, read_only=True)
     scores = con.execute("SELECT * FROM synthetic.synthetic_quality").df()
     con.close()
@@ -80,34 +91,14 @@ def test_quality_privacy_and_utility_are_recorded_and_the_gate_passes(first_run,
     assert scores.query("metric in ('quality', 'diagnostic')").score.between(0, 1).all()
     assert scores.query("property == 'DCR Ratio'").score.tolist() == [pytest.approx(quality["dcr_ratio"])]
     assert scores.query("property == 'TSTR F1'").score.tolist() == [pytest.approx(quality["tstr_f1"])]
-    assert scores.query("metric == 'gate'").score.tolist() == [1.0]
+    assert scores.query("metric == 'gate'").score.tolist() == [1.0]  # passed, no Problem row
 
 
 def _published(upstream) -> list:
     con = duckdb.connect(upstream["warehouse"].path, read_only=True)
-    ids = [i for (i,) in con.execute("SELECT synthetic_id FROM synthetic.synthetic_rows ORDER BY 1").fetchall()]
+    ids = [i for (i,) in con.execute("SELECT _synthetic_id FROM synthetic.synthetic_rows ORDER BY 1").fetchall()]
     con.close()
     return ids
-
-
-@pytest.mark.parametrize(
-    "settings,problem",
-    [
-        ({"quality_threshold": 0.999}, "overall quality"),
-        ({"privacy": {"min_dcr_ratio": 50.0, "rows": 500}}, "DCR ratio"),
-    ],
-)
-def test_a_failed_gate_keeps_the_rows_from_training(first_run, upstream, settings, problem):
-    before = _published(upstream)
-    strict = synthetic_spec(utility=False, **settings)
-    result = run_assets(strict, upstream, selection=STAGE[1:], raise_on_error=False)
-    assert not result.success
-    [check] = result.get_asset_check_evaluations()
-    assert not check.passed and problem in check.description
-    assert keys.SYNTHETIC_ROWS not in {e.asset_key for e in result.get_asset_materialization_events()}
-    alone = run_assets(strict, upstream, selection=[keys.SYNTHETIC_ROWS], raise_on_error=False)
-    assert not alone.success  # a later run of synthetic_rows alone reads the failed verdict
-    assert _published(upstream) == before and before  # the last gated rows stay
 
 
 def test_candidates_never_copy_a_real_row(first_run, upstream):
@@ -118,19 +109,58 @@ def test_candidates_never_copy_a_real_row(first_run, upstream):
         f"(SELECT 1 FROM {spec.raw_table} AS r WHERE {data.match_predicate(spec)})"
     ).fetchall()[0][0]
     con.close()
-    assert copies == 0 and _metadata(first_run, keys.SYNTHETIC_QUALITY)["dropped_exact_copies"] >= 0
+    assert _published(upstream) and copies == 0
+    assert _metadata(first_run, keys.SYNTHETIC_QUALITY)["dropped_exact_copies"] >= 0
 
 
-def test_unjudged_candidates_are_never_published(first_run, upstream):
-    before = _published(upstream)
+def test_unjudged_candidates_are_withheld(first_run, upstream):
+    assert _published(upstream)
     con = duckdb.connect(upstream["warehouse"].path)
-    assert gates.verdict(con) is not None
+    assert gates.verdict(con) is True and gates.withheld_reason(con) is None
     # candidates changed after the verdict (as if a run crashed between sampling and judging)
-    con.execute("DELETE FROM synthetic.candidate_rows WHERE synthetic_id IN "
-                "(SELECT min(synthetic_id) FROM synthetic.candidate_rows)")
+    con.execute("DELETE FROM synthetic.candidate_rows WHERE _synthetic_id IN "
+                "(SELECT min(_synthetic_id) FROM synthetic.candidate_rows)")
     assert gates.verdict(con) is None
     con.close()
-    result = run_assets(synthetic_spec(), upstream, selection=[keys.SYNTHETIC_ROWS], raise_on_error=False)
-    [failure] = result.get_step_failure_events()
-    assert "synthetic gate has no verdict" in failure.step_failure_data.error.to_string()
-    assert _published(upstream) == before
+    result = run_assets(synthetic_spec(), upstream, selection=[keys.SYNTHETIC_ROWS])
+    meta = _metadata(result, keys.SYNTHETIC_ROWS)
+    assert meta["withheld"] is True and meta["dagster/row_count"] == 0 and meta["candidate_rows"] > 0
+    assert meta["withheld_reason"].startswith("synthetic rows withheld from training: no gate verdict")
+    assert _published(upstream) == []
+
+
+@pytest.mark.parametrize(
+    "settings,problem",
+    [
+        ({"quality_threshold": 0.999}, "overall quality"),
+        ({"privacy": {"min_dcr_ratio": 50.0, "rows": 500}}, "DCR ratio"),
+    ],
+)
+def test_a_failed_gate_withholds_the_rows_and_training_goes_on(first_run, upstream, settings, problem):
+    strict = synthetic_spec(utility=False, **settings)
+    result = run_assets(strict, upstream, selection=[*STAGE[1:], keys.TRAINING_SET])
+    assert result.success  # the check fails, nothing stops
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.description.startswith("synthetic rows withheld from training: ") and problem in check.description
+    rows = _metadata(result, keys.SYNTHETIC_ROWS)
+    assert rows["withheld"] is True and rows["withheld_reason"] == check.description
+    assert rows["dagster/row_count"] == 0 and rows["candidate_rows"] > 0
+    quality = _metadata(result, keys.SYNTHETIC_QUALITY)
+    assert quality["withheld"] is True and quality["passed"] is False
+    con = duckdb.connect(upstream["warehouse"].path, read_only=True)
+    assert con.execute("SELECT count(*) FROM synthetic.synthetic_rows").fetchall() == [(0,)]
+    assert gates.withheld_reason(con) == check.description
+    stored = con.execute("SELECT column_name FROM synthetic.synthetic_quality "
+                         "WHERE metric = 'gate' AND property = 'Problem'").fetchall()
+    sources = dict(con.execute("SELECT _source, count(*) FROM training.training_set GROUP BY 1").fetchall())
+    con.close()
+    assert [p for (p,) in stored] == [check.description.removeprefix("synthetic rows withheld from training: ")]
+    assert "synthetic" not in sources and sources.get("weak", 0) > 0  # training read no synthetic row
+
+
+def test_a_passing_gate_publishes_the_rows_again(first_run, upstream):
+    result = run_assets(synthetic_spec(utility=False), upstream, selection=STAGE[1:])
+    rows = _metadata(result, keys.SYNTHETIC_ROWS)
+    assert rows["withheld"] is False and rows["dagster/row_count"] == rows["candidate_rows"] > 0
+    assert len(_published(upstream)) == rows["dagster/row_count"]
