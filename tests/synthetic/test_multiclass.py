@@ -83,3 +83,21 @@ def test_each_class_is_sampled_or_skipped_and_the_gate_decides_what_training_rea
             assert 0 <= quality[figure] <= 1, figure
     else:
         assert quality["utility"] == "utility not measured: gold labels missing (the spec has no `gold:` section)"
+
+
+def test_an_unreachable_target_share_samples_nothing_withholds_and_the_run_goes_on(tmp_path):
+    frame = sklearn_frame("wine")
+    spec = table_spec(tmp_path, frame, WINE, gold=False, target_share=0.45)  # all 3 classes under 45%
+    resources = default_resources(tmp_path / "data")
+    (tmp_path / "data").mkdir()
+    land(resources["warehouse"].path, spec, frame)
+    assets = [build_synthesizer(spec), build_synthetic_quality(spec), build_synthetic_rows(spec)]
+    result = dg.materialize(assets, resources=resources, selection=[a.key for a in assets])
+    assert result.success
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed and "3 minority classes at synthetic.target_share 0.45" in check.description
+    rows = _metadata(result, assets[2].key)
+    assert rows["withheld"] is True and rows["withheld_reason"] == check.description
+    assert rows["dagster/row_count"] == rows["candidate_rows"] == 0 and rows["sampled_classes"] == "none"
+    quality = _metadata(result, assets[1].key)
+    assert quality["overall_quality"] == "not measured: no candidate rows"
