@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -86,7 +87,8 @@ def _classes(con: duckdb.DuckDBPyConnection, src: str, params: list, target: str
     return [(v, n) for v, (_, n) in zip(values, rows, strict=True)]
 
 
-def _cadence(con: duckdb.DuckDBPyConnection, src: str, params: list, ts: str) -> tuple[str, str, str]:
+def _cadence(con: duckdb.DuckDBPyConnection, src: str, params: list, ts: str) -> tuple[str, str, str, str]:
+    """The cadence for the timestamp's span, the first day, the day after the last, and the span in words."""
     first, last = con.execute(
         f"SELECT min(CAST({ts} AS TIMESTAMP)), max(CAST({ts} AS TIMESTAMP)) FROM {src}", params
     ).fetchall()[0]
@@ -94,7 +96,8 @@ def _cadence(con: duckdb.DuckDBPyConnection, src: str, params: list, ts: str) ->
         raise InitError(f"timestamp column {ts!r} holds no timestamp")
     span = (last - first).total_seconds() / 86400
     cadence = "hourly" if span <= 3 else "daily" if span <= 366 else "weekly" if span <= 3 * 366 else "monthly"
-    return cadence, first.date().isoformat(), f"{span:.1f} days from {first} to {last}"
+    end = (last.date() + timedelta(days=1)).isoformat()
+    return cadence, first.date().isoformat(), end, f"{span:.1f} days from {first} to {last}"
 
 
 def draft(path: str, target: str, id_column: str | None = None, timestamp: str | None = None,
@@ -166,9 +169,10 @@ def draft(path: str, target: str, id_column: str | None = None, timestamp: str |
             raise InitError(f"{path} has no feature column besides the target, id and timestamp")
         spec: dict = {"name": source["name"], "source": source}
         if timestamp:
-            cadence, start, span = _cadence(con, src, params, timestamp)
-            source.update(start_date=start, cadence=cadence)
-            notes.append(f"timestamp {timestamp!r}: {span}; {cadence} partitions")
+            cadence, start, end, span = _cadence(con, src, params, timestamp)
+            source.update(start_date=start, end_date=end, cadence=cadence)
+            notes.append(f"timestamp {timestamp!r}: {span}; {cadence} partitions up to source.end_date {end} "
+                         "(remove end_date for a live source that keeps growing)")
         else:
             notes.append("no --timestamp: each run of the source (or each new file) is a batch partition")
         spec["id_column"] = id_column

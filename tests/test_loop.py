@@ -134,7 +134,6 @@ def loop(tmp_path_factory):
     demo = small_spec().demo.model_dump()
     demo.update(rows=ROWS, drift={"day": SHIFT, "covariate": True, "concept": True})
     spec = small_spec(rows=ROWS, demo=demo)
-    spec.synthetic.quality_threshold = 0.7  # few real fraud rows at this size (see test_end_to_end)
     spec.synthetic.utility = False  # reported only (two extra trainings per run): tests/synthetic measure it
     resources = default_resources(root / "data")
     instance = dg.DagsterInstance.from_config(str(home))
@@ -199,7 +198,7 @@ def test_the_promoted_model_scores_the_days_after_the_shift_better(loop):
     assert new != old
     con = duckdb.connect(resources["warehouse"].path, read_only=True)
     versions = con.execute(
-        "SELECT DISTINCT model_version FROM monitoring.predictions WHERE _partition > ?", [day(ANSWERED)]
+        "SELECT DISTINCT _model_version FROM monitoring.predictions WHERE _partition > ?", [day(ANSWERED)]
     ).fetchall()
     history = con.execute("SELECT * FROM analytics.drift_history ORDER BY day").df()
     con.close()

@@ -53,7 +53,6 @@ def small_demo_spec(rows: int = ROWS) -> DatasetSpec:
     from tests.conftest import small_spec
 
     spec = small_spec(rows=rows)
-    spec.synthetic.quality_threshold = 0.7  # few real fraud rows at this size (see test_end_to_end)
     spec.synthetic.utility = False
     spec.training.epochs = 2
     spec.training.hidden, spec.training.mixup, spec.training.batch_size = [64, 32], 0.0, 1024
