@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from mlinfra_assets import keys
+from mlinfra_assets.holdout import holdout_predicate
 from mlinfra_assets.labeling import active, evaluation, label_model
 from mlinfra_assets.labeling.annotations import AnnotationFileError, check_rows
 from mlinfra_assets.labeling.assets.human import build_annotation_queue
@@ -107,10 +108,14 @@ def test_the_better_of_label_model_and_majority_vote_writes_the_weak_labels(wine
     prefix = "mv-" if meta["label_model_choice"] == "majority_vote" else "lm-"
     assert meta["label_model_version"].startswith(prefix)
 
-    # the written weak labels score exactly the chosen method's figure on the gold rows
+    # the written weak labels score exactly the chosen method's figure on the gold rows outside
+    # the evaluation holdout (the choice never sees the holdout)
     weak = _frame(resources, "SELECT w.label, g.label AS gold FROM labeling.weak_labels w "
-                             "JOIN raw.gold g ON g.row_id = CAST(w.row_id AS VARCHAR)")
-    assert len(weak) == meta["label_model_choice_rows"] == meta["dagster/row_count"]
+                             "JOIN raw.gold g ON g.row_id = CAST(w.row_id AS VARCHAR) "
+                             f"WHERE NOT {holdout_predicate(spec, 'g.row_id')}")
+    holdout = _frame(resources, f"SELECT count(*) AS n FROM raw.gold g WHERE {holdout_predicate(spec, 'g.row_id')}")
+    assert holdout["n"][0] > 0
+    assert len(weak) == meta["label_model_choice_rows"] < meta["dagster/row_count"]
     chosen = metric_score(metric, weak["gold"].to_numpy(), weak["label"].to_numpy(), 3, spec.positive_index)
     assert chosen == pytest.approx(max(lm, mv))
     # the weak labels beat always answering the commonest class: the LFs carry signal

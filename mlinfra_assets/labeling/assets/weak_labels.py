@@ -5,6 +5,7 @@ import dagster as dg
 import pandas as pd
 
 from mlinfra_assets import keys
+from mlinfra_assets.holdout import holdout_predicate
 from mlinfra_assets.labeling import evaluation, label_model
 from mlinfra_assets.labeling.assets.weak import GROUP, check_matrix, gold_deps, gold_sources
 from mlinfra_assets.labeling.lfs import load_lfs, spec_class_balance
@@ -80,8 +81,10 @@ def build_weak_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
         )
         tables = {}
         for name, gold_sql in gold_sources(spec, warehouse).items():
+            # the choice never looks at the evaluation holdout: the model is judged on it later
+            outside = f"SELECT * FROM ({gold_sql}) AS g WHERE NOT {holdout_predicate(spec, 'g.row_id')}"
             with warehouse.connect(read_only=True) as con:
-                gold = evaluation.gold_patterns(con, names, gold_sql)
+                gold = evaluation.gold_patterns(con, names, outside)
             if (gold[names].to_numpy() != -1).any(axis=1).any():
                 tables[name] = evaluation.compare_methods(
                     gold, fits, names, metric, spec.n_classes, spec.positive_index
