@@ -199,9 +199,10 @@ def draft(path: str, target: str, id_column: str | None = None, timestamp: str |
 
 
 def _num(value: float | None) -> float | int | None:
+    """A value as YAML writes it back exactly (a rounded range would quarantine its own extremes)."""
     if value is None:
         return None
-    return int(value) if float(value).is_integer() else round(float(value), 6)
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def _lf_module(con: duckdb.DuckDBPyConnection, src: str, params: list, target: str, classes: list,
