@@ -21,8 +21,9 @@ BAD_ANNOTATION_NAMES = [
     "../escape.csv", "../../data/warehouse.duckdb", "/etc/passwd", "sub/../../x.csv",
     "..\\escape.csv", "..", ".", "", "nul\x00.csv",
 ]
-# `labeling_functions` values that are not a dotted module path
-BAD_LF_MODULES = ["../evil.py", "/tmp/evil.py", "evil/lfs", ".demo_lfs", "mlinfra_assets..labeling",
+# `labeling_functions` values that are neither a .py file (a path relative to the spec: the
+# spec's author chooses the code it runs) nor a dotted module path
+BAD_LF_MODULES = ["evil/lfs", "evil-lfs", "lfs.py; import os", ".demo_lfs", "mlinfra_assets..labeling",
                   "mlinfra_assets.labeling.demo_lfs; import os", "mlinfra_assets.labeling.demo_lfs:lfs"]
 
 

@@ -211,7 +211,7 @@ def test_an_lf_module_that_is_not_a_module_path_is_refused(tmp_path, module):
     text = (PROJECT_ROOT / "mlinfra.yaml").read_text()
     spec_file.write_text(text.replace("labeling_functions: mlinfra_assets.demo.lfs",
                                       f"labeling_functions: {module!r}"))
-    with pytest.raises(SpecError, match=r"labeling_functions: .*not a dotted module path"):
+    with pytest.raises(SpecError, match=r"labeling_functions: .*nor a dotted module path"):
         load_spec(spec_file)
 
 
