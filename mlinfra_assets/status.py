@@ -47,13 +47,16 @@ def warehouse_section(spec: DatasetSpec, warehouse: Warehouse) -> list[str]:
                 "ORDER BY metric"
             ).fetchall()
             out.append("== latest model evaluation (holdout)")
-            out += [f"  v{v} {m:<14} {val:.4f}  ({d})" for v, m, val, d in rows]
+            out += [f"  v{v} {m:<24} {'n/a' if val is None else f'{val:.4f}'}  ({d})" for v, m, val, d in rows]
         if _exists(tables, "edge.compression_report"):
             out.append("== edge variants")
             for row in con.execute(
-                "SELECT variant, size_bytes, latency_b1_p50_ms, f1, deployable FROM edge.compression_report ORDER BY variant"
+                "SELECT variant, size_bytes, latency_b1_p50_ms, metric_value, deployable "
+                "FROM edge.compression_report ORDER BY variant"
             ).fetchall():
-                out.append(f"  {row[0]:<22} {row[1] / 1024:8.1f} KiB  p50@1 {row[2]:.3f} ms  F1 {row[3]:.4f}  deployable={row[4]}")
+                figure = "not judged (no labelled holdout)" if row[3] is None else f"{row[3]:.4f}"
+                out.append(f"  {row[0]:<22} {row[1] / 1024:8.1f} KiB  p50@1 {row[2]:.3f} ms  "
+                           f"{spec.metric} {figure}  deployable={row[4]}")
         if _exists(tables, "monitoring.drift_report"):
             flagged = con.execute(
                 "SELECT count(DISTINCT _partition) FILTER (WHERE drifted), count(DISTINCT _partition) "

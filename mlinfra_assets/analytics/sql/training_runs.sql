@@ -15,7 +15,7 @@ worst AS (
            arg_min(slice_value, CASE WHEN metric = 'ece' THEN -value ELSE value END) AS worst_slice_value,
            CASE WHEN metric = 'ece' THEN max(value) ELSE min(value) END AS worst_value
     FROM training.evaluation
-    WHERE slice <> 'overall' AND value IS NOT NULL AND metric IN ('f1', 'macro_f1', 'pr_auc', 'accuracy', 'ece')
+    WHERE slice NOT IN ('overall', 'class') AND value IS NOT NULL AND metric IN ('f1', 'macro_f1', 'pr_auc', 'accuracy', 'ece')
     GROUP BY model_version, evaluated_at, metric
 )
 SELECT c.model_version, c.evaluated_at, c.metric, c.value,
