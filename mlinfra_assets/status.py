@@ -31,7 +31,7 @@ def warehouse_section(spec: DatasetSpec, warehouse: Warehouse) -> list[str]:
             ).fetchall()[0]
             out.append("== weak labels")
             out.append(f"  coverage {covered / max(total, 1):.1%} of {total:,} raw rows")
-            if spec.gold is not None and _exists(tables, spec.gold.table):
+            if spec.gold is not None and _exists(tables, "raw.gold"):
                 acc, n = con.execute(
                     f"SELECT avg((w.label = g.label)::INT), count(*) FROM labeling.weak_labels w "
                     f"JOIN ({gold_from(spec)}) g ON CAST(w.row_id AS VARCHAR) = CAST(g.row_id AS VARCHAR)"
