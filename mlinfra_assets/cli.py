@@ -92,7 +92,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\nrun {result.run_id} {'succeeded' if result.success else 'FAILED'} in {elapsed:.0f} s "
           f"(Dagster runs in {home}; data in {resources['data_dir'].root})")
     print_status(spec, resources)
+    print_decisions(result)
     return 0 if result.success else 1
+
+
+# what the run decided, in a sentence each: (asset, metadata key, label)
+DECISIONS = (
+    ("labeling/weak_labels", "label_model_reason", "weak labels"),
+    ("synthetic/synthetic_rows", "withheld_reason", "synthetic rows"),
+    ("training/evaluation", "reason", "gate"),
+    ("training/evaluation", "champion_vs_baseline", "champion"),
+)
+
+
+def print_decisions(result) -> None:  # noqa: ANN001 - an ExecuteInProcessResult
+    """The run's decisions from its own materializations: which labeler wrote the weak labels,
+    whether synthetic rows were withheld, the gate, and the champion against the majority class."""
+    found = {}
+    for event in result.get_asset_materialization_events():
+        meta = event.materialization.metadata
+        for asset, key, label in DECISIONS:
+            if event.asset_key.to_user_string() == asset and key in meta:
+                found[(asset, key)] = (label, meta[key].value)
+    if found:
+        print("== decisions of this run")
+        for asset, key, _ in DECISIONS:
+            if (asset, key) in found:
+                label, text = found[(asset, key)]
+                print(f"  {label + ':':<16} {text}")
 
 
 def print_status(spec, resources) -> None:  # noqa: ANN001
