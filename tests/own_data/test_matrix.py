@@ -83,6 +83,8 @@ def test_whole_graph_on_a_new_table(name: str, tmp_path: Path) -> None:
     spec_path = init_case(case, tmp_path)
     run = mlinfra("run", "--spec", str(spec_path))
     assert "succeeded" in run.stdout, run.stdout[-3000:]
+    decisions = run.stdout[run.stdout.index("== decisions of this run"):]
+    assert "weak labels:" in decisions and "gate:" in decisions and "synthetic rows:" in decisions, decisions
     state = status(spec_path)
     assert state["spec"]["metric"] == ("f1" if case.classes == 2 else "macro_f1")
     if case.gold == "none":
