@@ -17,6 +17,16 @@ REVIEW_WEAK_ROWS = 20_000  # weak labels sampled into the review (cross-validati
 REVIEW_SHOWN = 25
 
 
+def write_classes(con, spec: DatasetSpec) -> None:  # noqa: ANN001 - a DuckDB connection
+    """`labeling.classes(label, class)`: the spec's classes, so views show labels by name."""
+    import pandas as pd
+
+    with transaction(con, _classes=pd.DataFrame({"label": range(spec.n_classes), "class": spec.classes})):
+        con.execute("CREATE SCHEMA IF NOT EXISTS labeling")
+        con.execute("CREATE OR REPLACE TABLE labeling.classes AS SELECT CAST(label AS INTEGER) AS label, "
+                    "CAST(class AS VARCHAR) AS class FROM _classes")
+
+
 def build_gold_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=keys.GOLD_LABELS,
@@ -36,6 +46,7 @@ def build_gold_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
         """
         with warehouse.connect() as con:
             con.execute(load_sql("annotations_table", **sql_identifiers(spec)))
+            write_classes(con, spec)
             con.execute(load_sql("gold_labels"))
             rows = con.execute("SELECT count(*) FROM labeling.gold_labels").fetchall()[0][0]
             dist = con.execute("SELECT label, count(*) AS rows FROM labeling.gold_labels GROUP BY 1 ORDER BY 1").df()
@@ -83,6 +94,7 @@ def build_label_review(spec: DatasetSpec) -> dg.AssetsDefinition:
         seed = spec.training.seed
         with warehouse.connect() as con:
             con.execute(load_sql("annotations_table", **ids))
+            write_classes(con, spec)
             con.execute(load_sql("gold_labels"))
             rows = con.execute(load_sql("review_rows", **ids), [seed, REVIEW_WEAK_ROWS]).df()
         try:

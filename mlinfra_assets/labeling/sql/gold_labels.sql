@@ -1,4 +1,5 @@
--- labeling.gold_labels: one label per annotated row (rule in labeling/assets/human.py)
+-- labeling.gold_labels: one label per annotated row (rule in labeling/assets/human.py), with its
+-- class name from labeling.classes (written just before, from the spec)
 CREATE OR REPLACE VIEW labeling.gold_labels AS
 WITH per_annotator AS (
     -- an annotator who labeled a row again counts once, with their latest label
@@ -14,7 +15,8 @@ tally AS (
 totals AS (
     SELECT row_id, count(*) AS n_annotations FROM labeling.annotations GROUP BY row_id
 )
-SELECT t.row_id, t.label, n.n_annotations
+SELECT t.row_id, t.label, c.class, n.n_annotations
 FROM tally AS t
 JOIN totals AS n USING (row_id)
+LEFT JOIN labeling.classes AS c ON c.label = t.label
 QUALIFY row_number() OVER (PARTITION BY t.row_id ORDER BY t.votes DESC, t.latest DESC, t.label) = 1
