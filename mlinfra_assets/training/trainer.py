@@ -62,12 +62,13 @@ class TrainConfig:
     @classmethod
     def from_spec(cls, spec: DatasetSpec, **overrides: object) -> TrainConfig:
         t = spec.training
-        return cls(
+        knobs: dict[str, object] = dict(
             hidden=list(t.hidden), epochs=t.epochs, batch_size=t.batch_size,
             learning_rate=t.learning_rate, seed=t.seed, positive_index=spec.positive_index,
             metric=spec.metric, n_classes=spec.n_classes,
-            synthetic_max_share=t.synthetic_max_share, mixup=t.mixup, **overrides,  # type: ignore[arg-type]
+            synthetic_max_share=t.synthetic_max_share, mixup=t.mixup,
         )
+        return cls(**{**knobs, **overrides})  # type: ignore[arg-type] - an override replaces the spec's value
 
     @property
     def selection(self) -> str:
