@@ -135,6 +135,8 @@ def stage_states(instance: Any, spec: DatasetSpec) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
         node = graph.get(key)
+        if not node.is_materializable:
+            continue  # the user's own source table or file: read by the platform, not made by it
         group = out.setdefault(node.group_name or "default", {"assets": {}, "checks": {}})
         group["assets"][key.to_user_string()] = _materialization(instance, key)
     for check_key, record in checks.items():
