@@ -10,6 +10,7 @@ rounding); it is applied to each pattern once; `weak_labels` is a join in DuckDB
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -31,6 +32,11 @@ MIN_PRIOR = 1e-3
 # the fit whose mean posterior over the voted rows is closest to its class balance is kept.
 INIT_SCALES = tuple(float(s) for s in np.geomspace(0.005, 1.0, 9))
 REFINE_STEPS = 2
+# A start can also end in a permuted labelling that fits the class balance as well as the true one
+# (iris, prior [0.44, 0.31, 0.25]: three of four LFs estimated at accuracy ~0, the virginica votes
+# labelled setosa). Such a fit is rejected (`invalid_fit`) when most LFs are estimated below chance
+# or when its argmax overrules more than this share of the rows on which 2+ LFs vote, all alike.
+MAX_OVERRULED = 0.1
 MATRIX = "labeling.label_matrix"
 LABEL_MODEL, MAJORITY = "label_model", "majority_vote"  # the two ways to turn votes into weak labels
 
@@ -50,6 +56,8 @@ class Fit:
     init_scale: float | None  # the start (mu_init times this) whose fit agreed best with the class balance
     posterior_balance: list[float]  # mean posterior per class over the voted rows
     method: str = LABEL_MODEL  # LABEL_MODEL, or MAJORITY (`majority_fit`)
+    rejected_starts: int = 0  # label model starts rejected as invalid fits (`invalid_fit`)
+    fallback_reason: str | None = None  # why `fit` fell back to majority vote (no valid start)
 
 
 def prob_columns(classes: list[str]) -> list[str]:
@@ -93,8 +101,9 @@ def fit(
     seed: int,
 ) -> Fit:
     """Fit Snorkel's LabelModel on the voted patterns and predict each pattern. Of several
-    starts (INIT_SCALES) the fit whose mean posterior matches `class_balance` best is kept, so
-    the weak labels do not depend on `seed`.
+    starts (INIT_SCALES) the valid fit (`invalid_fit`) whose mean posterior matches
+    `class_balance` best is kept, so the weak labels do not depend on `seed`. When no start
+    gives a valid fit, the result is `majority_fit`'s, with `fallback_reason` saying why.
 
     Parameters
     ----------
@@ -121,7 +130,16 @@ def fit(
     P = voted[names].to_numpy(dtype=np.int64)
     if class_balance is None:
         class_balance, balance_source = estimate_balance(P, voted["n"].to_numpy(), len(classes)), "majority_vote"
-    model, scale, probs, posterior = _consistent_fit(L, P, voted["n"].to_numpy(), len(classes), class_balance, seed)
+    best, rejected, why = _consistent_fit(L, P, voted["n"].to_numpy(), len(classes), class_balance, seed)
+    if best is None:
+        reason = (
+            f"Snorkel's LabelModel gave no valid fit from any of its {rejected} starts (e.g. {why}): "
+            "a permuted labelling, so majority vote writes the weak labels; check the LFs' classes "
+            "and the class balance"
+        )
+        mv = majority_fit(patterns, names, classes, class_balance, balance_source)
+        return dataclasses.replace(mv, rejected_starts=rejected, fallback_reason=reason)
+    model, scale, probs, posterior = best
     out = voted[[*names, "n"]].copy()
     for k, col in enumerate(prob_columns(classes)):
         out[col] = probs[:, k]
@@ -143,6 +161,7 @@ def fit(
         lf_accuracy=accuracy,
         init_scale=scale,
         posterior_balance=[float(p) for p in posterior],
+        rejected_starts=rejected,
     )
 
 
@@ -210,27 +229,80 @@ def estimate_balance(P: np.ndarray, weight: np.ndarray, k: int) -> list[float]:
     return [float(p) for p in balance / balance.sum()]
 
 
-def _consistent_fit(L: np.ndarray, P: np.ndarray, counts: np.ndarray, cardinality: int,
-                    class_balance: list[float], seed: int):  # noqa: ANN202
-    """The label model fit from each of INIT_SCALES (then REFINE_STEPS finer steps around the
-    best) whose mean posterior over the voted patterns `P` (`counts` rows each) is closest in
-    total variation to `class_balance`: a model that agrees with its own prior.
-    Returns (model, its start scale, its probabilities per pattern, its mean posterior)."""
-    target = np.asarray(class_balance, dtype=float)
+def invalid_fit(probs: np.ndarray, accuracy: np.ndarray, P: np.ndarray, counts: np.ndarray,
+                class_balance: np.ndarray) -> str | None:
+    """Why a label model fit is not a valid one, or None when it is.
 
-    def attempt(scale: float) -> tuple[float, object, float, np.ndarray, np.ndarray]:
+    A fit is invalid when it permutes the classes, which its objective alone cannot tell
+    apart: most LFs (more than half) estimated below chance, an LF's chance accuracy being
+    the prior of the classes it votes for (1/k with balanced classes); or its argmax
+    overruling more than `MAX_OVERRULED` of the rows on which two or more LFs vote, all for
+    the same class (one vote alone may be overruled by a strong prior, so it is not counted).
+
+    Parameters
+    ----------
+    probs
+        The fit's class probabilities per vote pattern, shape (patterns, k).
+    accuracy
+        The fit's estimated accuracy per LF (`LabelModel.get_weights`), shape (m,).
+    P
+        The vote patterns (-1: abstain), shape (patterns, m).
+    counts
+        Rows per pattern.
+    class_balance
+        The prior per class the fit was given.
+    """
+    votes = np.stack([(P == c).sum(axis=0) for c in range(len(class_balance))], axis=1)  # (m, k)
+    chance = (votes * class_balance).sum(axis=1) / np.maximum(votes.sum(axis=1), 1)
+    below = [j for j in range(P.shape[1]) if votes[j].sum() and accuracy[j] < chance[j]]
+    if 2 * len(below) > P.shape[1]:
+        return f"{len(below)} of {P.shape[1]} LFs estimated below chance accuracy"
+    voting = (P != -1).sum(axis=1)
+    top = P.max(axis=1)
+    unanimous = (voting >= 2) & np.all((P == -1) | (P == top[:, None]), axis=1)
+    agreeing = int(counts[unanimous].sum())
+    overruled = int(counts[unanimous & (probs.argmax(axis=1) != top)].sum())
+    if agreeing and overruled > MAX_OVERRULED * agreeing:
+        return f"its labels overrule {overruled} of {agreeing} rows on which 2+ LFs vote, all alike"
+    return None
+
+
+def _consistent_fit(L: np.ndarray, P: np.ndarray, counts: np.ndarray, cardinality: int,
+                    class_balance: list[float], seed: int) -> tuple[tuple | None, int, str | None]:
+    """The valid (`invalid_fit`) label model fit, of those from each of INIT_SCALES (then
+    REFINE_STEPS finer steps around the best), whose mean posterior over the voted patterns
+    `P` (`counts` rows each) is closest in total variation to `class_balance`: a model that
+    agrees with its own prior.
+
+    Returns
+    -------
+    tuple
+        ((model, its start scale, its probabilities per pattern, its mean posterior) or None
+        when no start gave a valid fit, the number of starts rejected, the first rejection's
+        reason or None).
+    """
+    target = np.asarray(class_balance, dtype=float)
+    rejected: list[str] = []
+
+    def attempt(scale: float) -> tuple[float, object, float, np.ndarray, np.ndarray] | None:
         model = _label_model(L, cardinality, target, seed, scale)
         probs = model.predict_proba(P)
+        if (why := invalid_fit(probs, model.get_weights(), P, counts, target)) is not None:
+            rejected.append(why)
+            return None
         posterior = np.average(probs, axis=0, weights=counts)
         return float(np.abs(posterior - target).sum() / 2), model, scale, probs, posterior
 
-    best = min((attempt(s) for s in INIT_SCALES), key=lambda t: t[0])
+    valid = [a for s in INIT_SCALES if (a := attempt(s)) is not None]
+    if not valid:
+        return None, len(rejected), rejected[0]
+    best = min(valid, key=lambda t: t[0])
     step = INIT_SCALES[1] / INIT_SCALES[0]
     for _ in range(REFINE_STEPS):
         step = float(np.sqrt(step))
-        near = [attempt(best[2] * f) for f in (1 / step, step) if best[2] * f <= 1.0]
+        near = [a for f in (1 / step, step) if best[2] * f <= 1.0 and (a := attempt(best[2] * f)) is not None]
         best = min([best, *near], key=lambda t: t[0])
-    return best[1:]
+    return best[1:], len(rejected), rejected[0] if rejected else None
 
 
 def _label_model(L: np.ndarray, cardinality: int, class_balance: np.ndarray, seed: int,

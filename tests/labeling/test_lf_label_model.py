@@ -69,11 +69,13 @@ def test_spec_class_balance_overrides_and_a_bad_one_warns(resources):
     check = check_result(result)
     assert not check.passed and check.severity.value == "WARN"
     figures = {k: v.value for k, v in check.metadata.items()}
-    assert figures["gold_f1_label_model"] < figures["gold_f1_majority_vote"]
     assert result.success  # a warning, not a failure
-    # ... and the misled label model does not write the weak labels: majority vote does
+    # ... and the misled label model does not write the weak labels: majority vote does. With
+    # fraud at 90% every start labels most rows fraud (LFs below chance): no fit is valid
     assert weak["label_model_choice"] == "majority_vote" and weak["label_model_version"].startswith("mv-")
-    assert weak["majority_vote_f1"] == figures["gold_f1_majority_vote"] > weak["label_model_f1"]
+    assert weak["label_model_rejected_starts"] > 0 and "no valid fit" in weak["label_model_reason"]
+    assert check.description == weak["label_model_reason"]
+    assert weak["majority_vote_f1"] == figures["gold_f1_majority_vote"] >= weak["label_model_f1"]
     assert figures["weak_labels_by"] == "majority_vote"
 
 

@@ -62,7 +62,10 @@ def build_weak_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
         voted gold rows with the spec's training metric and the better one writes the labels
         (a tie keeps the label model); without gold the label model is used. Metadata:
         `label_model_choice`, `label_model_<metric>`, `majority_vote_<metric>`,
-        `label_model_reason`, `label_model_choice_gold`. The class balance comes from the
+        `label_model_reason`, `label_model_choice_gold`. A label model fit that permutes the
+        classes (most LFs estimated below chance, or agreeing LFs overruled) is rejected
+        (`label_model_rejected_starts`); when every start is, majority vote writes the labels
+        and `label_model_reason` says so. The class balance comes from the
         spec, else the LF module, else annotated gold, else the LFs' majority vote."""
         lf_set = load_lfs(spec)
         names = lf_set.names
@@ -90,6 +93,8 @@ def build_weak_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
                     gold, fits, names, metric, spec.n_classes, spec.positive_index
                 )
         choice, reason, judged_on = _choice(tables, metric)
+        if lm.fallback_reason is not None:  # no valid label model fit: never write a permuted labelling
+            choice, reason = label_model.MAJORITY, lm.fallback_reason
         fit = fits[choice]
         with warehouse.connect() as con:
             con.register("_mlinfra_lm_patterns", fit.patterns)
@@ -116,7 +121,8 @@ def build_weak_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
             "class_balance": str([round(p, 4) for p in fit.class_balance]),
             "class_balance_source": fit.balance_source,
             "posterior_balance": str([round(p, 4) for p in fit.posterior_balance]),
-            "label_model_init_scale": lm.init_scale,
+            "label_model_init_scale": lm.init_scale if lm.init_scale is not None else "no valid label model fit",
+            "label_model_rejected_starts": lm.rejected_starts,
             "fit_rows": lm.fit_rows,
             "vote_patterns": len(fit.patterns),
             "class_distribution": df_markdown(pd.DataFrame({"class": spec.classes, "rows": counts.to_numpy()})),
@@ -129,7 +135,7 @@ def build_weak_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
             metadata |= _comparison_metadata(name, table, metric)
         context.log.info(f"weak labels {fit.version}: {rows} rows, {fit.rows_without_votes} without votes")
         context.log.info(f"weak labels by {choice}: {reason}")
-        return dg.MaterializeResult(metadata=metadata, check_results=[_check(tables, metric, choice)])
+        return dg.MaterializeResult(metadata=metadata, check_results=[_check(tables, metric, choice, lm.fallback_reason)])
 
     return weak_labels
 
@@ -147,7 +153,9 @@ def _choice(tables: dict[str, pd.DataFrame], metric: str) -> tuple[str, str, str
     ), None
 
 
-def _check(tables: dict[str, pd.DataFrame], metric: str, choice: str) -> dg.AssetCheckResult:
+def _check(tables: dict[str, pd.DataFrame], metric: str, choice: str, fallback: str | None) -> dg.AssetCheckResult:
+    """Warns when the label model scores below majority vote on a gold source, or gave no valid
+    fit at all (`fallback`: its figures are then majority vote's)."""
     figures, worse = {}, []
     for source, table in tables.items():
         by = table.set_index("method")
@@ -155,6 +163,11 @@ def _check(tables: dict[str, pd.DataFrame], metric: str, choice: str) -> dg.Asse
             figures |= {f"{source}_{k}_{m}": float(by.loc[m, k]) for k in dict.fromkeys((metric, "accuracy", "coverage"))}
         if by.loc[label_model.LABEL_MODEL, metric] < by.loc[label_model.MAJORITY, metric]:
             worse.append(source)
+    if fallback is not None:
+        return dg.AssetCheckResult(
+            check_name=LM_VS_MV_CHECK, passed=False, severity=dg.AssetCheckSeverity.WARN, description=fallback,
+            metadata={"gold_sources": ", ".join(tables) or "none", "weak_labels_by": choice, **figures},
+        )
     return dg.AssetCheckResult(
         check_name=LM_VS_MV_CHECK,
         passed=not worse,
