@@ -37,7 +37,7 @@ BIN = Path(sys.executable).parent
 QUERIES = [
     "SELECT count(*) AS n FROM labeling.weak_labels",
     "SELECT decision, count(*) AS n FROM training.evaluation GROUP BY ALL",
-    "SELECT source, count(*) AS n FROM training.training_set GROUP BY ALL ORDER BY 1",
+    "SELECT _source, count(*) AS n FROM training.training_set GROUP BY ALL ORDER BY 1",
     "SELECT count(*) AS n, max(_partition) AS last_day FROM raw.transactions",
 ]
 # tables the retraining job must leave whole: rows lost = rows before - rows after
