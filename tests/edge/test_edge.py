@@ -28,6 +28,7 @@ from mlinfra_assets.edge.prune import FinetuneSet, linear_sparsity, prune_and_fi
 from mlinfra_assets.holdout import holdout_predicate  # noqa: E402
 from mlinfra_assets.resources import default_resources, replace_table_from_df  # noqa: E402
 from mlinfra_assets.runner import run_assets  # noqa: E402
+from mlinfra_assets.spec import Edge  # noqa: E402
 from mlinfra_assets.training.batches import target_columns  # noqa: E402
 from mlinfra_assets.training.model import Preprocessor, ScoringModel, TabularMLP  # noqa: E402
 from tests.conftest import small_spec  # noqa: E402
@@ -67,10 +68,8 @@ def register_champion(resources, spec, scoring: ScoringModel) -> str:
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(experiment_id=experiment) as run:
         scoring.save(Path(tmp))
         mlflow.log_artifacts(tmp, artifact_path=registry.SCORING_ARTIFACT)
-    try:
+    if not client.search_registered_models(filter_string=f"name = '{spec.name}'"):
         client.create_registered_model(spec.name)
-    except mlflow.exceptions.MlflowException:
-        pass  # registered already
     version = client.create_model_version(spec.name, f"runs:/{run.info.run_id}/{registry.SCORING_ARTIFACT}",
                                           run_id=run.info.run_id).version
     registry.set_alias(tracker, spec.name, registry.CHAMPION, str(version))
@@ -271,13 +270,13 @@ def test_deployable_flag_and_reasons():
     ])
     for col in REPORT_COLUMNS:
         rows[col] = rows.get(col, np.nan)
-    report = _judge(rows.copy(), f1_margin=0.02).set_index("variant")
+    report = _judge(rows.copy(), f1_margin=Edge().f1_margin).set_index("variant")
     assert report["deployable"].to_dict() == {
         "fp32": True, "dynamic_int8": True, "pruned_80": False, "onnx_fp32": False, "onnx_int8": False}
     assert report.loc["pruned_80", "reason"] == "not deployable: F1 drop 0.1000 > margin 0.02"
     # judged on the spec's metric, not the positive class's F1: the same drop in macro-F1 words
     other = rows.assign(metric_value=[0.9, 0.85, 0.89, 0.9, np.nan], f1=np.nan)
-    judged = _judge(other, f1_margin=0.02, metric="macro_f1").set_index("variant")
+    judged = _judge(other, f1_margin=Edge().f1_margin, metric="macro_f1").set_index("variant")
     assert judged["deployable"].to_dict() == {
         "fp32": True, "dynamic_int8": False, "pruned_80": True, "onnx_fp32": False, "onnx_int8": False}
     assert judged.loc["dynamic_int8", "reason"] == "not deployable: macro-F1 drop 0.0500 > margin 0.02"

@@ -129,6 +129,8 @@ def test_unjudged_candidates_are_withheld(first_run, upstream):
     assert _published(upstream) == []
 
 
+# the gates raised (not lowered) until they fail: the failure path; the default 0.8 gate is
+# tested through the stage above and through the whole graph in tests/test_end_to_end.py
 @pytest.mark.parametrize(
     "settings,problem",
     [

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlinfra_assets.spec import SyntheticPrivacy
 from mlinfra_assets.synthetic import privacy
 from mlinfra_assets.synthetic.columns import build_metadata
 from mlinfra_assets.synthetic.privacy import DCR_FLOOR, PrivacyResult
@@ -36,7 +37,7 @@ def test_dcr_is_finite_when_the_holdout_duplicates_the_fit_rows():
     assert np.isfinite(result.dcr_ratio) and result.synthetic_dcr > DCR_FLOOR
     assert result.dcr_ratio == pytest.approx(result.synthetic_dcr / DCR_FLOOR)
     assert result.closer_share == 0.0  # every fresh row is farther from the fit rows than the holdout
-    assert not result.problems(0.8)
+    assert not result.problems(SyntheticPrivacy().min_dcr_ratio)
     copier = fit_rows.sample(300, random_state=4, replace=True)  # hands back fit rows
     copied = _evaluate(copier, fit_rows, holdout, copy_share=1.0)
     assert copied.synthetic_dcr == 0 and copied.dcr_ratio == 1.0  # as close as the duplicated holdout
@@ -52,10 +53,10 @@ def test_near_copies_fail_the_dcr_gate_on_distinct_rows():
     result = _evaluate(near, fit_rows, holdout)
     assert result.holdout_copy_share == 0.0 and result.holdout_dcr > DCR_FLOOR
     assert result.dcr_ratio < 0.8 and result.closer_share > 0.9
-    [problem] = result.problems(0.8)
+    [problem] = result.problems(SyntheticPrivacy().min_dcr_ratio)
     assert f"DCR ratio {result.dcr_ratio:.3f} < synthetic.privacy.min_dcr_ratio 0.8" in problem
     fresh = _evaluate(_frame(300, seed=9), fit_rows, holdout)
-    assert fresh.dcr_ratio >= 0.8 and 0.2 < fresh.closer_share < 0.8 and not fresh.problems(0.8)
+    assert fresh.dcr_ratio >= 0.8 and 0.2 < fresh.closer_share < 0.8 and not fresh.problems(SyntheticPrivacy().min_dcr_ratio)
 
 
 def test_privacy_needs_holdout_rows_of_every_sampled_class():
@@ -69,7 +70,7 @@ def test_privacy_problems_name_copies_and_the_dcr_ratio():
     figures = dict(exact_copy_share=0.0, holdout_copy_share=0.0, synthetic_dcr=0.01, holdout_dcr=0.05,
                    closer_share=0.7, overfitting_protection=0.5, closer_to_training=0.7,
                    baseline_protection=0.3, rows=100)
-    problems = PrivacyResult(exact_matches=2, dcr_ratio=0.2, **figures).problems(min_ratio=0.8)
+    problems = PrivacyResult(exact_matches=2, dcr_ratio=0.2, **figures).problems(min_ratio=SyntheticPrivacy().min_dcr_ratio)
     assert problems[0] == "2 synthetic rows equal a real row on every feature"
     assert "DCR ratio 0.200 < synthetic.privacy.min_dcr_ratio 0.8" in problems[1]
-    assert not PrivacyResult(exact_matches=0, dcr_ratio=1.0, **figures).problems(0.8)
+    assert not PrivacyResult(exact_matches=0, dcr_ratio=1.0, **figures).problems(SyntheticPrivacy().min_dcr_ratio)
