@@ -60,6 +60,23 @@ class Fit:
     fallback_reason: str | None = None  # why `fit` fell back to majority vote (no valid start)
 
 
+
+def voted_patterns(patterns: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """The vote patterns with at least one vote (abstain-only rows dropped), reindexed.
+
+    Raises
+    ------
+    ValueError
+        When no row has a vote.
+    """
+    voted = patterns[(patterns[names].to_numpy() != -1).any(axis=1)].reset_index(drop=True)
+    if voted.empty:
+        raise ValueError(
+            f"no row got a vote from any labeling function ({', '.join(names)}): check the "
+            "functions against the raw columns"
+        )
+    return voted
+
 def prob_columns(classes: list[str]) -> list[str]:
     """`prob_<class>` per class, with the class name sanitized (as `spec.prob_columns`)."""
     return [f"prob_{class_column(c)}" for c in classes]
@@ -119,13 +136,7 @@ def fit(
     ValueError
         When no row has a vote.
     """
-    votes = patterns[names].to_numpy()
-    voted = patterns[(votes != -1).any(axis=1)].reset_index(drop=True)
-    if voted.empty:
-        raise ValueError(
-            f"no row got a vote from any labeling function ({', '.join(names)}): check the "
-            "functions against the raw columns"
-        )
+    voted = voted_patterns(patterns, names)
     L = proportional_rows(voted, names, fit_rows)
     P = voted[names].to_numpy(dtype=np.int64)
     if class_balance is None:
@@ -181,10 +192,7 @@ def majority_fit(
     ValueError
         When no row has a vote.
     """
-    votes = patterns[names].to_numpy()
-    voted = patterns[(votes != -1).any(axis=1)].reset_index(drop=True)
-    if voted.empty:
-        raise ValueError(f"no row got a vote from any labeling function ({', '.join(names)})")
+    voted = voted_patterns(patterns, names)
     P = voted[names].to_numpy(dtype=np.int64)
     counts = voted["n"].to_numpy()
     if class_balance is None:
