@@ -1,14 +1,14 @@
 """Helpers for the labeling tests on tables the demo never saw: sklearn's wine (3 classes),
 iris (string class names) and digits (10 classes), landed by hand in a small warehouse."""
 
-import re
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 from mlinfra_assets.spec import DatasetSpec
+from tests import any_table
+from tests.any_table import sklearn_frame
 
 # LFs a user writes for wine, in the three forms; rowwise and vectorized ones vote class NAMES
 WINE_LFS = '''
@@ -44,36 +44,16 @@ def dark(x):
 
 
 def wine_frame() -> pd.DataFrame:
-    from sklearn.datasets import load_wine
-
-    data = load_wine(as_frame=True)
-    frame = data.frame.rename(columns=lambda c: re.sub(r"[^A-Za-z0-9_]", "_", c))
-    frame.insert(0, "id", np.arange(len(frame)) + 1000)
-    frame["target"] = [data.target_names[k] for k in data.target]
-    return frame
+    return sklearn_frame("wine")
 
 
 def table_spec(folder: Path, frame: pd.DataFrame, classes: list[str], lfs: str, gold: bool = True,
                **sections: object) -> DatasetSpec:
-    """A spec for `frame` (id `id`, target `target`, every other column numeric), with
-    `lfs` as `lfs.py` beside it (a sibling `wine_helpers.py` too)."""
+    """`tests.any_table.table_spec`, with `lfs` as `lfs.py` beside it (a sibling
+    `wine_helpers.py` too)."""
     (folder / "lfs.py").write_text(lfs)
     (folder / "wine_helpers.py").write_text("PROLINE_HIGH = 1000\n")
-    features = [c for c in frame.columns if c not in ("id", "target")]
-    raw = {
-        "name": "t",
-        "source": {"kind": "csv", "path": "t.csv", "name": "t"},
-        "id_column": "id",
-        "features": {"numeric": features},
-        "classes": classes,
-        "labeling_functions": "lfs.py",
-        "gold": {"column": "target"} if gold else None,
-        "annotator": {"simulated": False},
-        **sections,
-    }
-    spec = DatasetSpec.model_validate(raw)
-    spec.spec_path = folder / "spec.yaml"
-    return spec
+    return any_table.table_spec(folder, frame, classes, gold, **sections)
 
 
 def land(warehouse_path: str, spec: DatasetSpec, frame: pd.DataFrame) -> None:

@@ -1,7 +1,6 @@
 """Tables the demo never saw (sklearn's wine: 3 classes, digits: 10 classes), landed by hand in a
 small warehouse with the labeling stage's tables, for the synthetic stage alone."""
 
-import re
 from pathlib import Path
 
 import duckdb
@@ -9,40 +8,14 @@ import numpy as np
 import pandas as pd
 
 from mlinfra_assets.spec import DatasetSpec
-
-
-def sklearn_frame(name: str, per_class: dict[int, int] | None = None) -> pd.DataFrame:
-    """`load_<name>` as a frame: `id`, the features (names made identifiers), `target` (class
-    name); `per_class` keeps at most that many rows of a class (the first ones)."""
-    import sklearn.datasets
-
-    data = getattr(sklearn.datasets, f"load_{name}")(as_frame=True)
-    frame = data.frame.rename(columns=lambda c: re.sub(r"[^A-Za-z0-9_]", "_", c))
-    frame.insert(0, "id", np.arange(len(frame)) + 1000)
-    frame["target"] = [str(data.target_names[k]) for k in data.target]
-    if per_class:
-        keep = frame.groupby(data.target.to_numpy()).cumcount() < data.target.map(
-            lambda k: per_class.get(int(k), len(frame)))
-        frame = frame[keep.to_numpy()].reset_index(drop=True)
-    return frame
+from tests import any_table
+from tests.any_table import sklearn_frame  # noqa: F401 - the stage tests import it from here
 
 
 def table_spec(folder: Path, frame: pd.DataFrame, classes: list[str], gold: bool, **synthetic: object) -> DatasetSpec:
-    """A spec for `frame` (id `id`, target `target`, every other column numeric)."""
-    features = [c for c in frame.columns if c not in ("id", "target")]
-    spec = DatasetSpec.model_validate({
-        "name": "t",
-        "source": {"kind": "csv", "path": "t.csv", "name": "t"},
-        "id_column": "id",
-        "features": {"numeric": features},
-        "classes": classes,
-        "labeling_functions": "lfs.py",
-        "gold": {"column": "target"} if gold else None,
-        "annotator": {"simulated": False},
-        "synthetic": {"fit_rows": 2000, "privacy": {"rows": 500}, **synthetic},
-    })
-    spec.spec_path = folder / "spec.yaml"
-    return spec
+    """`tests.any_table.table_spec` with small synthetic settings (`synthetic` overrides them)."""
+    return any_table.table_spec(folder, frame, classes, gold,
+                                synthetic={"fit_rows": 2000, "privacy": {"rows": 500}, **synthetic})
 
 
 def land(warehouse_path: str, spec: DatasetSpec, frame: pd.DataFrame) -> None:
