@@ -101,53 +101,63 @@ def _number_name(value: str) -> str:
 
 def land_gold(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> GoldResult:
     """Read the spec's gold labels, check them against the classes and the source ids, and
-    replace `raw.gold` with them in one transaction."""
+    replace `raw.gold` with them in one transaction. The labels stay in DuckDB (a temporary
+    table, one scan of the source); only their distinct values reach Python."""
     from mlinfra_assets.warehouse.source import source_select
 
     where = gold_where(spec)
     sql, params, id_col = gold_select(spec)
     try:
-        frame = con.execute(sql, params).df()
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _gold_raw AS {sql}", params)
     except duckdb.Error as exc:
         raise GoldError(
             f"{where} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0]}): check that the "
             f"file or table exists and has the columns {id_col} and {spec.gold.column}"
         ) from exc
-    if frame.empty:
-        raise GoldError(f"{where} holds no label: point gold at the labels, or drop `gold:` from the spec")
-    mapping = class_map(spec, sorted(frame["value"].unique()))
-    frame["label"] = frame["value"].map(mapping).astype("int32")
-    frame["class"] = frame["label"].map(dict(enumerate(spec.classes)))
-    conflicting = frame.groupby("row_id")["label"].nunique()
-    conflicting = conflicting[conflicting > 1]
-    if len(conflicting):
-        raise GoldError(
-            f"{where}: {len(conflicting)} id(s) have more than one label (e.g. {list(conflicting.index[:3])}): "
-            f"ids in {id_col} must be unique, or each id must carry one label"
-        )
-    frame = frame.drop_duplicates("row_id")[["row_id", "label", "class"]]
-    src_sql, src_params = source_select(spec)
-    con.register("_gold_ids", frame[["row_id"]])
     try:
+        values = [v for (v,) in con.execute("SELECT DISTINCT value FROM _gold_raw ORDER BY 1").fetchall()]
+        if not values:
+            raise GoldError(f"{where} holds no label: point gold at the labels, or drop `gold:` from the spec")
+        mapping = class_map(spec, values)
+        classes = pd.DataFrame({"value": list(mapping), "label": list(mapping.values())})
+        classes["class"] = classes["label"].map(dict(enumerate(spec.classes)))
+        con.register("_gold_classes", classes)
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _gold AS SELECT g.row_id, CAST(c.label AS INTEGER) AS label, "
+            "c.class FROM _gold_raw AS g JOIN _gold_classes AS c USING (value)"
+        )
+        con.unregister("_gold_classes")
+        conflicting, examples = con.execute(
+            "SELECT count(*), list(row_id ORDER BY row_id)[1:3] FROM "
+            "(SELECT row_id FROM _gold GROUP BY row_id HAVING count(DISTINCT label) > 1)"
+        ).fetchall()[0]
+        if conflicting:
+            raise GoldError(
+                f"{where}: {conflicting} id(s) have more than one label (e.g. {examples}): "
+                f"ids in {id_col} must be unique, or each id must carry one label"
+            )
+        src_sql, src_params = source_select(spec)
         source_rows, joined = con.execute(
             f"SELECT count(*), count(g.row_id) FROM (SELECT CAST({spec.id_column} AS VARCHAR) AS rid "
-            f"FROM {src_sql} AS s) AS s LEFT JOIN _gold_ids AS g ON g.row_id = s.rid",
+            f"FROM {src_sql} AS s) AS s LEFT JOIN (SELECT DISTINCT row_id FROM _gold) AS g ON g.row_id = s.rid",
             src_params,
         ).fetchall()[0]
+        if joined == 0:
+            sample = [r for (r,) in con.execute("SELECT row_id FROM _gold LIMIT 3").fetchall()]
+            raise GoldError(
+                f"{where} does not join on any id of the source: its ids (e.g. {sample}) "
+                f"match none of the source's {spec.id_column} values; set gold.id_column to the file's id "
+                "column, or fix the ids"
+            )
+        with transaction(con):
+            con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+            con.execute(GOLD_DDL)
+            con.execute(f"INSERT INTO {GOLD_TABLE} SELECT row_id, any_value(label), any_value(class) "
+                        "FROM _gold GROUP BY row_id")
+        rows = con.execute(f"SELECT count(*) FROM {GOLD_TABLE}").fetchall()[0][0]
+        counts = dict(con.execute(f"SELECT class, count(*) FROM {GOLD_TABLE} GROUP BY class").fetchall())
     finally:
-        con.unregister("_gold_ids")
-    if joined == 0:
-        raise GoldError(
-            f"{where} does not join on any id of the source: its ids (e.g. {list(frame['row_id'][:3])}) "
-            f"match none of the source's {spec.id_column} values; set gold.id_column to the file's id "
-            "column, or fix the ids"
-        )
-    with transaction(con, _gold=frame):
-        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-        con.execute(GOLD_DDL)
-        con.execute(f"INSERT INTO {GOLD_TABLE} SELECT row_id, label, class FROM _gold")
-    per_class = (
-        frame.groupby("class", sort=False).size().reindex(spec.classes, fill_value=0)
-        .rename_axis("class").reset_index(name="rows")
-    )
-    return GoldResult(len(frame), int(source_rows), per_class, where)
+        con.execute("DROP TABLE IF EXISTS _gold_raw")
+        con.execute("DROP TABLE IF EXISTS _gold")
+    per_class = pd.DataFrame({"class": spec.classes, "rows": [int(counts.get(c, 0)) for c in spec.classes]})
+    return GoldResult(int(rows), int(source_rows), per_class, where)
