@@ -240,12 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     label.set_defaults(fn=cmd_label)
     args = parser.parse_args(argv)
     _use(args)
-    from mlinfra_assets.spec import SpecError
-
     try:
         return args.fn(args)
-    except (SpecError, ValueError, LookupError, FileNotFoundError) as exc:
-        if not isinstance(exc, SpecError) and not _users_mistake(exc):
+    except Exception as exc:
+        if not _users_mistake(exc):
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -254,9 +252,11 @@ def main(argv: list[str] | None = None) -> int:
 def _users_mistake(exc: BaseException) -> bool:
     """Errors about the user's spec, table, labels or LFs (not bugs): one line, no traceback."""
     from mlinfra_assets.init_spec import InitError
+    from mlinfra_assets.labeling.lfs import LabelingFunctionError
+    from mlinfra_assets.spec import SpecError  # GoldError is one
+    from mlinfra_assets.warehouse.read import SourceUnreadable
 
-    names = {"InitError", "LabelingFunctionError", "GoldError", "SourceUnreadable", "AnnotationError"}
-    return isinstance(exc, InitError) or type(exc).__name__ in names or isinstance(exc, FileNotFoundError)
+    return isinstance(exc, (SpecError, InitError, LabelingFunctionError, SourceUnreadable, FileNotFoundError))
 
 
 if __name__ == "__main__":
