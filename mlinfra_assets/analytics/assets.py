@@ -6,6 +6,7 @@ from mlinfra_assets import keys
 from mlinfra_assets.analytics.views import create, views_for
 from mlinfra_assets.resources import Warehouse
 from mlinfra_assets.spec import DatasetSpec
+from mlinfra_assets.stage import round_figures
 
 # Declarative automation: a view is re-created once any table it reads was updated (so that
 # table exists), unless it is being created already. Simpler than a job per upstream stage.
@@ -35,6 +36,7 @@ def build_views(spec: DatasetSpec) -> dg.AssetsDefinition:
         can_subset=True,
         pool=keys.WAREHOUSE_POOL,
     )
+    @round_figures
     def analytics_views(context: dg.AssetExecutionContext, warehouse: Warehouse):
         """Create or replace the selected views (they read the tables live: no copy)."""
         with warehouse.connect() as con:

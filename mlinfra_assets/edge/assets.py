@@ -12,6 +12,7 @@ from mlinfra_assets.holdout import evaluation_labels, holdout_predicate
 from mlinfra_assets.plots import df_markdown, png_markdown
 from mlinfra_assets.resources import DataDir, MLflowTracker, Warehouse, replace_table_from_df
 from mlinfra_assets.spec import DatasetSpec
+from mlinfra_assets.stage import round_figures
 
 SQL = Path(__file__).parent / "sql"
 REPORT_TABLE = "edge.compression_report"
@@ -89,6 +90,7 @@ def build_compressed_models(spec: DatasetSpec) -> dg.AssetsDefinition:
         kinds={"pytorch", "onnx", "triton"},
         pool=keys.WAREHOUSE_POOL,
     )
+    @round_figures
     def compressed_models(context: dg.AssetExecutionContext, data_dir: DataDir, warehouse: Warehouse,
                           mlflow: MLflowTracker):
         """Edge variants of the champion, the model the gate (training/evaluation) left with
@@ -157,6 +159,7 @@ def build_compression_report(spec: DatasetSpec) -> dg.AssetsDefinition:
         kinds={"duckdb", "pytorch", "onnx"},
         pool=keys.WAREHOUSE_POOL,
     )
+    @round_figures
     def compression_report(context: dg.AssetExecutionContext, compressed_models: dict, warehouse: Warehouse):
         """Per edge variant of the champion: status (ok / skipped, with the reason), file size
         (and gzipped), size ratio vs fp32, stored tensor elements, weight sparsity, one-thread CPU

@@ -12,6 +12,7 @@ from mlinfra_assets.monitoring import drift, performance, report, scoring
 from mlinfra_assets.plots import df_markdown, png_markdown
 from mlinfra_assets.resources import MLflowTracker, Warehouse
 from mlinfra_assets.spec import DatasetSpec
+from mlinfra_assets.stage import round_figures
 from mlinfra_assets.warehouse.partitions import Window, partitions_for, window_of
 
 NO_BATCH = "no batch to compare yet"
@@ -30,6 +31,7 @@ def build_predictions(spec: DatasetSpec) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=keys.WAREHOUSE_POOL,
     )
+    @round_figures
     def predictions(
         context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow: MLflowTracker
     ) -> dg.MaterializeResult:
@@ -99,6 +101,7 @@ def build_drift_report(spec: DatasetSpec) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=keys.WAREHOUSE_POOL,
     )
+    @round_figures
     def drift_report(
         context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow: MLflowTracker
     ) -> dg.MaterializeResult:

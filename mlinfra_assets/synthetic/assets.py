@@ -18,6 +18,7 @@ from mlinfra_assets import keys
 from mlinfra_assets.plots import df_markdown
 from mlinfra_assets.resources import DataDir, Warehouse, replace_table, replace_table_from_df
 from mlinfra_assets.spec import DatasetSpec
+from mlinfra_assets.stage import round_figures
 from mlinfra_assets.synthetic import data, figures, gates
 from mlinfra_assets.synthetic.report import report
 from mlinfra_assets.synthetic.sampling import class_plan, sample_batches, stage_batches
@@ -41,6 +42,7 @@ def build_synthesizer(spec: DatasetSpec) -> dg.AssetsDefinition:
         kinds={"sdv", "duckdb"},
         pool=keys.WAREHOUSE_POOL,
     )
+    @round_figures
     def synthesizer(context: dg.AssetExecutionContext, warehouse: Warehouse, data_dir: DataDir):
         """SDV synthesizer (`synthetic.synthesizer`: gaussian_copula, ctgan, tvae or copula_gan)
         fit on labeled real rows outside the holdout (gold label where annotated, else the weak
@@ -144,6 +146,7 @@ def build_synthetic_rows(spec: DatasetSpec) -> dg.AssetsDefinition:
         kinds={"sdv", "duckdb"},
         pool=keys.WAREHOUSE_POOL,
     )
+    @round_figures
     def synthetic_rows(context: dg.AssetExecutionContext, synthesizer: dict, warehouse: Warehouse):
         """The synthetic rows training reads: `_synthetic_id`, the features, `_label` (class
         index) and `_synthesizer_version`. Every class under synthetic.target_share of the
@@ -214,6 +217,7 @@ def build_synthetic_quality(spec: DatasetSpec) -> dg.AssetsDefinition:
             )
         ],
     )
+    @round_figures
     def synthetic_quality(context: dg.AssetExecutionContext, synthesizer: dict, warehouse: Warehouse,
                           data_dir: DataDir):
         """Candidate synthetic rows (`synthetic.candidate_rows`) judged before publication: SDV

@@ -9,6 +9,7 @@ from mlinfra_assets import keys
 from mlinfra_assets.plots import df_markdown, png_markdown
 from mlinfra_assets.resources import DataDir, MLflowTracker, Warehouse, failpoint
 from mlinfra_assets.spec import DatasetSpec, class_column
+from mlinfra_assets.stage import round_figures
 from mlinfra_assets.training import dataset, evaluation, figures, metrics, registry
 from mlinfra_assets.training.trainer import TrainConfig, train
 
@@ -23,6 +24,7 @@ def build_training_set(spec: DatasetSpec) -> dg.AssetsDefinition:
         kinds={"duckdb"},
         pool=keys.WAREHOUSE_POOL,
     )
+    @round_figures
     def training_set(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         """Rows the model learns from: gold labels (one-hot), weak labels not in gold (the label
         model's soft probabilities) and synthetic rows (one-hot), each with its `_weight` from
@@ -70,6 +72,7 @@ def build_model(spec: DatasetSpec) -> dg.AssetsDefinition:
         kinds={"pytorch", "mlflow"},
         pool=keys.WAREHOUSE_POOL,
     )
+    @round_figures
     def model(
         context: dg.AssetExecutionContext, warehouse: Warehouse, data_dir: DataDir, mlflow: MLflowTracker
     ) -> dg.MaterializeResult:
@@ -155,6 +158,7 @@ def build_evaluation(spec: DatasetSpec) -> dg.AssetsDefinition:
         kinds={"pytorch", "mlflow", "duckdb"},
         pool=keys.WAREHOUSE_POOL,
     )
+    @round_figures
     def evaluation_(
         context: dg.AssetExecutionContext, model: dict, warehouse: Warehouse, mlflow: MLflowTracker
     ) -> dg.MaterializeResult:

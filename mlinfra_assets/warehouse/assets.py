@@ -7,6 +7,7 @@ from mlinfra_assets.demo import generator as demo
 from mlinfra_assets.plots import df_markdown
 from mlinfra_assets.resources import Warehouse
 from mlinfra_assets.spec import DatasetSpec
+from mlinfra_assets.stage import round_figures
 from mlinfra_assets.warehouse.ingest import ingest_window
 from mlinfra_assets.warehouse.partitions import partitions_for, window_of
 
@@ -33,6 +34,7 @@ def build_demo_source(spec: DatasetSpec) -> dg.AssetsDefinition:
         ],
         pool=keys.WAREHOUSE_POOL,
     )
+    @round_figures
     def demo_warehouse(context: dg.AssetExecutionContext, warehouse: Warehouse):
         """Generate the demo warehouse (deterministic; MLINFRA_DEMO_ROWS sets its size)."""
         tables = demo.generate(spec)
@@ -103,6 +105,7 @@ def build_raw(spec: DatasetSpec) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=keys.WAREHOUSE_POOL,
     )
+    @round_figures
     def ingest(context: dg.AssetExecutionContext, warehouse: Warehouse):
         """Ingest the partition window: validate, land good rows, quarantine the rest."""
         window = window_of(spec, context)

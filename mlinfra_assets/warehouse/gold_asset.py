@@ -6,6 +6,7 @@ from mlinfra_assets import keys
 from mlinfra_assets.plots import df_markdown
 from mlinfra_assets.resources import Warehouse
 from mlinfra_assets.spec import DatasetSpec
+from mlinfra_assets.stage import round_figures
 from mlinfra_assets.warehouse.gold import land_gold
 
 
@@ -29,6 +30,7 @@ def build_gold(spec: DatasetSpec) -> dg.AssetsDefinition:
         "a file or a table): row_id, label (class index) and class name. Evaluation, the label "
         "model's choice and the simulated annotator read them; never a training feature.",
     )
+    @round_figures
     def gold(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         with warehouse.connect() as con:
             result = land_gold(con, spec)

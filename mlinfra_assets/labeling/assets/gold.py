@@ -12,6 +12,7 @@ from mlinfra_assets.labeling.queries import load_sql, sql_identifiers
 from mlinfra_assets.plots import df_markdown
 from mlinfra_assets.resources import Warehouse, transaction
 from mlinfra_assets.spec import DatasetSpec
+from mlinfra_assets.stage import round_figures
 
 REVIEW_WEAK_ROWS = 20_000  # weak labels sampled into the review (cross-validation cost)
 REVIEW_SHOWN = 25
@@ -35,6 +36,7 @@ def build_gold_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
         kinds={"duckdb"},
         pool=keys.WAREHOUSE_POOL,
     )
+    @round_figures
     def gold_labels(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         """A view with one label per annotated row: `row_id, label, n_annotations`.
 
@@ -85,6 +87,7 @@ def build_label_review(spec: DatasetSpec) -> dg.AssetsDefinition:
         kinds={"duckdb", "sklearn"},
         pool=keys.WAREHOUSE_POOL,
     )
+    @round_figures
     def label_review(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         """Labels to look at again: annotations and weak labels that cleanlab flags as
         likely wrong (out-of-fold probabilities of the active-learning classifier),

@@ -16,6 +16,7 @@ from mlinfra_assets.labeling.queries import POOL_BUCKETS, WHOLE_POOL, load_sql, 
 from mlinfra_assets.plots import df_markdown, png_markdown
 from mlinfra_assets.resources import DataDir, LabelStudio, Warehouse, transaction
 from mlinfra_assets.spec import DatasetSpec
+from mlinfra_assets.stage import round_figures
 
 GROUP = "labeling"
 
@@ -30,6 +31,7 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
         kinds={"sklearn", "duckdb"},
         pool=keys.WAREHOUSE_POOL,
     )
+    @round_figures
     def annotation_queue(
         context: dg.AssetExecutionContext, warehouse: Warehouse, data_dir: DataDir, label_studio: LabelStudio
     ) -> dg.MaterializeResult:
@@ -181,6 +183,7 @@ def build_annotations(spec: DatasetSpec) -> dg.AssetsDefinition:
         kinds={"duckdb", "csv"},
         pool=keys.WAREHOUSE_POOL,
     )
+    @round_figures
     def annotations_(
         context: dg.AssetExecutionContext,
         config: AnnotationsConfig,

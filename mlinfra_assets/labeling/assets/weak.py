@@ -14,6 +14,7 @@ from mlinfra_assets.labeling.matrix import TABLE, build_label_matrix
 from mlinfra_assets.plots import df_markdown, png_markdown
 from mlinfra_assets.resources import Warehouse
 from mlinfra_assets.spec import DatasetSpec
+from mlinfra_assets.stage import round_figures
 
 GROUP = "labeling"
 ANNOTATED_GOLD = "SELECT row_id, label FROM labeling.gold_labels"
@@ -74,6 +75,7 @@ def build_label_matrix_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         kinds={"snorkel", "duckdb"},
         pool=keys.WAREHOUSE_POOL,
     )
+    @round_figures
     def label_matrix(
         context: dg.AssetExecutionContext, config: LabelMatrixConfig, warehouse: Warehouse
     ) -> dg.MaterializeResult:
@@ -129,6 +131,7 @@ def build_lf_summary(spec: DatasetSpec) -> dg.AssetsDefinition:
         kinds={"snorkel", "duckdb"},
         pool=keys.WAREHOUSE_POOL,
     )
+    @round_figures
     def lf_summary(warehouse: Warehouse) -> dg.MaterializeResult:
         """Snorkel LFAnalysis's figures per labeling function, computed in SQL on the label
         matrix: polarity (classes it votes for), coverage, overlaps, conflicts over all rows,

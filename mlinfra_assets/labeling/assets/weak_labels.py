@@ -12,6 +12,7 @@ from mlinfra_assets.labeling.lfs import load_lfs, spec_class_balance
 from mlinfra_assets.plots import df_markdown, png_markdown
 from mlinfra_assets.resources import Warehouse, replace_table
 from mlinfra_assets.spec import DatasetSpec
+from mlinfra_assets.stage import round_figures
 
 WEAK_TABLE = "labeling.weak_labels"
 LM_VS_MV_CHECK = "label_model_not_worse_than_majority_vote"
@@ -51,6 +52,7 @@ def build_weak_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
             )
         ],
     )
+    @round_figures
     def weak_labels(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         """Weak labels from the labeling functions' votes: one `prob_<class>` per class,
         `label` (class index, the argmax), `confidence` (its probability) and
