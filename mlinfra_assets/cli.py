@@ -144,14 +144,19 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    """Run one read-only SQL statement against the warehouse and print the rows."""
-    from mlinfra_assets.query import QueryRefused, run_query
+    """Run one read statement against the spec's warehouse (found from --spec / --data-dir, not
+    the current folder) and print the rows. A refused statement or an SQL error: one line, exit 2;
+    a run holding the file past --wait: one line, exit 3."""
+    from mlinfra_assets.query import QueryFailed, QueryRefused, run_query
     from mlinfra_assets.resources import WarehouseBusy
 
     try:
         df = run_query(_resources()["warehouse"], args.sql, wait_s=args.wait)
     except QueryRefused as exc:
         print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    except QueryFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except WarehouseBusy as exc:
         print(f"busy: {exc}", file=sys.stderr)
