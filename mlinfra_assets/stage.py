@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import dagster as dg
 
 DIGITS = 4  # significant digits of a float shown in the UI (0.5011600928 -> 0.5012)
+SHOWN = 5 * 10.0 ** -DIGITS  # the largest relative error of that rounding (0.10005 -> 0.1)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,6 +47,8 @@ def shown(value: Any) -> Any:
         return value if value.value is None else dg.MetadataValue.float(significant(value.value))
     if isinstance(value, dg.JsonMetadataValue):
         return dg.MetadataValue.json(shown(value.data))
+    if isinstance(value, dg.MetadataValue):  # markdown, URLs, paths, tables: as they were
+        return value
     if isinstance(value, dict):
         return {k: shown(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -8,6 +8,7 @@ import pytest
 from mlinfra_assets import keys
 from mlinfra_assets.labeling import label_model
 from mlinfra_assets.runner import run_assets
+from mlinfra_assets.stage import significant
 from mlinfra_assets.training.metrics import macro_f1
 from tests.labeling.conftest import labeling_spec, metadata, sql
 
@@ -103,7 +104,7 @@ def test_demo_fit_has_no_rejected_start(resources):
     fit = label_model.fit(patterns, names, spec.classes, list(CLASS_BALANCE), "lf_module", 100_000, spec.training.seed)
     assert fit.method == label_model.LABEL_MODEL and fit.rejected_starts == 0
     meta = metadata(result, keys.WEAK_LABELS)
-    assert meta["label_model_rejected_starts"] == 0 and meta["label_model_init_scale"] == fit.init_scale
+    assert meta["label_model_rejected_starts"] == 0 and meta["label_model_init_scale"] == significant(fit.init_scale)
 
 
 def test_no_valid_start_falls_back_to_majority_vote(resources, monkeypatch):

@@ -10,6 +10,7 @@ from mlinfra_assets import keys
 from mlinfra_assets.monitoring.assets import NO_BATCH
 from mlinfra_assets.resources import Warehouse, default_resources
 from mlinfra_assets.runner import run_assets
+from mlinfra_assets.stage import SHOWN
 from mlinfra_assets.training.metrics import macro_f1
 from mlinfra_assets.warehouse.source import source_select
 from tests.monitoring.conftest import fixture_model, register_champion
@@ -92,6 +93,6 @@ def test_the_next_batch_is_compared_with_the_training_reference(wine):
     )
     assert realized.feature == "macro_f1" and realized.labeled_rows == len(preds) == 88
     expected = macro_f1(preds["label"].to_numpy(), preds["_prediction"].to_numpy(), 3)
-    assert realized.realized_metric == pytest.approx(expected) and meta["realized_metric"].value == pytest.approx(expected)
+    assert realized.realized_metric == pytest.approx(expected) and meta["realized_metric"].value == pytest.approx(expected, rel=SHOWN)
     shares = result.asset_materializations_for_node("monitoring__predictions")[-1].metadata["predicted_shares"].value
     assert set(shares) == set(CLASSES) and np.isclose(sum(shares.values()), 1.0)

@@ -7,6 +7,7 @@ import pytest
 from mlinfra_assets import keys
 from mlinfra_assets.resources import Warehouse
 from mlinfra_assets.runner import run_assets
+from mlinfra_assets.stage import SHOWN
 from tests.monitoring.conftest import fixture_model, register_champion
 
 FIRST, LAST = "2026-01-20", "2026-01-31"
@@ -41,7 +42,7 @@ def test_predictions_score_the_window_with_the_champion(scored):
     metadata = result.asset_materializations_for_node("monitoring__predictions")[-1].metadata
     assert metadata["model_version"].value == version
     assert metadata["rows_in_window"].value == len(preds)
-    assert metadata["mean_score"].value == pytest.approx(preds["prob_fraud"].mean())
+    assert metadata["mean_score"].value == pytest.approx(preds["prob_fraud"].mean(), rel=SHOWN)
     # a re-run of part of the window replaces those days only
     run_assets(spec, resources, selection=[keys.PREDICTIONS], first=LAST, last=LAST)
     again = read(path, "SELECT _row_id, count(*) AS n FROM monitoring.predictions GROUP BY _row_id")
@@ -63,7 +64,7 @@ def test_drift_report_compares_predictions_with_reference_scores(scored):
     assert rows["feature"].unique().tolist() == ["prob_fraud"]
     assert rows["current_rows"].tolist() == per_day["n"].tolist()
     assert rows["psi"].notna().all() and rows["ks_pvalue"].between(0, 1).all()
-    assert metadata["prediction_psi"].value == pytest.approx(rows["psi"].max())
+    assert metadata["prediction_psi"].value == pytest.approx(rows["psi"].max(), rel=SHOWN)
 
 
 def test_realized_metric_once_annotations_arrive(scored):

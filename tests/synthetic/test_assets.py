@@ -9,6 +9,7 @@ import pytest
 
 from mlinfra_assets import keys
 from mlinfra_assets.runner import run_assets
+from mlinfra_assets.stage import SHOWN
 from mlinfra_assets.synthetic import QUALITY_CHECK, data, gates
 from tests.synthetic.conftest import FIT_ROWS, synthetic_spec
 
@@ -85,12 +86,12 @@ def test_quality_privacy_and_utility_are_recorded_and_the_gate_passes(first_run,
     scores = con.execute("SELECT * FROM synthetic.synthetic_quality").df()
     con.close()
     overall = scores.query("metric == 'quality' and property == 'Overall'").score
-    assert overall.tolist() == [pytest.approx(quality["overall_quality"])]
+    assert overall.tolist() == [pytest.approx(quality["overall_quality"], rel=SHOWN)]
     shapes = scores.query("property == 'Column Shapes' and column_name.notna()")
     assert set(shapes.column_name) == set(spec.feature_columns)
     assert scores.query("metric in ('quality', 'diagnostic')").score.between(0, 1).all()
-    assert scores.query("property == 'DCR Ratio'").score.tolist() == [pytest.approx(quality["dcr_ratio"])]
-    assert scores.query("property == 'TSTR F1'").score.tolist() == [pytest.approx(quality["tstr_f1"])]
+    assert scores.query("property == 'DCR Ratio'").score.tolist() == [pytest.approx(quality["dcr_ratio"], rel=SHOWN)]
+    assert scores.query("property == 'TSTR F1'").score.tolist() == [pytest.approx(quality["tstr_f1"], rel=SHOWN)]
     assert scores.query("metric == 'gate'").score.tolist() == [1.0]  # passed, no Problem row
 
 

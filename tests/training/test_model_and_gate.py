@@ -6,6 +6,7 @@ import pytest
 
 from mlinfra_assets import keys
 from mlinfra_assets.runner import run_assets
+from mlinfra_assets.stage import SHOWN
 from mlinfra_assets.training import dataset, load_scoring_model, registry
 from tests.training.conftest import training_spec
 
@@ -81,7 +82,7 @@ def test_train_register_promote_then_reject_a_worse_model(resources):
     assert first_eval[("class", "fraud", "support")][0] == positives
     assert first_eval[("class", "fraud", "f1")][0] == pytest.approx(f1)
     gate_meta = next(e for e in meta if e.asset_key == keys.EVALUATION).materialization.metadata
-    assert gate_meta["metric"].value == "f1" and gate_meta["metric_value"].value == pytest.approx(f1)
+    assert gate_meta["metric"].value == "f1" and gate_meta["metric_value"].value == pytest.approx(f1, rel=SHOWN)
     assert gate_meta["baseline_majority"].value == 0.0 and gate_meta["beats_majority"].value is True
     assert "pr_curve" in gate_meta and gate_meta["champion_version_after"].value == "1"
 
