@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from mlinfra_assets.stage import significant
+
 
 def png_markdown(draw: Callable[[object], None], title: str, size: tuple[float, float] = (6, 3.5)) -> dg.MarkdownMetadataValue:
     """Draw on a fresh matplotlib axis and return it as an inline PNG in markdown."""
@@ -30,5 +32,9 @@ def png_markdown(draw: Callable[[object], None], title: str, size: tuple[float, 
 
 
 def df_markdown(df) -> dg.MarkdownMetadataValue:  # noqa: ANN001 - a pandas DataFrame
-    """A DataFrame as a markdown table (floats rounded)."""
-    return dg.MetadataValue.md(df.round(4).to_markdown(index=False))
+    """A DataFrame as a markdown table, its floats to `stage.DIGITS` significant digits (a small
+    p-value stays 3.2e-05, not 0)."""
+    shown = df.copy()
+    for column in shown.select_dtypes("floating").columns:
+        shown[column] = shown[column].map(significant, na_action="ignore")
+    return dg.MetadataValue.md(shown.to_markdown(index=False))

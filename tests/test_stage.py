@@ -72,3 +72,15 @@ def test_an_asset_reports_rounded_figures_and_keeps_its_value():
     assert check.metadata["ratio"].value == 0.6667
     assert scored.op.description == "Scores."  # the function's docstring still describes the asset
     assert DIGITS == 4
+
+
+def test_markdown_tables_keep_small_figures():
+    import pandas as pd
+
+    from mlinfra_assets.plots import df_markdown
+
+    table = pd.DataFrame({"feature": ["amount", "hour"], "p_value": [3.2123e-05, 0.5011600928],
+                          "rows": [10, 20], "psi": pd.array([0.004321987, None], dtype="Float64")})
+    text = df_markdown(table).value
+    assert "3.212e-05" in text and "0.5012" in text and "0.004322" in text  # not 0 after 4 decimals
+    assert "0.50116" not in text and [line.split("|")[3].strip() for line in text.splitlines()[2:]] == ["10", "20"]
