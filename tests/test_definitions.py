@@ -38,6 +38,19 @@ def test_every_stage_is_in_the_code_location(spec, resources):
     assert defs.resolve_schedule_def("daily_ingest_and_score")
 
 
+
+def test_each_group_is_a_schema_and_names_its_nodes_once(spec, resources):
+    """The UI draws a node by the key's last part inside its group box: the group is the key's
+    prefix (the DuckDB schema), so no group shows two nodes of the same name."""
+    graph = build_definitions(spec, resources).resolve_asset_graph()
+    groups: dict[str, list[str]] = {}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.group_name == key.path[0], key.to_user_string()
+        groups.setdefault(node.group_name, []).append(key.path[-1])
+    assert all(len(names) == len(set(names)) for names in groups.values()), groups
+    assert {"source", "oracle", "raw"} <= set(groups) and "transactions" in groups["source"]
+
 def _write_spec(tmp_path, **changes):
     data = yaml.safe_load(DEFAULT_SPEC.read_text())
     data.pop("demo")

@@ -23,7 +23,7 @@ from tests.servers import free_port, serve
 pytestmark = pytest.mark.integration
 
 PARTITION = "2026-01-20"
-GROUPS = {"warehouse", "labeling", "synthetic", "training", "edge", "monitoring", "analytics"}
+GROUPS = {"source", "oracle", "raw", "labeling", "synthetic", "training", "edge", "monitoring", "analytics"}
 ASSETS = """{ assetNodes { assetKey { path } groupName
   assetChecksOrError { ... on AssetChecks { checks { name } } } } }"""
 LOCATIONS = """{ workspaceOrError { ... on Workspace { locationEntries { name

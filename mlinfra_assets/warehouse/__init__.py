@@ -2,7 +2,12 @@
 
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.stage import Stage
-from mlinfra_assets.warehouse.assets import RAW_SUITE_CHECK, build_demo_source, build_raw
+from mlinfra_assets.warehouse.assets import (
+    RAW_SUITE_CHECK,
+    SOURCE_GROUP,
+    build_demo_source,
+    build_raw,
+)
 from mlinfra_assets.warehouse.gold_asset import build_gold
 from mlinfra_assets.warehouse.sensors import NEW_FILES_SENSOR, build_new_files_sensor
 from mlinfra_assets.warehouse.source import is_glob
@@ -16,7 +21,8 @@ def build_stage(spec: DatasetSpec) -> Stage:
     source = (
         build_demo_source(spec)
         if spec.demo is not None
-        else dg.AssetSpec(keys.source_key(spec), group_name="warehouse", description="Your source table.")
+        else dg.AssetSpec(keys.source_key(spec), group_name=SOURCE_GROUP,
+                          description="Your source table (raw ingests it).")
     )
     gold = [build_gold(spec)] if spec.gold is not None else []  # raw.gold: the spec's ground truth
     # without a timestamp each new file of a source glob is a batch: the sensor ingests it

@@ -12,6 +12,9 @@ from mlinfra_assets.warehouse.ingest import ingest_window
 from mlinfra_assets.warehouse.partitions import partitions_for, window_of
 
 RAW_SUITE_CHECK = "great_expectations_suite"
+# one group per DuckDB schema, so the UI never shows two same-named nodes (source.transactions,
+# raw.transactions) in one group
+SOURCE_GROUP, ORACLE_GROUP, RAW_GROUP = "source", "oracle", "raw"
 
 
 def build_demo_source(spec: DatasetSpec) -> dg.AssetsDefinition:
@@ -20,13 +23,13 @@ def build_demo_source(spec: DatasetSpec) -> dg.AssetsDefinition:
         specs=[
             dg.AssetSpec(
                 keys.source_key(spec),
-                group_name="warehouse",
+                group_name=SOURCE_GROUP,
                 kinds={"duckdb"},
-                description="Simulated card transactions (no label): the demo's source table.",
+                description="The demo's source table: simulated card transactions, no label (raw ingests it).",
             ),
             dg.AssetSpec(
                 keys.SOURCE_ORACLE,
-                group_name="warehouse",
+                group_name=ORACLE_GROUP,
                 kinds={"duckdb"},
                 description="Hidden ground truth of the demo: evaluation and the simulated "
                 "annotator only, never a training feature.",
@@ -71,7 +74,7 @@ def build_raw(spec: DatasetSpec) -> dg.AssetsDefinition:
             dg.AssetSpec(
                 raw_key,
                 deps=[keys.source_key(spec)],
-                group_name="warehouse",
+                group_name=RAW_GROUP,
                 kinds={"duckdb"},
                 description=f"Rows of {spec.source.name} that passed the spec's suite: "
                 + (
@@ -86,7 +89,7 @@ def build_raw(spec: DatasetSpec) -> dg.AssetsDefinition:
             dg.AssetSpec(
                 keys.QUARANTINE,
                 deps=[keys.source_key(spec)],
-                group_name="warehouse",
+                group_name=RAW_GROUP,
                 kinds={"duckdb"},
                 description="Rejected raw rows, each with the expectations it failed (JSON record).",
             ),

@@ -7,6 +7,7 @@ from mlinfra_assets.plots import df_markdown
 from mlinfra_assets.resources import Warehouse
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.stage import round_figures
+from mlinfra_assets.warehouse.assets import RAW_GROUP
 from mlinfra_assets.warehouse.gold import land_gold
 
 
@@ -23,7 +24,7 @@ def build_gold(spec: DatasetSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=keys.GOLD,
         deps=gold_deps(spec),
-        group_name="warehouse",
+        group_name=RAW_GROUP,
         kinds={"duckdb"},
         pool=keys.WAREHOUSE_POOL,
         description="Ground-truth labels of the spec's `gold:` section (the source's target column, "
