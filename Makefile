@@ -29,8 +29,9 @@ home:
 	@cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 ## make run: install, generate the demo warehouse, materialize every asset, print a summary
+## (a line per step; Dagster's event stream goes to data/logs/run-*.log; ARGS=--verbose shows it)
 run: install home
-	time $(BIN)/mlinfra run
+	@$(BIN)/mlinfra run $(ARGS)
 
 ## make labelstudio: Label Studio in its own virtualenv (~1 GB, ~2 min once; reused when present)
 LABELSTUDIO_VENV ?= $(HOME)/.cache/mlinfra/labelstudio-venv

@@ -9,8 +9,9 @@ nothing is new: the run then replaces the batches it has).
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import dagster as dg
 import duckdb
@@ -113,6 +114,15 @@ def register_batches(spec: DatasetSpec, warehouse_path: str, instance: dg.Dagste
     return added
 
 
+class RunWatcher(Protocol):
+    """Told the run's steps before it starts, then called with each event the instance stores
+    (mlinfra_assets.progress.RunProgress shows them)."""
+
+    def planned(self, steps: list[str]) -> None: ...
+
+    def __call__(self, entry: dg.EventLogEntry) -> None: ...
+
+
 def _execute(
     spec: DatasetSpec,
     defs: dg.Definitions,
@@ -122,16 +132,24 @@ def _execute(
     first: str | None,
     last: str | None,
     raise_on_error: bool,
+    run_id: str | None = None,
+    watch: RunWatcher | None = None,
 ) -> dg.ExecuteInProcessResult:
     job = defs.resolve_job_def(job_name)
-    if not spec.has_timestamp:
+    if not spec.has_timestamp or watch is not None:
         instance = instance or dg.DagsterInstance.ephemeral()
+    if not spec.has_timestamp:
         ingests = keys.raw_key(spec) in job.asset_layer.selected_asset_keys
         register_batches(spec, resources["warehouse"].path, instance, add_new=ingests)
+    run_id = run_id or str(uuid.uuid4())
+    if watch is not None:
+        watch.planned([node.name for node in job.graph.nodes])
+        instance.add_event_listener(run_id, watch)
     return job.execute_in_process(
         instance=instance,
         tags=partition_range_tags(spec, first, last, instance),
         raise_on_error=raise_on_error,
+        run_id=run_id,
     )
 
 
@@ -162,10 +180,13 @@ def run_job(
     first: str | None = None,
     last: str | None = None,
     raise_on_error: bool = False,
+    run_id: str | None = None,
+    watch: RunWatcher | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Execute one of the code location's jobs in-process over all partitions (first..last);
-    without a timestamp, a job that ingests adds the source's new batch(es) first."""
+    without a timestamp, a job that ingests adds the source's new batch(es) first. `run_id`
+    names the run (default: a new one); `watch` sees its steps and events as they happen."""
     from mlinfra_assets.definitions import build_definitions
 
     defs = build_definitions(spec, resources)
-    return _execute(spec, defs, job_name, resources, instance, first, last, raise_on_error)
+    return _execute(spec, defs, job_name, resources, instance, first, last, raise_on_error, run_id, watch)

@@ -19,28 +19,32 @@ def _exists(tables: list, name: str) -> bool:
     return any(t[0] == name for t in tables)
 
 
-def warehouse_section(spec: DatasetSpec, warehouse: Warehouse) -> list[str]:
+def warehouse_section(spec: DatasetSpec, warehouse: Warehouse, tables: bool = True) -> list[str]:
+    """The warehouse's tables with their row counts (`tables=False`: how many, on the header
+    line), then the weak labels, the latest evaluation, the edge variants and drift."""
     out = [f"== warehouse  {warehouse.path}"]
     with warehouse.connect(read_only=True) as con:
-        tables = _tables(con)
-        for name, rows, kind in tables:
+        listing = _tables(con)
+        if not tables:
+            out[0] += f"  ({len(listing)} tables and views: mlinfra status lists them)"
+        for name, rows, kind in listing if tables else []:
             out.append(f"  {name:<36} {rows:>10,} rows{'  (view)' if kind == 'VIEW' else ''}")
-        if _exists(tables, "labeling.weak_labels") and _exists(tables, spec.raw_table):
+        if _exists(listing, "labeling.weak_labels") and _exists(listing, spec.raw_table):
             covered, total = con.execute(
                 f"SELECT (SELECT count(*) FROM labeling.weak_labels), (SELECT count(*) FROM {spec.raw_table})"
             ).fetchall()[0]
             out.append("== weak labels")
             out.append(f"  coverage {covered / max(total, 1):.1%} of {total:,} raw rows")
-            if spec.gold is not None and _exists(tables, "raw.gold"):
+            if spec.gold is not None and _exists(listing, "raw.gold"):
                 acc, n = con.execute(
                     f"SELECT avg((w.label = g.label)::INT), count(*) FROM labeling.weak_labels w "
                     f"JOIN ({gold_from(spec)}) g ON CAST(w.row_id AS VARCHAR) = CAST(g.row_id AS VARCHAR)"
                 ).fetchall()[0]
                 out.append(f"  label-model accuracy vs gold {acc:.3f} on {n:,} rows")
-        if _exists(tables, "labeling.annotations"):
+        if _exists(listing, "labeling.annotations"):
             n = con.execute("SELECT count(*) FROM labeling.annotations").fetchall()[0][0]
             out.append(f"  human annotations {n:,}")
-        if _exists(tables, "training.evaluation"):
+        if _exists(listing, "training.evaluation"):
             rows = con.execute(
                 "SELECT model_version, metric, value, decision FROM training.evaluation "
                 "WHERE slice = 'overall' AND evaluated_at = (SELECT max(evaluated_at) FROM training.evaluation) "
@@ -48,7 +52,7 @@ def warehouse_section(spec: DatasetSpec, warehouse: Warehouse) -> list[str]:
             ).fetchall()
             out.append("== latest model evaluation (holdout)")
             out += [f"  v{v} {m:<24} {'n/a' if val is None else f'{val:.4f}'}  ({d})" for v, m, val, d in rows]
-        if _exists(tables, "edge.compression_report"):
+        if _exists(listing, "edge.compression_report"):
             out.append("== edge variants")
             for row in con.execute(
                 "SELECT variant, size_bytes, latency_b1_p50_ms, metric_value, deployable "
@@ -57,7 +61,7 @@ def warehouse_section(spec: DatasetSpec, warehouse: Warehouse) -> list[str]:
                 figure = "not judged (no labelled holdout)" if row[3] is None else f"{row[3]:.4f}"
                 out.append(f"  {row[0]:<22} {row[1] / 1024:8.1f} KiB  p50@1 {row[2]:.3f} ms  "
                            f"{spec.metric} {figure}  deployable={row[4]}")
-        if _exists(tables, "monitoring.drift_report"):
+        if _exists(listing, "monitoring.drift_report"):
             flagged = con.execute(
                 "SELECT count(DISTINCT _partition) FILTER (WHERE drifted), count(DISTINCT _partition) "
                 "FROM monitoring.drift_report"
@@ -82,10 +86,11 @@ def mlflow_section(spec: DatasetSpec, mlflow_resource: Any) -> list[str]:
     return out
 
 
-def platform_status(spec: DatasetSpec, resources: dict[str, Any]) -> str:
+def platform_status(spec: DatasetSpec, resources: dict[str, Any], tables: bool = True) -> str:
+    """The summary `mlinfra status` prints (`mlinfra run` ends with it, `tables=False`)."""
     lines: list[str] = []
     try:
-        lines += warehouse_section(spec, resources["warehouse"])
+        lines += warehouse_section(spec, resources["warehouse"], tables)
     except FileNotFoundError as exc:
         lines.append(str(exc))
     lines += mlflow_section(spec, resources["mlflow"])
