@@ -8,6 +8,7 @@ user's spec, table or labels prints one line naming it and exits 2, without a tr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -64,35 +65,48 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Materialize every asset over every partition in one run recorded in DAGSTER_HOME."""
+    """Materialize every asset over every partition in one run recorded in DAGSTER_HOME. The
+    steps show as they run (live on a terminal, a line per finished step elsewhere); Dagster's
+    event stream and the libraries' output go to data/logs/run-*.log (--verbose: the terminal)."""
+    import uuid
+
     import dagster as dg
 
+    from mlinfra_assets.progress import RunProgress, failure_lines, output_to, run_log_path
     from mlinfra_assets.runner import run_job
     from mlinfra_assets.spec import current_spec
+    from mlinfra_assets.validate import check_spec
 
     spec = current_spec()
     resources = _resources()
-    from mlinfra_assets.validate import check_spec
-
     check_spec(spec, resources["warehouse"].path)
     home = dagster_home()
     instance = dg.DagsterInstance.get()
-    started = time.monotonic()
-    result = run_job(spec, resources, args.job, instance=instance)
-    elapsed = time.monotonic() - started
-    stats = instance.get_run_step_stats(result.run_id)
-    print("\n== steps (seconds)")
-    for s in sorted(stats, key=lambda s: s.start_time or 0):
-        took = (s.end_time or 0) - (s.start_time or 0)
-        print(f"  {s.step_key:<40} {s.status.value if s.status else '?':<8} {took:7.1f}")
-    for event in result.all_events:
-        if event.is_step_failure:
-            error = event.event_specific_data.error
-            print(f"\nstep {event.step_key} failed: {error.message.strip() if error else '(no message)'}")
-    print(f"\nrun {result.run_id} {'succeeded' if result.success else 'FAILED'} in {elapsed:.0f} s "
-          f"(Dagster runs in {home}; data in {resources['data_dir'].root})")
-    print_status(spec, resources)
-    print_decisions(result)
+    run_id, started = str(uuid.uuid4()), time.monotonic()
+
+    def summary(result) -> None:  # noqa: ANN001 - an ExecuteInProcessResult
+        print(f"run {result.run_id} {'succeeded' if result.success else 'FAILED'} in "
+              f"{time.monotonic() - started:.0f} s (Dagster runs in {home}; data in {resources['data_dir'].root})")
+        print_status(spec, resources, tables=args.verbose)
+        print_decisions(result)
+
+    if args.verbose:
+        result = run_job(spec, resources, args.job, instance=instance, run_id=run_id)
+        summary(result)
+        log = None
+    else:
+        log = run_log_path(resources["data_dir"].root, run_id)
+        print(f"run {run_id[:8]} ({args.job}); Dagster's events and the libraries' output: {log}", flush=True)
+        with output_to(log) as terminal:  # what the summary's libraries say goes to the log too
+            progress = RunProgress(terminal)
+            with progress.showing():
+                result = run_job(spec, resources, args.job, instance=instance, run_id=run_id, watch=progress)
+            with contextlib.redirect_stdout(terminal):
+                if progress.not_run():
+                    print(f"{len(progress.not_run())} of {progress.total} steps not run (downstream of the failure)")
+                summary(result)
+    if not result.success:
+        print("\n".join(failure_lines(result, log)), file=sys.stderr)
     return 0 if result.success else 1
 
 
@@ -122,10 +136,10 @@ def print_decisions(result) -> None:  # noqa: ANN001 - an ExecuteInProcessResult
                 print(f"  {label + ':':<16} {text}")
 
 
-def print_status(spec, resources) -> None:  # noqa: ANN001
+def print_status(spec, resources, tables: bool = True) -> None:  # noqa: ANN001
     from mlinfra_assets.status import platform_status
 
-    print(platform_status(spec, resources))
+    print(platform_status(spec, resources, tables))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -224,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     init.set_defaults(fn=cmd_init)
     run = sub.add_parser("run", parents=[common], help="materialize every asset on every partition (make run)")
     run.add_argument("--job", default="full_pipeline")
+    run.add_argument("--verbose", action="store_true",
+                     help="Dagster's full event stream on the terminal instead of the step lines and the log file")
     run.set_defaults(fn=cmd_run)
     status = sub.add_parser("status", parents=[common], help="tables, row counts, models and key figures")
     status.add_argument("--json", action="store_true", help="the champion's figures, baselines and each stage's state as JSON")
