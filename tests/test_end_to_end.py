@@ -78,6 +78,12 @@ def test_the_summary_names_tables_models_and_figures(pipeline):
     assert f"registered model '{spec.name}'" in text and "champion" in text
 
 
+def test_every_readme_query_example_runs(pipeline, capsys, monkeypatch):
+    from tests.test_readme_queries import check_readme_queries
+
+    check_readme_queries(pipeline[1]["data_dir"].root, capsys, monkeypatch)
+
+
 def test_a_rerun_replaces_and_duplicates_nothing(pipeline):
     spec, resources, instance, _, counts = pipeline
     again = run_job(spec, resources, keys.FULL_JOB, instance=instance)
