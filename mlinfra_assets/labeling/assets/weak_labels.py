@@ -197,6 +197,6 @@ def _comparison_metadata(source: str, table: pd.DataFrame, metric: str) -> dict:
         f"{source}_comparison": df_markdown(table),
         f"{source}_{metric}_plot": png_markdown(
             lambda ax: ax.barh(table["method"], table[metric], color=["C1", "C2"] + ["C0"] * len(lfs)),
-            f"{metric} vs {source} gold",
+            f"{metric} against the {source} labels",
         ),
     }
