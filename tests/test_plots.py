@@ -1,4 +1,4 @@
-"""Plots: every point of the edge trade-off plots named once, no label over another."""
+"""Plots: the edge trade-off labels (each point named once, none over another), the chosen epoch on the loss plot."""
 
 import itertools
 
@@ -54,3 +54,34 @@ def test_each_variant_is_named_once_and_no_labels_overlap(draw):
 def test_a_plot_without_judged_variants_says_why():
     unjudged = REPORT.assign(metric_value=None)
     assert "data:image/png;base64" in png_markdown(figures.tradeoff(unjudged, "size_bytes", "size"), "Size").value
+
+
+def _history(select, loss):
+    from mlinfra_assets.training.trainer import EpochStats
+
+    return [EpochStats(i + 1, 0.5, v, 0.3, s, 1.0, 0.3, s) for i, (s, v) in enumerate(zip(select, loss, strict=True))]
+
+
+@pytest.mark.parametrize(("select", "loss", "on", "chosen"), [
+    ([0.46, 0.48, 0.56, 0.58, 0.44], [0.69, 0.77, 0.69, 0.61, 0.60], "pr_auc", 4),  # the peak, not the lowest loss
+    ([0.5, 0.6, 0.6], [0.7, 0.5, 0.4], "pr_auc", 3),  # a tie goes to the lower loss
+    ([0.5, 0.6, 0.6], [0.7, 0.4, 0.4], "pr_auc", 2),  # ... then to the earlier epoch
+    ([float("nan"), 0.1, float("nan")], [0.1, 0.9, 0.05], "macro_f1", 2),  # undefined ranks below any figure
+    ([0.5, 0.6, 0.7], [0.7, 0.4, 0.6], "loss", 2),
+])
+def test_the_loss_plot_marks_the_epoch_the_figure_chose(select, loss, on, chosen):
+    from mlinfra_assets.training.figures import chosen_epoch, draw_loss
+
+    history = _history(select, loss)
+    plot = draw_loss(history, on, "f1")
+    assert chosen_epoch(history, on) == plot.best_epoch == chosen
+    fig, ax = plt.subplots()
+    try:
+        plot(ax)
+        marks = [line for line in ax.get_lines() if line.get_label() == f"chosen epoch {chosen}"]
+        assert len(marks) == 1 and list(marks[0].get_xdata()) == [chosen, chosen]
+        assert ax.get_legend().get_bbox_to_anchor().y0 < ax.get_window_extent().y0  # under the axes
+    finally:
+        plt.close(fig)
+    assert draw_loss(history, on, "f1", best_epoch=1).best_epoch == 1  # the trainer's own choice wins
+    assert draw_loss([], on, "f1").best_epoch == 0

@@ -10,13 +10,18 @@ from mlinfra_assets.plots import png_markdown
 
 
 def class_bars(table: pd.DataFrame, columns: list[str], title: str, hline: float | None = None) -> dg.MarkdownMetadataValue:
-    """Grouped bars, one group per class (`table.class`), one bar per column."""
+    """Grouped bars, one group per class (`table.class`), one bar per column, each with its value."""
+
+    counts = all(float(v).is_integer() for c in columns for v in table[c])
+    fmt = "{:,.0f}" if counts else "{:.3g}"  # on each bar: a small class stays readable beside a large one
 
     def draw(ax) -> None:  # noqa: ANN001 - a matplotlib axis
         x = np.arange(len(table))
         width = 0.8 / len(columns)
         for i, column in enumerate(columns):
-            ax.bar(x + i * width, table[column], width, label=column)
+            bars = ax.bar(x + i * width, table[column], width, label=column)
+            ax.bar_label(bars, fmt=fmt, fontsize=7, padding=1)
+        ax.margins(y=0.12)
         ax.set_xticks(x + width * (len(columns) - 1) / 2, table["class"])
         if hline is not None:
             ax.axhline(hline, color="black", linestyle="--", linewidth=1, label=f"target {hline:g}")

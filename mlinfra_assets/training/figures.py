@@ -12,29 +12,51 @@ from mlinfra_assets.training.trainer import EpochStats
 FIGURE_NAMES = {"f1": "F1", "macro_f1": "macro-F1", "accuracy": "accuracy", "pr_auc": "PR-AUC", "loss": "loss"}
 
 
-def draw_loss(history: list[EpochStats], selected_on: str = "pr_auc", metric: str = "f1") -> Callable[[object], None]:
+def chosen_epoch(history: list[EpochStats], selected_on: str) -> int:
+    """The epoch the trainer keeps: the best validation figure `selected_on` (an undefined one
+    ranks below any other), ties by the lower validation loss, the earlier epoch last; by
+    loss alone when `selected_on` is `loss`. 0 when no epoch ran."""
+    if not history:
+        return 0
+    if selected_on == "loss":
+        key = [(-h.val_loss, 0.0) for h in history]
+    else:
+        key = [(-1.0 if np.isnan(h.val_select) else h.val_select, -h.val_loss) for h in history]
+    return history[max(range(len(history)), key=lambda i: (key[i], -i))].epoch
+
+
+def draw_loss(history: list[EpochStats], selected_on: str = "pr_auc", metric: str = "f1",
+              best_epoch: int | None = None) -> Callable[[object], None]:
     """Train and validation loss per epoch; on a second axis the validation figure that chose
-    the epoch (`selected_on`), and the spec's `metric` when that is another figure."""
+    the epoch (`selected_on`), and the spec's `metric` when that is another figure; the chosen
+    epoch (`best_epoch`, else `chosen_epoch`) marked by a vertical line."""
     lines = [] if selected_on == "loss" else [(f"validation {FIGURE_NAMES.get(selected_on, selected_on)} "
                                                "(chooses the epoch)", [h.val_select for h in history])]
     if metric != selected_on:
         lines.append((f"validation {FIGURE_NAMES.get(metric, metric)}", [h.val_metric for h in history]))
+    best = chosen_epoch(history, selected_on) if best_epoch is None else best_epoch
 
     def draw(ax) -> None:  # noqa: ANN001 - a matplotlib Axes
         epochs = [h.epoch for h in history]
         ax.plot(epochs, [h.train_loss for h in history], marker="o", label="train loss")
         ax.plot(epochs, [h.val_loss for h in history], marker="o", label="validation loss"
                 + (" (chooses the epoch)" if selected_on == "loss" else ""))
+        if best:
+            ax.axvline(best, color="black", lw=1, ls="-.", label=f"chosen epoch {best}")
         ax.set_xlabel("epoch")
         ax.set_ylabel("weighted soft cross-entropy")
         right = ax.twinx()
         for (label, values), style in zip(lines, ("--", ":"), strict=False):
-            right.plot(epochs, values, color="tab:green", ls=style, label=label)
+            right.plot(epochs, values, color="tab:green", ls=style, marker="." if style == "--" else None,
+                       label=label)
         right.set_ylabel("validation figure")
         handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
-        ax.legend(handles=handles, loc="upper center", fontsize=7)
+        # below the axes: inside, the legend hid the lines it names
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=7,
+                  frameon=False)
 
     draw.lines = [label for label, _ in lines]  # what the second axis shows (tests read it)
+    draw.best_epoch = best
     return draw
 
 
@@ -78,10 +100,12 @@ def draw_confusion(labels: np.ndarray, pred: np.ndarray, classes: list[str]) -> 
     np.add.at(counts, (labels.astype(int), pred.astype(int)), 1)
 
     def draw(ax) -> None:  # noqa: ANN001
-        ax.imshow(np.log1p(counts), cmap="Blues")
+        shade = np.log1p(counts)
+        ax.imshow(shade, cmap="Blues")
         for i in range(k):
-            for j in range(k):
-                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=9)
+            for j in range(k):  # white on the dark cells, black on the light ones
+                ax.text(j, i, f"{counts[i, j]:,}", ha="center", va="center", fontsize=9,
+                        color="white" if shade[i, j] > 0.6 * shade.max() else "black")
         ax.set_xticks(range(k), classes)
         ax.set_yticks(range(k), classes)
         ax.set_xlabel("predicted")
@@ -98,7 +122,7 @@ def figure(draw: Callable[[object], None], title: str, size: tuple[float, float]
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=size, dpi=90)
-    draw(ax)
     ax.set_title(title)
+    draw(ax)
     fig.tight_layout()
     return fig

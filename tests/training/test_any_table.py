@@ -48,8 +48,8 @@ def test_three_classes_choose_the_epoch_on_macro_f1_and_never_shift_a_logit():
     keys = [(h.val_select, -h.val_loss) for h in result.history]
     assert result.best_epoch == 1 + max(range(len(keys)), key=lambda i: keys[i])  # the epoch the metric chose
     assert result.best_val_metric == pytest.approx(metrics.macro_f1(result.val_labels, result.val_probs.argmax(1), 3))
-    assert draw_loss(result.history, result.selected_on, result.metric).lines == [
-        "validation macro-F1 (chooses the epoch)"]
+    plot = draw_loss(result.history, result.selected_on, result.metric)
+    assert plot.lines == ["validation macro-F1 (chooses the epoch)"] and plot.best_epoch == result.best_epoch
     truth = test["target"].to_numpy()
     pred = result.model.predict_proba(test).argmax(1)
     score = metrics.macro_f1(truth, pred, 3)
@@ -67,8 +67,9 @@ def test_binary_keeps_the_positive_class_f1_its_pr_auc_epoch_and_its_decision_sh
                    log=lambda _: None)
     assert result.selected_on == "pr_auc"  # the decision is tuned after the epoch: threshold-free choice
     assert [h.val_select for h in result.history] == [h.val_pr_auc for h in result.history]
-    assert draw_loss(result.history, result.selected_on, result.metric).lines == [
-        "validation PR-AUC (chooses the epoch)", "validation F1"]
+    plot = draw_loss(result.history, result.selected_on, result.metric)  # marks the epoch the trainer kept
+    assert plot.lines == ["validation PR-AUC (chooses the epoch)", "validation F1"]
+    assert plot.best_epoch == result.best_epoch
     assert result.decision_shift != 0.0  # weak rows: the shift flags the label model's positive share
     truth, probs = test["target"].to_numpy(), result.model.predict_proba(test)
     assert metrics.f1_positive(truth, probs.argmax(1), spec.positive_index) > 0.85
