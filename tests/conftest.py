@@ -1,6 +1,9 @@
 """Shared fixtures: a small demo spec and resources in a temporary folder."""
 
+import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -33,3 +36,108 @@ def spec() -> DatasetSpec:
 @pytest.fixture
 def resources(tmp_path: Path) -> dict:
     return default_resources(tmp_path / "data")
+
+
+# ---- two workers (pytest-xdist: `-n 2 --dist loadgroup --no-loadscope-reorder` in pyproject) ----
+#
+# A test that uses a module-, class- or package-scoped fixture, or one of the session's servers
+# (ONE_WORKER), runs on the worker that built it: such tests form one unit, by module, package or
+# server, so each shared fixture is built once, as in a serial run. Tests that share none are
+# handed out one by one. Known-slow units go first (the scheduler keeps the collection's order),
+# so that the two workers finish together instead of one waiting on a late long campaign.
+# (xdist's own xdist_group marks no longer reach its scheduler under pytest 9.2, whose node ids
+# cannot be rewritten: the workers write each test's unit to a file that our scheduler reads.)
+
+# nodeid prefix -> seconds on one core (from `pytest --durations`, rounded), spread over the
+# tests the prefix matches; a test without one counts 1 s. A unit costs its tests' sum.
+SLOW: dict[str, float] = {}
+# session fixtures that start a server: the tests using one run on one worker, which starts it once
+ONE_WORKER: set[str] = set()
+
+
+def _shared(item: pytest.Item) -> list[str]:
+    """What `item` shares with other tests: its module or package fixtures' scope, its servers."""
+    found = []
+    for name in item.fixturenames:
+        defs = item._fixtureinfo.name2fixturedefs.get(name)
+        if not defs:
+            continue
+        scope = defs[-1].scope
+        if scope == "package":
+            found.append(defs[-1].baseid or "tests")
+        elif scope in ("module", "class"):
+            found.append(item.nodeid.split("::")[0])
+        elif scope == "session" and name in ONE_WORKER:
+            found.append(f"server:{name}")
+    return found
+
+
+def units(items: list[pytest.Item]) -> dict[str, str]:
+    """nodeid -> its unit: tests that share something (transitively) form one unit."""
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            key = parent[key]
+        return key
+
+    for item in items:
+        keys = [item.nodeid, *_shared(item)]
+        for key in keys[1:]:
+            parent[root(key)] = root(keys[0])
+    return {item.nodeid: root(item.nodeid) for item in items}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    matched: dict[str, list[str]] = {}
+    for item in items:
+        prefixes = [p for p in SLOW if item.nodeid.startswith(p)]
+        if prefixes:
+            matched.setdefault(max(prefixes, key=len), []).append(item.nodeid)
+    cost = {nodeid: SLOW[p] / len(ids) for p, ids in matched.items() for nodeid in ids}
+    unit_of = units(items)
+    by_unit: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        by_unit.setdefault(unit_of[item.nodeid], []).append(item)
+    ordered = sorted(by_unit.values(), key=lambda unit: -sum(cost.get(i.nodeid, 1.0) for i in unit))
+    items[:] = [item for unit in ordered for item in unit]
+    folder = getattr(config, "workerinput", {}).get("mlinfra_units")
+    if folder:  # a worker: tell the controller's scheduler
+        worker = config.workerinput["workerid"]
+        Path(folder, f"{worker}.json").write_text(json.dumps(unit_of))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:  # noqa: ANN001 - an xdist WorkerController
+    node.workerinput["mlinfra_units"] = _units_folder(node.config)
+
+
+def _units_folder(config: pytest.Config) -> str:
+    if not hasattr(config, "_mlinfra_units"):
+        config._mlinfra_units = tempfile.mkdtemp(prefix="mlinfra-units-")
+    return config._mlinfra_units
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, ANN201
+    """loadgroup's scheduler with the units the workers found (see above)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByUnit(LoadScopeScheduling):
+        _unit_of: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self._unit_of is None:
+                files = sorted(Path(_units_folder(config)).glob("*.json"))
+                self._unit_of = json.loads(files[0].read_text()) if files else {}
+            return self._unit_of.get(nodeid, nodeid)
+
+    return ByUnit(config, log)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if hasattr(config, "_mlinfra_units"):
+        shutil.rmtree(config._mlinfra_units, ignore_errors=True)
