@@ -50,7 +50,23 @@ def resources(tmp_path: Path) -> dict:
 
 # nodeid prefix -> seconds on one core (from `pytest --durations`, rounded), spread over the
 # tests the prefix matches; a test without one counts 1 s. A unit costs its tests' sum.
-SLOW: dict[str, float] = {}
+SLOW: dict[str, float] = {
+    "tests/faults/test_concurrency.py::test_five": 300,  # five retraining runs (its fixture)
+    "tests/own_data/test_matrix.py": 300,
+    "tests/own_data/test_matrix.py::test_whole_graph_on_a_new_table[iris]": 110,  # two runs
+    "tests/test_loop.py": 240,
+    "tests/faults/test_crash_safety.py": 180,
+    "tests/test_end_to_end.py": 150,
+    "tests/training": 150,
+    "tests/synthetic": 150,
+    "tests/faults/test_security.py::test_secrets": 120,
+    "tests/test_webserver.py": 90,
+    "tests/labeling/test_labelstudio.py": 90,
+    "tests/own_data/test_bad_input.py": 60,
+    "tests/edge": 60,
+    "tests/faults/test_security.py::test_make_ui": 40,
+    "tests/labeling/test_lf_spark.py": 30,
+}
 # session fixtures that start a server: the tests using one run on one worker, which starts it once
 ONE_WORKER: set[str] = set()
 
