@@ -78,13 +78,14 @@ def report_for(spec, train_df, holdout, hidden: list[int], epochs: int, folder: 
     trained = time.perf_counter() - start
     sample = train_df.sample(n=min(spec.edge.finetune_rows, len(train_df)), random_state=spec.edge.seed)
     finetune = FinetuneSet.from_frame(sample, scoring.pre, [f"_{c}" for c in spec.prob_columns])
-    variants, skipped = build_variants(scoring, folder / "-".join(map(str, hidden)), spec.edge, finetune,
-                                       spec.positive_class)
+    variants, skipped, failed = build_variants(scoring, folder / "-".join(map(str, hidden)), spec.edge, finetune,
+                                               spec.positive_class)
     built = time.perf_counter() - start - trained
     labels = holdout["_gold_label"].to_numpy(dtype="int64")
     num, cat = scoring.pre.encode(holdout)
     inputs = {"encoded": {"numeric": num, "categorical": cat}, "raw": raw_inputs(holdout, scoring.pre)}
-    report = evaluate_variants(variants, inputs, labels, spec.positive_index, spec.edge.f1_margin, skipped)
+    report = evaluate_variants(variants, inputs, labels, spec.positive_index, spec.edge.f1_margin, skipped,
+                               failed=failed)
     note = (f"hidden {hidden}: trained {trained:.0f}s, variants built {built:.0f}s, measured "
             f"{time.perf_counter() - start - trained - built:.0f}s; holdout {len(labels)} rows, "
             f"{int(np.sum(labels == spec.positive_index))} positives")

@@ -13,7 +13,6 @@ which rows were ever evaluated on.
 
 from mlinfra_assets.spec import DatasetSpec
 
-
 BUCKETS = 100
 HEX_DIGITS = 8  # of the MD5 digest: a 32-bit number, spread evenly enough over 100 buckets
 

@@ -20,6 +20,26 @@ TRAINING_SET = "training.training_set"
 _VERSION = re.compile(r"^[A-Za-z0-9._-]+$")
 UNLABELLED_ROWS = 2000  # holdout rows timed when none is labelled
 FIGURE_NAMES = {"f1": "F1", "macro_f1": "macro-F1", "accuracy": "accuracy"}
+VARIANTS_CHECK = "edge_variants_built"
+CHECK_KEY = dg.AssetCheckKey(keys.COMPRESSED_MODELS, VARIANTS_CHECK)
+
+
+def variants_check(skipped: dict[str, str], failed: dict[str, str]) -> dg.AssetCheckResult:
+    """`edge_variants_built`: fails (ERROR) when a variant failed for an unexpected reason;
+    variants the model cannot take (skipped, with the reason) do not fail it."""
+    lines = [f"{n} failed: {r}" for n, r in failed.items()] + [f"{n} skipped: {r}" for n, r in skipped.items()]
+    if failed:
+        head = (f"{len(failed)} edge variant(s) failed unexpectedly ({', '.join(failed)}): the run's log "
+                "holds the traceback; the other variants were built")
+    else:
+        head = "every variant built" + (" except those the model cannot take" if skipped else "")
+    return dg.AssetCheckResult(
+        check_name=VARIANTS_CHECK,
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="\n".join([head, *lines]),
+        metadata={"failed_variants": len(failed), "skipped_variants": len(skipped)},
+    )
 
 
 def _number(value: float) -> float | str:
@@ -89,6 +109,15 @@ def build_compressed_models(spec: DatasetSpec) -> dg.AssetsDefinition:
         group_name="edge",
         kinds={"pytorch", "onnx", "triton"},
         pool=keys.WAREHOUSE_POOL,
+        check_specs=[
+            dg.AssetCheckSpec(
+                VARIANTS_CHECK,
+                asset=keys.COMPRESSED_MODELS,
+                blocking=False,  # the report still measures the variants that were built
+                description="Fails (ERROR) when an edge variant failed for an unexpected reason (a bug, "
+                "not a layer or op the variant cannot take, which is a skip with its reason).",
+            )
+        ],
     )
     @round_figures
     def compressed_models(context: dg.AssetExecutionContext, data_dir: DataDir, warehouse: Warehouse,
@@ -101,7 +130,10 @@ def build_compressed_models(spec: DatasetSpec) -> dg.AssetsDefinition:
         ONNX fp32 and onnxruntime int8 (encoded inputs), and the edge deliverable
         `edge_model.onnx` (raw columns -> probabilities, preprocessing inside) with the
         standalone `score.py` (numpy + onnxruntime). A variant the model cannot take is
-        skipped with its reason. The value: version (the champion's), folder, variants, skipped."""
+        skipped with its reason; one that fails for any other reason is `failed` and fails the
+        check edge_variants_built. The folder is a link switched atomically to a complete build
+        (models/edge/<version>.builds/). The value: version (the champion's), folder, variants,
+        skipped, failed."""
         from mlinfra_assets.edge.compress import EDGE_FILE, build_variants
         from mlinfra_assets.edge.prune import FinetuneSet
         from mlinfra_assets.training import registry
@@ -118,9 +150,11 @@ def build_compressed_models(spec: DatasetSpec) -> dg.AssetsDefinition:
         rows = finetune_rows(spec, warehouse)
         finetune = None if rows is None else FinetuneSet.from_frame(rows, scoring.pre, target_columns(spec))
         folder = data_dir.path("models", "edge", version, mkdir=False)
-        variants, skipped = build_variants(scoring, folder, spec.edge, finetune, positive_name(spec))
+        variants, skipped, failed = build_variants(scoring, folder, spec.edge, finetune, positive_name(spec))
         for name, reason in skipped.items():
             context.log.warning(f"edge variant {name} skipped: {reason}")
+        for name, reason in failed.items():
+            context.log.error(f"edge variant {name} failed: {reason}")
         files = pd.DataFrame([v.to_dict() for v in variants.values()]).drop(columns="path")
         fp32_size = variants["fp32"].size_bytes
         return dg.MaterializeResult(
@@ -131,6 +165,7 @@ def build_compressed_models(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "folder": str(folder),
                 "variants": {n: v.to_dict() for n, v in variants.items()},
                 "skipped": skipped,
+                "failed": failed,
             },
             metadata={
                 "dagster/row_count": len(variants),
@@ -141,10 +176,13 @@ def build_compressed_models(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "edge_file": dg.MetadataValue.path(str(folder / EDGE_FILE)),
                 "variants": df_markdown(files),
                 "skipped": df_markdown(pd.DataFrame({"variant": list(skipped), "reason": list(skipped.values())})),
+                "failed": df_markdown(pd.DataFrame({"variant": list(failed), "error": list(failed.values())})),
                 "finetune_rows": 0 if finetune is None else len(finetune),
                 "fp32_size_bytes": fp32_size,
                 **{f"{n}_size_ratio": fp32_size / v.size_bytes for n, v in variants.items() if n != "fp32"},
             },
+            # the check's result only where the run selected the check (a run of the asset alone may not)
+            check_results=[variants_check(skipped, failed)] if CHECK_KEY in context.selected_asset_check_keys else [],
         )
 
     return compressed_models
@@ -161,7 +199,7 @@ def build_compression_report(spec: DatasetSpec) -> dg.AssetsDefinition:
     )
     @round_figures
     def compression_report(context: dg.AssetExecutionContext, compressed_models: dict, warehouse: Warehouse):
-        """Per edge variant of the champion: status (ok / skipped, with the reason), file size
+        """Per edge variant of the champion: status (ok / skipped / failed, with the reason), file size
         (and gzipped), size ratio vs fp32, stored tensor elements, weight sparsity, one-thread CPU
         latency (p50/p99 at batch 1 and 1024) and speed-up vs fp32, the spec's metric
         (`metric_value`; training.metric) on the frozen holdout (gold labels, or without gold the
@@ -191,7 +229,8 @@ def build_compression_report(spec: DatasetSpec) -> dg.AssetsDefinition:
         inputs = {"encoded": {"numeric": num, "categorical": cat}, "raw": raw_inputs(rows, pre)}
         variants = {n: Variant(**v) for n, v in compressed_models["variants"].items()}
         report = evaluate_variants(variants, inputs, labels, spec.positive_index, spec.edge.f1_margin,
-                                   compressed_models.get("skipped", {}), metric=spec.metric)
+                                   compressed_models.get("skipped", {}), metric=spec.metric,
+                                   failed=compressed_models.get("failed", {}))
         report.insert(1, "model_version", str(compressed_models["version"]))
         with warehouse.connect() as con:
             count = replace_table_from_df(con, REPORT_TABLE, report)
@@ -217,6 +256,7 @@ def build_compression_report(spec: DatasetSpec) -> dg.AssetsDefinition:
                 **figures_,
                 "deployable_variants": int(report["deployable"].sum()),
                 "skipped_variants": int((report["status"] == "skipped").sum()),
+                "failed_variants": int((report["status"] == "failed").sum()),
                 "report": df_markdown(report.drop(columns=["path", "model_version"])),
                 "size_vs_metric": png_markdown(
                     figures.tradeoff(report, "size_bytes", "file size (bytes, log)", name), f"Size vs {name}"),

@@ -6,7 +6,15 @@ Linears, int8 weights with fp32 activations for the input Linear),
 Triton on CUDA, torch on CPU), `pruned_<pct>` (global magnitude pruning + short fine-tune),
 `onnx_fp32` / `onnx_int8` (onnxruntime; int8 by its dynamic quantization) and `edge_onnx`
 (the deliverable: raw columns in, preprocessing inside, with `score.py` next to it).
-A variant the model cannot take is skipped, with the reason, instead of failing the rest.
+
+A variant the model cannot take (a layer the torch variants do not compress, no rows to
+fine-tune on, an op the ONNX exporter lacks) is skipped, with the reason. A variant that
+fails for any other reason is a failure, not a skip: it is reported apart (`failed`), and the
+edge stage's check fails on it; the other variants are still built.
+
+The folder `<name>` is a link to one complete build in `<name>.builds/`: each build is
+written there in full, then the link is switched by one atomic rename, and only then are
+older builds removed; a crash at any point leaves the previous build in place.
 """
 
 from __future__ import annotations
@@ -14,7 +22,11 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import logging
+import os
 import shutil
+import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -29,6 +41,8 @@ from mlinfra_assets.training.model import ScoringModel
 
 SCORER = Path(__file__).parent / "standalone" / "score.py"
 EDGE_FILE = "edge_model.onnx"
+BUILDS_SUFFIX = ".builds"  # `<folder>.builds/` holds the builds the link `<folder>` points to
+LOG = logging.getLogger(__name__)
 # layers with parameters that every variant keeps as they are (fp32) without harm
 KEPT_LAYERS = (nn.Embedding, nn.LayerNorm, nn.BatchNorm1d)
 RUNTIMES = {
@@ -131,16 +145,24 @@ def _reason(error: Exception) -> str:
     return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"[:300]
 
 
+def _failure(name: str, error: Exception) -> str:
+    """The one-line reason of an unexpected failure; the traceback goes to the log."""
+    LOG.error("edge variant %s failed", name, exc_info=error)
+    return _reason(error)
+
+
 def build_variants(scoring: ScoringModel, folder: Path, edge: object, finetune: FinetuneSet | None,
-                   positive: str | None = None) -> tuple[dict[str, Variant], dict[str, str]]:
-    """Write every variant the model allows (and the preprocessing) into `folder`, atomically.
+                   positive: str | None = None
+                   ) -> tuple[dict[str, Variant], dict[str, str], dict[str, str]]:
+    """Write every variant the model allows (and the preprocessing) as one build, then make
+    `folder` point at it with one atomic rename (`publish`).
 
     Parameters
     ----------
     scoring : ScoringModel
         The trained model with its preprocessor and classes.
     folder : Path
-        Target folder; built next to it first, then swapped in.
+        The link to the build; the build itself lives in `<folder>.builds/`.
     edge : spec.Edge
         `prune_amounts`, `finetune_epochs`, `finetune_learning_rate`, `finetune_mixup`, `seed`.
     finetune : FinetuneSet or None
@@ -151,16 +173,29 @@ def build_variants(scoring: ScoringModel, folder: Path, edge: object, finetune: 
 
     Returns
     -------
-    (dict of str to Variant, dict of str to str)
-        Variants by name, and skipped variant -> the reason.
+    (dict of str to Variant, dict of str to str, dict of str to str)
+        Variants by name; skipped variant -> the reason (the model cannot take it); failed
+        variant -> the error (anything else: a failure the edge stage's check reports).
     """
     fp32 = copy.deepcopy(scoring.model).cpu().eval()
-    tmp = folder.with_name(folder.name + ".building")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    builds = folder.with_name(folder.name + BUILDS_SUFFIX)
+    builds.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%dT%H%M%S-"), dir=builds))
+    try:
+        modules, files, skipped, failed = _write_build(fp32, scoring, tmp, edge, finetune, positive)
+        publish(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {name: _variant(name, folder / path.name, kind, inputs, modules.get(name))
+            for name, (path, kind, inputs) in files.items()}, skipped, failed
+
+
+def _write_build(fp32: nn.Module, scoring: ScoringModel, tmp: Path, edge: object, finetune: FinetuneSet | None,
+                 positive: str | None) -> tuple[dict, dict, dict[str, str], dict[str, str]]:
     (tmp / "preprocessor.json").write_text(scoring.pre.to_json())
     (tmp / "classes.json").write_text(json.dumps(scoring.classes))
-    modules, skipped = {"fp32": fp32}, {}
+    modules, skipped, failed = {"fp32": fp32}, {}, {}
     odd = unsupported_layers(fp32)
     # two classes: realign the positive class's decision after pruning; never one of three or more
     index = scoring.classes.index(positive) if positive in scoring.classes and len(scoring.classes) == 2 else None
@@ -172,19 +207,17 @@ def build_variants(scoring: ScoringModel, folder: Path, edge: object, finetune: 
         else:
             try:
                 modules[name] = make(fp32)
-            except Exception as error:  # noqa: BLE001 - a variant the model cannot take is reported
-                skipped[name] = _reason(error)
+            except Exception as error:  # noqa: BLE001 - unexpected: reported as a failure, the rest still built
+                failed[name] = _failure(name, error)
     for name, module in modules.items():
         torch.save(module, tmp / f"{name}.pt")
     files = {name: (tmp / f"{name}.pt", "torch", "encoded") for name in modules}
-    files |= _onnx_variants(fp32, scoring, tmp, skipped, positive)
-    _swap_in(tmp, folder)
-    return {name: _variant(name, folder / path.name, kind, inputs, modules.get(name))
-            for name, (path, kind, inputs) in files.items()}, skipped
+    files |= _onnx_variants(fp32, scoring, tmp, skipped, failed, positive)
+    return modules, files, skipped, failed
 
 
 def _onnx_variants(fp32: nn.Module, scoring: ScoringModel, tmp: Path, skipped: dict[str, str],
-                   positive: str | None) -> dict[str, tuple[Path, str, str]]:
+                   failed: dict[str, str], positive: str | None) -> dict[str, tuple[Path, str, str]]:
     steps = [
         ("onnx_fp32", "onnx_fp32.onnx", "encoded", lambda p: onnx_files.export_onnx(fp32, scoring.pre, p)),
         ("onnx_int8", "onnx_int8.onnx", "encoded", lambda p: onnx_files.quantize_onnx_int8(tmp / "onnx_fp32.onnx", p)),
@@ -195,11 +228,16 @@ def _onnx_variants(fp32: nn.Module, scoring: ScoringModel, tmp: Path, skipped: d
         if "onnx_fp32" in skipped:
             skipped[name] = skipped.get(name, f"needs onnx_fp32, which was skipped: {skipped['onnx_fp32']}")
             continue
+        if "onnx_fp32" in failed:
+            skipped[name] = f"needs onnx_fp32, which failed: {failed['onnx_fp32']}"
+            continue
         try:
             write(tmp / file)
             out[name] = (tmp / file, "onnx", inputs)
-        except Exception as error:  # noqa: BLE001 - e.g. an op the exporter or quantizer lacks
+        except torch.onnx.OnnxExporterError as error:  # an op the exporter lacks: the model cannot take it
             skipped[name] = _reason(error)
+        except Exception as error:  # noqa: BLE001 - unexpected: reported as a failure, the rest still built
+            failed[name] = _failure(name, error)
     return out
 
 
@@ -210,15 +248,28 @@ def _edge_file(network: Path, scoring: ScoringModel, positive: str | None, path:
     shutil.copy(SCORER, path.with_name("score.py"))
 
 
-def _swap_in(tmp: Path, folder: Path) -> None:
-    if folder.exists():
-        old = folder.with_name(folder.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(folder)
+def publish(build: Path, folder: Path) -> None:
+    """Point `folder` at the complete `build` (a folder in `<folder>.builds/`) with one atomic
+    rename of a relative symbolic link, then remove every other build there.
+
+    Readers of `folder` see the previous build or this one, never a mix or nothing. A folder
+    written before builds were kept (a real directory) is moved into `<folder>.builds/` first,
+    once. A crash before the rename leaves the previous build in place; the build it was
+    writing is removed by the next `publish`.
+    """
+    builds = build.parent
+    if builds != folder.with_name(folder.name + BUILDS_SUFFIX):
+        raise ValueError(f"build {build} is not in {folder.name}{BUILDS_SUFFIX}/ next to {folder}")
+    link = folder.with_name(f".{folder.name}.next")
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    os.symlink(os.path.join(builds.name, build.name), link, target_is_directory=True)
+    if folder.is_dir() and not folder.is_symlink():
+        folder.rename(Path(tempfile.mkdtemp(prefix="unversioned-", dir=builds)))
+    os.replace(link, folder)  # the one step that switches readers to the new build
+    for old in builds.iterdir():
+        if old.name != build.name:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _variant(name: str, path: Path, kind: str, inputs: str, module: nn.Module | None) -> Variant:

@@ -99,6 +99,7 @@ def evaluate_variants(
     reps_b1: int = 300,
     reps_b1024: int = 40,
     metric: str = "f1",
+    failed: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """One report row per variant, measured against `fp32` on the same holdout rows.
 
@@ -120,6 +121,9 @@ def evaluate_variants(
         Variants that could not be built, with the reason: rows with status `skipped`.
     metric : str
         The spec's metric (`metrics.metric_score`): f1, macro_f1 or accuracy.
+    failed : dict of str to str, optional
+        Variants whose build failed for an unexpected reason, with the error: rows with status
+        `failed` (never deployable).
 
     Returns
     -------
@@ -156,6 +160,7 @@ def evaluate_variants(
                 "max_abs_diff_vs_fp32": float(np.abs(probs[name] - probs["fp32"]).max()),
             })
     rows += [{"variant": n, "status": "skipped", "reason": r} for n, r in (skipped or {}).items()]
+    rows += [{"variant": n, "status": "failed", "reason": r} for n, r in (failed or {}).items()]
     return _judge(pd.DataFrame(rows), f1_margin, metric)
 
 
@@ -181,5 +186,5 @@ def _judge(report: pd.DataFrame, f1_margin: float, metric: str = "f1") -> pd.Dat
     off = ok & f1_ok & ~parity_ok
     report.loc[off, "reason"] = [f"not deployable: max |p - p_fp32| {d:.2e} > {ONNX_PARITY_TOL}"
                                  for d in report.loc[off, "max_abs_diff_vs_fp32"]]
-    report.loc[~ok, "reason"] = "skipped: " + report.loc[~ok, "reason"]
+    report.loc[~ok, "reason"] = report.loc[~ok, "status"] + ": " + report.loc[~ok, "reason"]
     return report[REPORT_COLUMNS]

@@ -6,6 +6,7 @@ os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton is imported
 
 import copy  # noqa: E402
 import csv  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -19,9 +20,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from mlinfra_assets import keys  # noqa: E402
-from mlinfra_assets.edge import build_stage  # noqa: E402
-from mlinfra_assets.edge.assets import REPORT_TABLE, holdout_sql  # noqa: E402
-from mlinfra_assets.edge.compress import build_variants, variant_names  # noqa: E402
+from mlinfra_assets.edge import build_stage, compress  # noqa: E402
+from mlinfra_assets.edge.assets import REPORT_TABLE, VARIANTS_CHECK, holdout_sql  # noqa: E402
+from mlinfra_assets.edge.compress import build_variants, publish, variant_names  # noqa: E402
 from mlinfra_assets.edge.edge_onnx import raw_inputs  # noqa: E402
 from mlinfra_assets.edge.evaluate import REPORT_COLUMNS, _judge, evaluate_variants, load_predictor  # noqa: E402
 from mlinfra_assets.edge.prune import FinetuneSet, linear_sparsity, prune_and_finetune  # noqa: E402
@@ -130,13 +131,24 @@ def test_report_has_every_variant_and_int8_is_smaller(edge_run):
     for col in ("latency_b1_p50_ms", "latency_b1024_p50_ms"):
         assert (report[col] > 0).all()
     assert (report["latency_b1024_p99_ms"] >= report["latency_b1024_p50_ms"]).all()
-    assert report.loc["fp32", "size_ratio"] == 1.0 and report.loc["fp32", "speedup_b1024"] == 1.0
+    # the ratios are against fp32's own row, as the two assets report them (computed apart)
+    fp32 = report.loc["fp32"]
+    assert report["size_ratio"].tolist() == pytest.approx((fp32["size_bytes"] / report["size_bytes"]).tolist())
+    assert report["speedup_b1024"].tolist() == pytest.approx(
+        (fp32["latency_b1024_p50_ms"] / report["latency_b1024_p50_ms"]).tolist())
     for path in report["path"]:
         assert os.path.getsize(path) > 0
     events = edge_run["result"].get_asset_materialization_events()
     meta = next(e.materialization.metadata for e in events if e.asset_key == keys.COMPRESSION_REPORT)
+    built = next(e.materialization.metadata for e in events if e.asset_key == keys.COMPRESSED_MODELS)
+    assert built["fp32_size_bytes"].value == fp32["size_bytes"]
+    for name in names[1:]:
+        assert built[f"{name}_size_ratio"].value == pytest.approx(report.loc[name, "size_ratio"], rel=1e-3), name
+        assert meta[f"{name}_size_ratio"].value == pytest.approx(report.loc[name, "size_ratio"], rel=1e-3), name
     assert meta["dagster/row_count"].value == len(names)
-    assert meta["skipped_variants"].value == 0
+    assert meta["skipped_variants"].value == 0 and meta["failed_variants"].value == 0
+    [check] = edge_run["result"].get_asset_check_evaluations()
+    assert check.check_name == VARIANTS_CHECK and check.passed
     assert meta["metric"].value == "f1" and meta["model_version"].value == "1"
     for plot in ("size_vs_metric", "latency_vs_metric", "size_vs_speed"):
         assert "data:image/png;base64" in meta[plot].value
@@ -171,8 +183,8 @@ def test_core_round_trip_on_real_rows(edge_run, tmp_path):
     assert len(rows) > 100 and rows["_gold_label"].sum() > 0
     want = scoring.predict_proba(rows)
     no_prune = spec.edge.model_copy(update={"prune_amounts": []})
-    variants, skipped = build_variants(scoring, tmp_path / "v1", no_prune, None)
-    assert skipped == {}
+    variants, skipped, failed = build_variants(scoring, tmp_path / "v1", no_prune, None)
+    assert skipped == {} and failed == {}
     num, cat = scoring.pre.encode(rows)
     inputs = {"encoded": {"numeric": num, "categorical": cat}, "raw": raw_inputs(rows, scoring.pre)}
     for name, tol in [("fp32", 1e-6), ("onnx_fp32", 1e-4), ("edge_onnx", 1e-4), ("int8_weight_only", 0.05),
@@ -180,10 +192,13 @@ def test_core_round_trip_on_real_rows(edge_run, tmp_path):
         got = load_predictor(variants[name])(inputs[variants[name].inputs])
         assert got.shape == want.shape
         assert np.abs(got - want).max() < tol and np.abs(got - want).mean() < 0.005, name
-    # rebuilding replaces the folder: nothing stale is left behind
+    # rebuilding replaces the folder: nothing stale is left behind, one build is kept
     (tmp_path / "v1" / "stale.txt").write_text("x")
+    first = (tmp_path / "v1").resolve()
     build_variants(scoring, tmp_path / "v1", no_prune, None)
     assert not (tmp_path / "v1" / "stale.txt").exists()
+    assert (tmp_path / "v1").resolve() != first and not first.exists()
+    assert [p.resolve() for p in (tmp_path / "v1.builds").iterdir()] == [(tmp_path / "v1").resolve()]
     assert sorted(p.name for p in (tmp_path / "v1").iterdir()) == sorted(
         ["classes.json", "preprocessor.json", "fp32.pt", "dynamic_int8.pt", "int8_weight_only.pt",
          "onnx_fp32.onnx", "onnx_int8.onnx", "edge_model.onnx", "score.py"]
@@ -241,8 +256,8 @@ def test_unsupported_layers_skip_their_variants_with_the_reason(edge_run, tmp_pa
         edge_run["resources"]["warehouse"].query_df("SELECT * FROM training.training_set LIMIT 500"),
         scoring.pre, target_columns(edge_run["spec"]),
     )
-    variants, skipped = build_variants(odd, tmp_path / "odd", edge_run["spec"].edge, finetune)
-    assert sorted(skipped) == ["dynamic_int8", "int8_weight_only", "pruned_50", "pruned_80"]
+    variants, skipped, failed = build_variants(odd, tmp_path / "odd", edge_run["spec"].edge, finetune)
+    assert sorted(skipped) == ["dynamic_int8", "int8_weight_only", "pruned_50", "pruned_80"] and failed == {}
     assert all("Gate" in reason and "not supported" in reason for reason in skipped.values())
     assert {"fp32", "onnx_fp32", "onnx_int8", "edge_onnx"} <= set(variants)
     fp32 = variants["fp32"]
@@ -350,3 +365,85 @@ def test_dynamic_int8_keeps_heavy_tailed_inputs_resolved():
         ours, theirs = ((layer(x)[4:] - want).abs().mean().item() for layer in (q[0], plain[0]))
         assert q(x).shape == (4096, 2)
     assert ours < theirs / 10, (ours, theirs)
+
+
+class Killed(BaseException):
+    """A kill at that instant: no `except Exception` in the build catches it."""
+
+
+def _files(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_a_kill_while_building_or_switching_keeps_the_previous_build(edge_run, tmp_path, monkeypatch):
+    """The folder is switched to a new build by one rename: killed while writing, or at the
+    switch itself, the previous build is still whole; a leftover build goes with the next one."""
+    scoring, spec = edge_run["scoring"], edge_run["spec"]
+    no_prune = spec.edge.model_copy(update={"prune_amounts": []})
+    folder = tmp_path / "7"
+    build_variants(scoring, folder, no_prune, None)
+    before = _files(folder)
+    assert folder.is_symlink() and set(before) >= {"fp32.pt", "edge_model.onnx", "score.py"}
+
+    with monkeypatch.context() as m:  # killed half-way: the torch files written, no ONNX file yet
+        m.setattr(compress, "_onnx_variants", lambda *a, **kw: (_ for _ in ()).throw(Killed()))
+        with pytest.raises(Killed):
+            build_variants(scoring, folder, no_prune, None)
+    assert _files(folder) == before
+    with monkeypatch.context() as m:  # killed at the switch: the new build is complete, not yet published
+        m.setattr(compress.os, "replace", lambda *a, **kw: (_ for _ in ()).throw(Killed()))
+        with pytest.raises(Killed):
+            build_variants(scoring, folder, no_prune, None)
+    assert _files(folder) == before
+    # a kill -9 leaves its half-written build behind: the next build removes it
+    leftover = tmp_path / "7.builds" / "killed-build"
+    leftover.mkdir()
+    (leftover / "fp32.pt").write_bytes(b"half")
+    build_variants(scoring, folder, no_prune, None)
+    assert not leftover.exists() and [p.resolve() for p in (tmp_path / "7.builds").iterdir()] == [folder.resolve()]
+    assert set(_files(folder)) == set(before)
+
+
+def test_a_folder_from_before_builds_were_kept_is_replaced(tmp_path):
+    folder, builds = tmp_path / "3", tmp_path / "3.builds"
+    folder.mkdir()
+    (folder / "fp32.pt").write_text("old")
+    builds.mkdir()
+    new = builds / "b1"
+    new.mkdir()
+    (new / "fp32.pt").write_text("new")
+    publish(new, folder)
+    assert folder.is_symlink() and (folder / "fp32.pt").read_text() == "new"
+    assert [p.name for p in builds.iterdir()] == ["b1"]
+    with pytest.raises(ValueError, match=r"is not in 3.builds/"):
+        publish(tmp_path / "elsewhere", folder)
+
+
+def test_an_unexpected_error_fails_the_variant_and_its_check(edge_run, tmp_path, monkeypatch):
+    """A variant that breaks for a reason no model explains (a bug) is `failed`, not `skipped`:
+    the report says so, it is never deployable, and the stage's check fails (ERROR); the other
+    variants are still built."""
+    spec = edge_run["spec"].model_copy(deep=True)
+    spec.edge.prune_amounts = []
+    data = tmp_path / "data"
+    shutil.copytree(Path(edge_run["resources"]["data_dir"].root), data)
+    resources = default_resources(data)
+
+    def broken(model):
+        raise RuntimeError("qconfig lost on the way")
+
+    monkeypatch.setattr(compress, "quantize_dynamic_int8", broken)
+    result = dg.materialize(build_stage(spec).assets, resources=resources, raise_on_error=False)
+    assert result.success  # the check does not block: the report still measures the rest
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == VARIANTS_CHECK and not check.passed
+    assert check.severity == dg.AssetCheckSeverity.ERROR
+    assert "dynamic_int8 failed: RuntimeError: qconfig lost on the way" in check.description
+    value = result.asset_value(keys.COMPRESSED_MODELS)
+    assert value["failed"] == {"dynamic_int8": "RuntimeError: qconfig lost on the way"}
+    assert value["skipped"] == {} and "dynamic_int8" not in value["variants"]
+    assert set(value["variants"]) == {"fp32", "int8_weight_only", "onnx_fp32", "onnx_int8", "edge_onnx"}
+    con = duckdb.connect(resources["warehouse"].path, read_only=True)
+    row = con.execute(f"SELECT status, reason, deployable FROM {REPORT_TABLE} WHERE variant = 'dynamic_int8'").fetchall()
+    con.close()
+    assert row == [("failed", "failed: RuntimeError: qconfig lost on the way", False)]
