@@ -70,19 +70,34 @@ def warehouse_section(spec: DatasetSpec, warehouse: Warehouse, tables: bool = Tr
     return out
 
 
-def mlflow_section(spec: DatasetSpec, mlflow_resource: Any) -> list[str]:
-    out = [f"== MLflow  {mlflow_resource.tracking_uri}  (artifacts {mlflow_resource.artifact_root})"]
-    try:
-        from mlflow.tracking import MlflowClient
+def read_registry(spec: DatasetSpec, mlflow_resource: Any) -> tuple[int, dict[str, str], str | None]:
+    """(versions of the spec's registered model, its aliases, None), or (0, {}, why) when the
+    registry cannot be read: an unreachable server or a broken store is said as such, never as
+    "no model yet". Any other error (a bug) is raised."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+    from sqlalchemy.exc import SQLAlchemyError
 
+    try:
         mlflow_resource.activate()
         client = MlflowClient()
         versions = client.search_model_versions(f"name = '{spec.name}'")
-        model = client.get_registered_model(spec.name) if versions else None
-    except Exception as exc:  # the store may not exist yet
-        return out + [f"  no registered model yet ({type(exc).__name__})"]
-    aliases = model.aliases if model else {}
-    out.append(f"  registered model {spec.name!r}: {len(versions)} version(s), aliases {aliases}")
+        aliases = dict(client.get_registered_model(spec.name).aliases) if versions else {}
+    except (MlflowException, SQLAlchemyError, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        return 0, {}, (f"registry not readable at {mlflow_resource.tracking_uri}: {type(exc).__name__}: {first} "
+                       "(check MLFLOW_TRACKING_URI, that the server runs, or the store file)")
+    return len(versions), {k: str(v) for k, v in aliases.items()}, None
+
+
+def mlflow_section(spec: DatasetSpec, mlflow_resource: Any) -> list[str]:
+    out = [f"== MLflow  {mlflow_resource.tracking_uri}  (artifacts {mlflow_resource.artifact_root})"]
+    versions, aliases, error = read_registry(spec, mlflow_resource)
+    if error:
+        return out + [f"  {error}"]
+    if not versions:
+        return out + [f"  no registered model {spec.name!r} yet: run `mlinfra run`"]
+    out.append(f"  registered model {spec.name!r}: {versions} version(s), aliases {aliases}")
     return out
 
 
@@ -179,13 +194,11 @@ def status_dict(spec: DatasetSpec, resources: dict[str, Any]) -> dict[str, Any]:
                 return found["metadata"]
         return {}
 
-    try:
-        champion = registry.champion_version(resources["mlflow"], spec.name)
-    except Exception as exc:  # noqa: BLE001 - reported, not raised: status must always answer
-        champion = None
-        champion_error = f"registry not readable: {type(exc).__name__}: {exc}"
-    else:
-        champion_error = None if champion else "no champion yet: run `mlinfra run`"
+    versions, aliases, champion_error = read_registry(spec, resources["mlflow"])
+    champion = aliases.get(registry.CHAMPION)
+    if champion_error is None and champion is None:
+        champion_error = (f"no champion yet: the gate (training/evaluation) promoted none of {versions} version(s)"
+                          if versions else f"no registered model {spec.name!r} yet: run `mlinfra run`")
     evaluation = meta(keys.EVALUATION)
     return {
         "spec": {

@@ -1,0 +1,70 @@
+"""`mlinfra status` on the registry: no model yet, no champion yet, and a registry it cannot read
+are three different answers; an error that is none of these is raised, not hidden."""
+
+import dagster as dg
+import pytest
+
+from mlinfra_assets.resources import MLflowTracker, default_resources
+from mlinfra_assets.status import mlflow_section, read_registry, status_dict
+from mlinfra_assets.training import registry
+from tests.conftest import small_spec
+
+
+def test_a_fresh_store_has_no_model_yet(tmp_path):
+    spec, resources = small_spec(), default_resources(tmp_path / "data")
+    assert read_registry(spec, resources["mlflow"]) == (0, {}, None)
+    assert mlflow_section(spec, resources["mlflow"])[1] == f"  no registered model {spec.name!r} yet: run `mlinfra run`"
+
+
+def test_a_model_without_champion_is_not_called_missing(tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    spec, resources = small_spec(), default_resources(tmp_path / "data")
+    tracker = resources["mlflow"]
+    tracker.activate()
+    client = MlflowClient(tracking_uri=tracker.store_uri(), registry_uri=tracker.store_uri())
+    client.create_registered_model(spec.name)
+    client.create_model_version(spec.name, (tmp_path / "model").as_uri())
+    client.create_model_version(spec.name, (tmp_path / "model").as_uri())
+    assert read_registry(spec, tracker) == (2, {}, None)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with dg.instance_for_test(temp_dir=str(tmp_path)):
+        state = status_dict(spec, resources)
+    assert state["champion"]["version"] is None
+    assert state["champion"]["note"] == "no champion yet: the gate (training/evaluation) promoted none of 2 version(s)"
+    registry.set_alias(tracker, spec.name, registry.CHAMPION, "2")
+    assert read_registry(spec, tracker) == (2, {registry.CHAMPION: "2"}, None)
+    assert mlflow_section(spec, tracker)[1] == f"  registered model {spec.name!r}: 2 version(s), aliases {{'champion': '2'}}"
+
+
+@pytest.mark.parametrize("store", ["garbage file", "server down"])
+def test_an_unreadable_registry_is_said_so(tmp_path, monkeypatch, store):
+    spec, resources = small_spec(), default_resources(tmp_path / "data")
+    if store == "garbage file":
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "mlflow.db").write_bytes(b"not a database " * 100)
+        tracker = resources["mlflow"]
+    else:
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+        tracker = MLflowTracker(tracking_uri="http://127.0.0.1:9", artifact_root=str(tmp_path / "art"))
+        resources = {**resources, "mlflow": tracker}
+    versions, aliases, error = read_registry(spec, tracker)
+    assert (versions, aliases) == (0, {}) and error.startswith(f"registry not readable at {tracker.tracking_uri}: ")
+    [_, line] = mlflow_section(spec, tracker)
+    assert "registry not readable" in line and "no registered model" not in line
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with dg.instance_for_test(temp_dir=str(tmp_path)):
+        state = status_dict(spec, resources)
+    assert state["champion"]["version"] is None and state["champion"]["note"] == error
+
+
+def test_an_error_that_is_not_the_registry_is_raised(tmp_path, monkeypatch):
+    spec, resources = small_spec(), default_resources(tmp_path / "data")
+
+    def broken(self):
+        raise KeyError("experiment")
+
+    monkeypatch.setattr(MLflowTracker, "activate", broken)
+    with pytest.raises(KeyError, match="experiment"):
+        mlflow_section(spec, resources["mlflow"])
