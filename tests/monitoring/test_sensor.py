@@ -143,6 +143,22 @@ def test_run_failure_sensor_reports_the_failed_step(tmp_path):
     assert "step broken failed" in record["error"] and "no alias 'champion'" in record["error"]
 
 
-@pytest.mark.parametrize("cursor", [None, "{}", "[1, 2]"])
-def test_state_reads_any_cursor(cursor):
-    assert isinstance(DriftState.loads(cursor) or DriftState(), DriftState)
+KEPT = DriftState(after=41, events=[["2026-01-21", "2026-01-22"]], absorbed=["2026-01-23"])
+
+
+@pytest.mark.parametrize(
+    "cursor, state",
+    [
+        (None, None),  # no cursor: the sensor rebuilds its state from the instance's runs
+        ("", None),
+        ("not json", None),
+        ("[1, 2]", None),  # JSON, but not the state's shape
+        ('{"events": 5}', None),
+        ('{"after": 3, "events": [7]}', None),
+        ("{}", DriftState()),
+        ('{"after": 12}', DriftState(after=12)),
+        (KEPT.dumps(), KEPT),  # what the sensor wrote reads back as it was
+    ],
+)
+def test_state_reads_any_cursor(cursor, state):
+    assert DriftState.loads(cursor) == state
