@@ -1,21 +1,17 @@
 """Every writing stage killed with SIGKILL mid-write (after its writes, before the commit):
 the previous version of its tables is intact, the DuckDB file opens, and a re-run succeeds."""
 
-import os
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 
 from mlinfra_assets import keys
-from mlinfra_assets.resources import FAILPOINT, default_resources
+from mlinfra_assets.resources import default_resources
 from mlinfra_assets.runner import run_assets, run_job
-from mlinfra_assets.spec import PROJECT_ROOT
 from tests.faults.concurrency import small_demo_spec
+from tests.faults.crash_child import run_killed
 
 pytestmark = pytest.mark.integration
 
@@ -69,20 +65,9 @@ def test_killed_mid_write_keeps_the_previous_version(built, asset):
     spec, resources, root, spec_json = built
     path = resources["warehouse"].path
     before = fingerprint(path, WRITERS[asset])
-    child = subprocess.run(
-        [
-            sys.executable,
-            str(Path(__file__).with_name("crash_child.py")),
-            str(spec_json),
-            str(root / "data"),
-            asset,
-        ],
-        env={**os.environ, FAILPOINT: "before_commit", "PYTHONPATH": str(PROJECT_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    log = root / f"crash-{asset.replace('/', '-')}.log"
+    exitcode = run_killed(str(spec_json), str(root / "data"), [asset], "before_commit", log)
+    assert exitcode == -signal.SIGKILL, log.read_text()[-2000:]
     assert fingerprint(path, WRITERS[asset]) == before  # the file opens; the old version is intact
     again = run_assets(
         spec,
@@ -100,17 +85,10 @@ def test_a_run_killed_between_register_and_gate_leaves_the_champion(built):
     spec, resources, root, spec_json = built
     mlflow = resources["mlflow"]
     champion = registry.champion_version(mlflow, spec.name)
-    child = subprocess.run(
-        [sys.executable, "-c",
-         "import sys, dagster as dg; from mlinfra_assets.resources import default_resources; "
-         "from mlinfra_assets.runner import run_assets; from mlinfra_assets.spec import DatasetSpec; "
-         f"spec = DatasetSpec.model_validate_json(open({str(spec_json)!r}).read()); "
-         f"run_assets(spec, default_resources({str(root / 'data')!r}), "
-         "selection=[dg.AssetKey(['training', 'model']), dg.AssetKey(['training', 'evaluation'])])"],
-        env={**os.environ, FAILPOINT: "before_gate", "PYTHONPATH": str(PROJECT_ROOT)},
-        capture_output=True, text=True, timeout=300,
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    log = root / "crash-before-gate.log"
+    exitcode = run_killed(str(spec_json), str(root / "data"), ["training/model", "training/evaluation"],
+                          "before_gate", log, neighbors=False)
+    assert exitcode == -signal.SIGKILL, log.read_text()[-2000:]
     mlflow.activate()
     challenger = registry.alias_version(mlflow, spec.name, "challenger")
     assert challenger is not None and str(challenger) != str(champion)  # registered, not gated
