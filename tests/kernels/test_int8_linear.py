@@ -121,13 +121,40 @@ def test_mismatched_shapes_and_dtypes_raise_before_launch():
         k.int8_linear(x, w_int8, scales, bias[:, None], force_triton=True)
 
 
-def test_gpu_bench_exits_with_a_message_without_cuda():
+GPU = torch.cuda.is_available()
+
+
+def _without_interpreter() -> dict:
+    return {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+
+
+@pytest.mark.skipif(not GPU, reason="no CUDA device: the tests above run the kernels in Triton's interpreter")
+def test_compiled_kernels_match_their_references_on_the_gpu():
+    """Where a GPU is present, the kernels compiled for it (a fresh interpreter: this session
+    runs Triton's interpreter for the CPU cases) on ragged shapes, explicit tiles and the
+    autotuner, fp32 and fp16, the fused MLP and the modules that use them."""
     import subprocess
     import sys
     from pathlib import Path
 
-    if torch.cuda.is_available():
-        pytest.skip("a CUDA device is present: kernels/bench.py would run the benchmark")
+    script = Path(__file__).with_name("compiled.py")
+    done = subprocess.run([sys.executable, str(script)], env=_without_interpreter(), capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "cases match their references" in done.stdout, done.stdout
+
+
+def test_gpu_bench_runs_on_a_gpu_and_says_why_not_elsewhere():
+    import subprocess
+    import sys
+    from pathlib import Path
+
     bench = Path(k.__file__).with_name("bench.py")
-    done = subprocess.run([sys.executable, str(bench), "--batches", "1"], capture_output=True, text=True, timeout=120)
-    assert done.returncode != 0 and "no CUDA device" in done.stderr
+    done = subprocess.run([sys.executable, str(bench), "--batches", "1,16", "--shape", "256x512", "--mlp", "19-64-32-2"],
+                          env=_without_interpreter(), capture_output=True, text=True, timeout=600)
+    if GPU:
+        assert done.returncode == 0, done.stderr[-4000:]
+        assert "## int8_linear 256x512" in done.stdout and "## fused_mlp 19-64-32-2" in done.stdout
+        assert "triton_int8" in done.stdout and "triton_fused_int8" in done.stdout
+    else:
+        assert done.returncode != 0 and "no CUDA device" in done.stderr
