@@ -111,7 +111,33 @@ def test_candidates_never_copy_a_real_row(first_run, upstream):
     ).fetchall()[0][0]
     con.close()
     assert _published(upstream) and copies == 0
-    assert _metadata(first_run, keys.SYNTHETIC_QUALITY)["dropped_exact_copies"] >= 0
+
+
+def test_staged_copies_of_real_rows_are_dropped_and_counted(first_run, upstream, tmp_path):
+    """The SQL the stage samples through: staged rows equal to a real row are dropped (and
+    those equal to a fit row counted), every other row is kept."""
+    import pandas as pd
+
+    from mlinfra_assets.synthetic.assets import fit_rows_path
+
+    spec = synthetic_spec()
+    con = duckdb.connect(upstream["warehouse"].path, read_only=True)
+    kept = con.execute("SELECT * FROM synthetic.synthetic_rows ORDER BY _synthetic_id LIMIT 20").df()
+    fit_file = fit_rows_path(_metadata(first_run, keys.SYNTHESIZER)["model_path"])
+    fit = pd.read_parquet(fit_file)
+    raw = con.execute(f"SELECT {', '.join(spec.feature_columns)} FROM {spec.raw_table} "
+                      f"ORDER BY {spec.id_column} DESC LIMIT 2").df()
+    copies = pd.concat([fit[spec.feature_columns].head(3), raw], ignore_index=True)
+    copies = copies.assign(_label=kept["_label"].iloc[0], _synthesizer_version=kept["_synthesizer_version"].iloc[0])
+    copies.insert(0, "_synthetic_id", [f"copy-{i}" for i in range(len(copies))])
+    staged = tmp_path / "batch.parquet"
+    pd.concat([kept, copies[kept.columns]], ignore_index=True).sample(frac=1, random_state=0).to_parquet(staged)
+    survivors = con.execute(data.synthetic_rows_sql(spec), [[str(staged)]]).df()["_synthetic_id"].tolist()
+    fit_copies = con.execute(data.fit_copies_sql(spec), [[str(staged)], str(fit_file)]).fetchall()[0][0]
+    con.close()
+    assert survivors == kept["_synthetic_id"].tolist()  # the 5 copies dropped, the 20 others kept in order
+    in_fit = len(raw.merge(fit[spec.feature_columns].drop_duplicates(), on=spec.feature_columns))
+    assert fit_copies == 3 + in_fit  # the fit rows' copies, and a raw row that was also fit on
 
 
 def test_unjudged_candidates_are_withheld(first_run, upstream):
