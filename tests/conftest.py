@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,41 @@ def resources(tmp_path: Path) -> dict:
     return default_resources(tmp_path / "data")
 
 
+# Label Studio wants a 40-character legacy token; a sentinel the security sweep searches for
+LABEL_STUDIO_TOKEN = "sentinelApiKey" + "7" * 26
+
+
+@pytest.fixture(scope="session")
+def label_studio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real Label Studio for the session (its start takes a minute); skips without one."""
+    from tests.servers import label_studio
+
+    with label_studio(tmp_path_factory.mktemp("labelstudio"), LABEL_STUDIO_TOKEN) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def dagster_dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    """One `make ui` (dagster dev) for the session over a small demo: (port, workspace entries,
+    process, folder). tests/test_webserver.py drives it; the security sweep checks its sockets."""
+    from tests.test_webserver import start_ui
+
+    root = tmp_path_factory.mktemp("ui")
+    with start_ui(root) as (port, entries, proc):
+        yield port, entries, proc, root
+
+
+@pytest.fixture
+def label_studio_url(label_studio_server: str) -> str:
+    """The session's Label Studio with no project left by an earlier test."""
+    from mlinfra_assets.resources import LabelStudio
+
+    client = LabelStudio(url=label_studio_server, api_key=LABEL_STUDIO_TOKEN).client()
+    for project in list(client.projects.list()):
+        client.projects.delete(id=project.id)
+    return label_studio_server
+
+
 # ---- two workers (pytest-xdist: `-n 2 --dist loadgroup --no-loadscope-reorder` in pyproject) ----
 #
 # A test that uses a module-, class- or package-scoped fixture, or one of the session's servers
@@ -68,7 +104,7 @@ SLOW: dict[str, float] = {
     "tests/labeling/test_lf_spark.py": 30,
 }
 # session fixtures that start a server: the tests using one run on one worker, which starts it once
-ONE_WORKER: set[str] = set()
+ONE_WORKER: set[str] = {"label_studio_server", "dagster_dev_server"}
 
 
 def _shared(item: pytest.Item) -> list[str]:

@@ -1,12 +1,14 @@
-"""The UI as users meet it: `dagster dev` on 127.0.0.1 with the project's workspace; over GraphQL every
+"""The UI as users meet it: `make ui`'s `dagster dev` on 127.0.0.1 with the project's workspace; over GraphQL every
 asset group and check loads, and the daily job launched for one partition runs to success."""
 
+import contextlib
 import json
 import os
 import shutil
-import sys
+import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from mlinfra_assets.resources import default_resources
 from mlinfra_assets.runner import run_assets
 from mlinfra_assets.spec import PROJECT_ROOT
 from tests.conftest import small_spec
+from tests.faults.security import make_ui_command
 from tests.monitoring.conftest import fixture_model, register_champion, write_training_set
 from tests.servers import free_port, serve
 
@@ -45,16 +48,17 @@ def graphql(port: int, query: str, variables: dict | None = None) -> dict:
     return out["data"]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ui")
+@contextlib.contextmanager
+def start_ui(root: Path) -> Iterator[tuple[int, list, subprocess.Popen]]:
+    """`make ui` as make prints it (port swapped for a free one), over a small demo prepared in
+    `root` (what the daily job needs, materialized in-process against the same data folder);
+    yields (port, workspace entries, the process)."""
     home, data = root / "dagster_home", root / "data"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
     spec = small_spec()
     spec_path = root / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
-    # what the daily job needs, prepared in-process against the same data folder
     resources = default_resources(data)
     run_assets(spec, resources, selection=[keys.source_key(spec), keys.SOURCE_ORACLE])
     run_assets(spec, resources, selection=[keys.raw_key(spec), keys.QUARANTINE], last="2026-01-10")
@@ -64,17 +68,23 @@ def server(tmp_path_factory):
            "MLINFRA_SPEC": str(spec_path), "DAGSTER_DISABLE_TELEMETRY": "true"}
     for name in ("MLINFRA_WAREHOUSE", "MLFLOW_TRACKING_URI"):
         env.pop(name, None)
+    cmd = make_ui_command()
     port = free_port()
-    cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port),
-           "-w", "workspace.yaml"]
+    cmd[cmd.index("-p") + 1] = str(port)
 
     def loaded() -> bool:
         entries = graphql(port, LOCATIONS)["workspaceOrError"]["locationEntries"]
         return bool(entries and entries[0]["locationOrLoadError"])
 
-    with serve(cmd, root / "dagster_dev.log", loaded, 180, env=env, cwd=PROJECT_ROOT):
-        entries = graphql(port, LOCATIONS)["workspaceOrError"]["locationEntries"]
-        yield port, entries, root
+    with serve(cmd, root / "dagster_dev.log", loaded, 240, env=env, cwd=PROJECT_ROOT) as proc:
+        yield port, graphql(port, LOCATIONS)["workspaceOrError"]["locationEntries"], proc
+
+
+@pytest.fixture(scope="module")
+def server(dagster_dev_server):
+    """The session's `make ui` server (tests/conftest.py): port, workspace entries, its folder."""
+    port, entries, _, root = dagster_dev_server
+    return port, entries, root
 
 
 def test_every_group_and_check_loads(server):

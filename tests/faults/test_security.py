@@ -4,7 +4,6 @@ annotation names cannot leave the inbox; LFs load only from the spec's module.""
 import contextlib
 import os
 import sys
-import threading
 from pathlib import Path
 
 import dagster as dg
@@ -17,12 +16,12 @@ from mlinfra_assets.labeling.lfs import load_lfs
 from mlinfra_assets.resources import API_KEY_VAR, default_resources
 from mlinfra_assets.runner import run_assets, run_job
 from mlinfra_assets.spec import PROJECT_ROOT, SpecError, load_spec
-from tests.conftest import small_spec
+from tests.conftest import LABEL_STUDIO_TOKEN, small_spec
 from tests.faults.concurrency import small_demo_spec
 from tests.faults.security import BAD_ANNOTATION_NAMES, BAD_LF_MODULES, find_secret, make_ui_command
-from tests.servers import exposed, free_port, http_ok, label_studio, listening, serve
+from tests.servers import exposed, free_port, http_ok, listening, serve
 
-API_KEY = "sentinelApiKey" + "7" * 26  # Label Studio wants a 40-character legacy token
+API_KEY = LABEL_STUDIO_TOKEN  # the session's Label Studio accepts it (tests/conftest.py)
 PASSWORD = "sentinelTrackingPw93"
 
 
@@ -42,25 +41,15 @@ def test_serve_refuses_a_server_listening_beyond_loopback(tmp_path, bind):
 
 
 @pytest.mark.integration
-def test_make_ui_serves_on_loopback_only(tmp_path):
-    """`make ui` as make prints it (port swapped for a free one): every socket of dagster dev,
-    its webserver and its code server, listens on loopback."""
-    from tests.test_webserver import LOCATIONS, graphql
-
-    cmd = make_ui_command()
-    assert cmd[cmd.index("-h") + 1] == "127.0.0.1"
-    port = free_port()
-    cmd[cmd.index("-p") + 1] = str(port)
-    (tmp_path / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "MLINFRA_DATA_DIR": str(tmp_path / "data")}
-
-    def loaded() -> bool:
-        entries = graphql(port, LOCATIONS)["workspaceOrError"]["locationEntries"]
-        return bool(entries and entries[0]["locationOrLoadError"])
-
-    with serve(cmd, tmp_path / "ui.log", loaded, 240, env=env, cwd=PROJECT_ROOT) as proc:
-        sockets = listening(proc.pid)
-        assert ("127.0.0.1", port) in sockets and exposed(proc.pid) == [], sockets
+def test_make_ui_serves_on_loopback_only(dagster_dev_server):
+    """`make ui` as make prints it (port swapped for a free one; the session's server, which
+    tests/test_webserver.py drives): every socket of dagster dev, its webserver and its code
+    server, listens on loopback."""
+    assert make_ui_command()[make_ui_command().index("-h") + 1] == "127.0.0.1"
+    port, entries, proc, _ = dagster_dev_server
+    assert entries and entries[0]["locationOrLoadError"]["__typename"] == "RepositoryLocation", entries
+    sockets = listening(proc.pid)
+    assert ("127.0.0.1", port) in sockets and exposed(proc.pid) == [], sockets
 
 
 # ---- secrets -----------------------------------------------------------------------------
@@ -77,24 +66,10 @@ def _mlflow(tmp_path: Path):
 
 
 @pytest.fixture
-def servers(tmp_path):
-    """Label Studio and an mlflow server, started side by side (Label Studio takes a minute)."""
-    with contextlib.ExitStack() as stack:
-        box: dict = {}
-
-        def start_ls() -> None:
-            try:
-                box["ls"] = stack.enter_context(label_studio(tmp_path, API_KEY))
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
-                box["error"] = exc
-
-        ls = threading.Thread(target=start_ls)
-        ls.start()
-        mlflow_url = stack.enter_context(_mlflow(tmp_path))
-        ls.join()
-        if "error" in box:
-            raise box["error"]
-        yield box["ls"], mlflow_url
+def servers(tmp_path, label_studio_url):
+    """The session's Label Studio and an mlflow server of this test."""
+    with _mlflow(tmp_path) as mlflow_url:
+        yield label_studio_url, mlflow_url
 
 
 @pytest.mark.parametrize(("uri", "kept"), [

@@ -7,23 +7,14 @@ import pytest
 from mlinfra_assets import keys
 from mlinfra_assets.resources import LabelStudio
 from mlinfra_assets.runner import run_assets
+from tests.conftest import LABEL_STUDIO_TOKEN as TOKEN
 from tests.labeling.conftest import labeling_spec, metadata, sql
-from tests.servers import label_studio
-
-TOKEN = "mlinfra0test0token0000000000000000000000"
-
-
-@pytest.fixture
-def label_studio_server(tmp_path):
-    """Label Studio from its own virtualenv (make labelstudio), in its own process group."""
-    with label_studio(tmp_path, TOKEN) as url:
-        yield url
 
 
 @pytest.mark.integration
-def test_queue_goes_to_label_studio_and_annotations_come_back(resources, label_studio_server):
+def test_queue_goes_to_label_studio_and_annotations_come_back(resources, label_studio_url):
     spec = labeling_spec(annotator={"simulated": False, "noise_rate": 0.0, "name": "oracle-sim"})
-    ls = LabelStudio(url=label_studio_server, api_key=TOKEN)
+    ls = LabelStudio(url=label_studio_url, api_key=TOKEN)
     resources = {**resources, "label_studio": ls}
     queue = run_assets(spec, resources, selection=[keys.LABEL_MATRIX, keys.WEAK_LABELS, keys.ANNOTATION_QUEUE])
     batch = spec.active_learning.batch_size

@@ -3,6 +3,7 @@ naming the thing that is wrong, exit status 2, no traceback, and nothing is run.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -21,11 +22,20 @@ def refused(*args: str) -> str:
     return done.stderr
 
 
+@pytest.fixture(scope="module")
+def wine_drafted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`mlinfra init` on wine once, and the user's LF module beside the spec."""
+    root = tmp_path_factory.mktemp("wine")
+    case = wine_generated_id(root)
+    mlinfra("init", str(case.data), *case.init_args, "--out", str(root / "wine"))
+    (root / "wine" / "lfs.py").write_text(case.lfs)
+    return root / "wine"
+
+
 @pytest.fixture
-def wine_spec(tmp_path: Path) -> Path:
-    case = wine_generated_id(tmp_path)
-    mlinfra("init", str(case.data), *case.init_args, "--out", str(tmp_path / "wine"))
-    (tmp_path / "wine" / "lfs.py").write_text(case.lfs)
+def wine_spec(wine_drafted: Path, tmp_path: Path) -> Path:
+    """A copy of the drafted spec folder that the test may edit."""
+    shutil.copytree(wine_drafted, tmp_path / "wine")
     return tmp_path / "wine" / "spec.yaml"
 
 
