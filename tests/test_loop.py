@@ -125,6 +125,30 @@ def post_shift_f1(resources: dict, spec, version: str, first: str) -> tuple[floa
     return float(f1_score(truth, predicted, pos_label=spec.positive_index)), int((truth == spec.positive_index).sum())
 
 
+def assert_the_gate_followed_its_rule(resources: dict, spec, gate: dict, champion_now: str) -> None:
+    """The gate's decision is the one its rule gives on the full-precision figures it stored in
+    training.evaluation (the challenger's metric beats the majority-class baseline and is at
+    least the champion's minus training.promotion_margin), and the registry followed it."""
+    con = duckdb.connect(resources["warehouse"].path, read_only=True)
+    rows = con.execute(
+        "SELECT metric, value, champion_version, decision FROM training.evaluation "
+        "WHERE model_version = ? AND slice = 'overall'", [gate["challenger_version"].value],
+    ).fetchall()
+    con.close()
+    figures = {metric: value for metric, value, *_ in rows}
+    value, champion = figures[spec.metric], figures[f"champion_{spec.metric}"]
+    majority = figures[evaluation.baseline_metric("majority", spec.metric)]
+    promote = value > majority and value >= champion - spec.training.promotion_margin
+    print(f"gate v{gate['challenger_version'].value}: {spec.metric} {value:.4f}, champion "
+          f"v{gate['champion_version_before'].value} {champion:.4f}, majority {majority:.4f}: "
+          f"{gate['decision'].value}")
+    assert {(c, d) for *_, c, d in rows} == {(gate["champion_version_before"].value,
+                                              evaluation.PROMOTE if promote else evaluation.KEEP)}
+    assert gate["decision"].value == (evaluation.PROMOTE if promote else evaluation.KEEP), gate["reason"].value
+    after = gate["challenger_version"].value if promote else gate["champion_version_before"].value
+    assert gate["champion_version_after"].value == after == champion_now
+
+
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory):
     root = tmp_path_factory.mktemp("loop")
@@ -187,7 +211,7 @@ def test_exactly_one_retraining_and_the_challenger_is_gated(loop):
     assert result.success and daemon.failures_reported == 0
     gate = result.asset_materializations_for_node("training__evaluation")[-1].metadata
     assert gate["champion_version_before"].value == old
-    assert gate["decision"].value in {evaluation.PROMOTE, evaluation.KEEP}
+    assert_the_gate_followed_its_rule(resources, spec, gate, days[3]["champion"])
     # days after D still drift (the new reference holds one shifted day): the cooldown holds
     assert all(d["flagged"] and not d["retrains"] for d in days[4:])
 
@@ -233,6 +257,6 @@ def test_the_answered_queue_starts_one_retraining_on_the_new_labels(loop):
     assert gold_rows[1] - gold_rows[0] >= 0.8 * spec.active_learning.batch_size  # the answers train (holdout rows don't)
     gate = result.asset_materializations_for_node("training__evaluation")[-1].metadata
     assert gate["champion_version_before"].value == days[3]["champion"]
-    assert gate["decision"].value in {evaluation.PROMOTE, evaluation.KEEP}
+    assert_the_gate_followed_its_rule(resources, spec, gate, days[3 + ANSWERED]["champion"])
     runs = instance.get_runs(filters=dg.RunsFilter(job_name=keys.RETRAIN_JOB, tags={TRIGGER_TAG: LABELS_SENSOR}))
     assert len(runs) == 1
