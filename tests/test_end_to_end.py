@@ -13,6 +13,7 @@ from mlinfra_assets import keys
 from mlinfra_assets.runner import run_job
 from mlinfra_assets.spec import PROJECT_ROOT
 from mlinfra_assets.status import platform_status
+from mlinfra_assets.synthetic.gates import WITHHELD
 from tests.conftest import small_spec
 from tests.test_definitions import EXPECTED
 
@@ -68,6 +69,12 @@ def test_every_asset_materializes_and_every_check_passes(pipeline):
     print(f"synthetic gate at 0.8: failed={bool(failed)}; {published['withheld_reason'].value}")
     # a failed gate withholds the synthetic rows and nothing else: the model is still trained
     assert published["withheld"].value == bool(failed)
+    gate = next(c for c in checks if c.check_name == "synthetic_quality_gate")
+    reason = published["withheld_reason"].value
+    if failed:  # the reason names the gate's own problems, as its check does
+        assert reason.startswith(f"{WITHHELD}: ") and reason.removeprefix(f"{WITHHELD}: ").split("; ")[0] in gate.description
+    else:
+        assert reason.startswith("not withheld")
     assert (synthetic_rows == 0 and trained_on == 0) if failed else (synthetic_rows > 0 and trained_on == synthetic_rows)
 
 
