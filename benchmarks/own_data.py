@@ -238,8 +238,9 @@ def empty_synthetic(con, spec: DatasetSpec) -> None:  # noqa: ANN001
 
 
 def score_model(data: batches.TrainingArrays, spec: DatasetSpec, holdout: pd.DataFrame,
-                seed: int) -> tuple[float, str]:
-    """(the spec's metric on the holdout, which rows validated) of the platform's trainer on `data`."""
+                seed: int) -> tuple[float, str, str, float]:
+    """(the spec's metric on the holdout, which rows validated, whether the weak rows trained,
+    the metric's bootstrap standard error on the holdout) of the platform's trainer on `data`."""
     from mlinfra_assets.training.metrics import metric_score
     from mlinfra_assets.training.trainer import TrainConfig, train
 
@@ -247,7 +248,23 @@ def score_model(data: batches.TrainingArrays, spec: DatasetSpec, holdout: pd.Dat
     result = train(data, spec, cfg, log=lambda _: None)
     pred = result.model.predict_proba(holdout).argmax(axis=1)
     score = metric_score(spec.metric, holdout[batches.LABEL].to_numpy(), pred, spec.n_classes, spec.positive_index)
-    return score, "gold" if result.validation.startswith("gold") else "10% of all"
+    weak = "-" if result.weak is None else ("kept" if result.weak.used else "left out") + (
+        "" if result.weak.compared_on else " (not compared)")
+    if result.weak is not None and result.weak.compared_on:
+        weak += f" ({result.weak.with_weak:.3f} vs {result.weak.gold_only:.3f})"
+    return score, "gold" if result.validation.startswith("gold") else "10% of all", weak, \
+        bootstrap_se(spec, holdout[batches.LABEL].to_numpy(), pred, seed)
+
+
+def bootstrap_se(spec: DatasetSpec, labels: np.ndarray, pred: np.ndarray, seed: int, resamples: int = 500) -> float:
+    """The standard deviation of the spec's metric over bootstrap resamples of the holdout rows:
+    how far the figure moves by chance on a holdout this small."""
+    from mlinfra_assets.training.metrics import metric_score
+
+    rng = np.random.default_rng(seed)
+    draws = [metric_score(spec.metric, labels[i], pred[i], spec.n_classes, spec.positive_index)
+             for i in (rng.integers(0, len(labels), len(labels)) for _ in range(resamples))]
+    return float(np.nanstd(draws))
 
 
 def run_one(name: str, seeds: list[int], share: float) -> dict:
@@ -298,7 +315,10 @@ def run_one(name: str, seeds: list[int], share: float) -> dict:
                     "ON s._row_id = t.row_id AND s._source = 'weak'").df()
             validated = {}
             for variant, data in (("gold_only", gold_only), ("gold_weak", gold_weak), ("bound", bound)):
-                figures[variant], validated[variant] = score_model(data, spec, holdout, seed)
+                figures[variant], validated[variant], weak_choice, figures[f"{variant}_se"] = score_model(
+                    data, spec, holdout, seed)
+                if variant == "gold_weak":
+                    figures["weak_choice"] = weak_choice
             # how good the weak rows' labels are (against the truth of those training rows; a diagnosis only)
             figures["weak_rows"] = len(weak_truth)
             figures["weak_metric"] = metric_score(spec.metric, weak_truth["truth"].to_numpy(),
@@ -328,7 +348,7 @@ def _median(result: dict, key: str) -> float:
 
 
 def summarize(result: dict) -> dict:
-    med = {k: _median(result, k) for k in VARIANTS}
+    med = {k: _median(result, k) for k in (*VARIANTS, "gold_only_se")}
     gap = med["bound"] - med["gold_only"]
     closed = (med["gold_weak"] - med["gold_only"]) / gap if gap > 0 else float("nan")
     lfs_beat = max(med["label_model"], med["majority_vote"]) > result["majority"]
@@ -346,15 +366,15 @@ def summarize(result: dict) -> dict:
 
 def table(results: list[dict]) -> str:
     head = ("| data set | classes | rows | holdout | gold budget | metric | majority | LM | MV | gold-only | "
-            "gold+weak | bound | gap closed | LFs beat majority? | target met? | peak RSS | wall |")
-    lines = [head, "|:--|--:|--:|--:|--:|:--|--:|--:|--:|--:|--:|--:|--:|:--|:--|--:|--:|"]
+            "gold+weak | bound | gap closed | holdout s.e. | LFs beat majority? | target met? | peak RSS | wall |")
+    lines = [head, "|:--|--:|--:|--:|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|:--|:--|--:|--:|"]
     for r in results:
         s = summarize(r)
         closed = "no gap" if np.isnan(s["closed"]) else f"{s['closed']:.0%}"
         lines.append(
             f"| {r['name']} | {r['classes']} | {r['rows']} | {r['holdout']} | {int(np.median(r['budget']))} "
             f"| {r['metric']} | {r['majority']:.3f} | {s['label_model']:.3f} | {s['majority_vote']:.3f} "
-            f"| {s['gold_only']:.3f} | {s['gold_weak']:.3f} | {s['bound']:.3f} | {closed} "
+            f"| {s['gold_only']:.3f} | {s['gold_weak']:.3f} | {s['bound']:.3f} | {closed} | {s['gold_only_se']:.3f} "
             f"| {'yes' if s['lfs_beat'] else 'no'} | {s['verdict']} | {r['peak_mib']:.0f} MiB | {r['wall_s']:.0f} s |"
         )
     return "\n".join(lines)
@@ -362,14 +382,14 @@ def table(results: list[dict]) -> str:
 
 def per_seed_table(results: list[dict], seeds: list[int]) -> str:
     lines = ["| data set | seed | budget | weak labels by | weak rows | weak rows' metric | LM | MV | gold-only | "
-             "gold+weak | bound | validated on (gold-only / gold+weak / bound) |",
-             "|:--|--:|--:|:--|--:|--:|--:|--:|--:|--:|--:|:--|"]
+             "gold+weak | weak rows trained? (with vs without, on gold) | bound | validated on (gold-only / gold+weak / bound) |",
+             "|:--|--:|--:|:--|--:|--:|--:|--:|--:|--:|:--|--:|:--|"]
     for r in results:
         for seed, budget, choice, s in zip(seeds, r["budget"], r["choices"], r["per_seed"], strict=True):
             val = " / ".join(s["validated"][v] for v in ("gold_only", "gold_weak", "bound"))
             lines.append(f"| {r['name']} | {seed} | {budget} | {choice} | {s['weak_rows']} | {s['weak_metric']:.3f} "
                          f"| {s['label_model']:.3f} | {s['majority_vote']:.3f} | {s['gold_only']:.3f} "
-                         f"| {s['gold_weak']:.3f} | {s['bound']:.3f} | {val} |")
+                         f"| {s['gold_weak']:.3f} | {s['weak_choice']} | {s['bound']:.3f} | {val} |")
     return "\n".join(lines)
 
 
@@ -383,11 +403,16 @@ the platform chose on the budget) of the other non-holdout rows, spec weights {w
 the true label of every non-holdout row. Trainer: the platform's (`TrainConfig.from_spec`, the seed). Gap closed
 = (gold+weak - gold-only) / (bound - gold-only) on the medians; target >= {target:.0%} where the better of LM / MV
 beats the majority-class baseline (`majority`, on the same holdout); where gold-only already reaches the bound
-(no gap), gold+weak must not fall below gold-only by more than 60% of the (negative) gap. Per seed, "weak rows'
+(no gap), gold+weak must not fall below gold-only by more than 60% of the (negative) gap. Holdout s.e.: the
+standard deviation of gold-only's figure over 500 bootstrap resamples of the holdout rows (median over seeds),
+how far a figure moves by chance on a holdout this small: a gap or a shortfall within it is not a finding. Per seed, "weak rows'
 metric" scores the weak labels of the gold+weak training rows against their true labels (a diagnosis, nothing
-is chosen on it) and "validated on" says which rows chose the trainer's epoch ("gold": a share of the gold rows;
+is chosen on it); "weak rows trained?" is the trainer's own choice (`trainer.choose_weak`): it trains with the
+weak rows and without them and keeps the better on gold rows (a gold validation split, or 3 folds of the gold
+rows when they are too few to split; ties keep the weak rows), so gold+weak equals gold-only where they were left
+out. "Validated on" says which rows chose the final model's epoch ("gold": a share of the gold rows;
 "10% of all": too few gold rows, a seeded 10% of the training set, weak rows included). Peak RSS: the data set's child process
-(self + its children); wall: its whole run (the platform's stages, {n_seeds} seeds x 3 trainings + 2 label fits)."""
+(self + its children); wall: its whole run (the platform's stages, {n_seeds} seeds x 3 variants, gold+weak up to 8 trainings with its choice, + 2 label fits)."""
 
 
 def main() -> None:

@@ -114,6 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 DECISIONS = (
     ("labeling/weak_labels", "label_model_reason", "weak labels"),
     ("synthetic/synthetic_rows", "withheld_reason", "synthetic rows"),
+    ("training/model", "weak_rows_reason", "training set"),
     ("training/evaluation", "reason", "gate"),
     ("training/evaluation", "champion_vs_baseline", "champion"),
 )

@@ -132,6 +132,10 @@ def build_model(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "validation": result.validation,
                 "validation_per_class": df_markdown(per_class),
                 "training_rows": result.train_rows,
+                **({"weak_rows_used": result.weak.used, "weak_rows_reason": result.weak.reason,
+                    "choice_with_weak": _figure(result.weak.with_weak, "not compared"),
+                    "choice_gold_only": _figure(result.weak.gold_only, "not compared")}
+                   if result.weak else {"weak_rows_reason": "no weak rows in the training set"}),
                 "seconds": round(result.seconds, 2),
                 "samples_per_s": round(result.samples_per_s),
                 "decision_shift": result.decision_shift,

@@ -98,6 +98,7 @@ def log_training(
         mlflow.log_params(
             {**training_params(spec), "data_version": data_version, "validation": result.validation,
              "metric_resolved": result.metric, "selected_on": result.selected_on,
+             **({"weak_rows_used": result.weak.used} if result.weak else {}),
              "class_weights": ",".join(f"{w:.4f}" for w in result.class_weights)}
         )
         for h in result.history:
@@ -110,6 +111,8 @@ def log_training(
              "training_rows": result.train_rows, "validation_rows": result.val_rows,
              "train_seconds": result.seconds, "samples_per_s": result.samples_per_s,
              "decision_shift": result.decision_shift,
+             **({f"choice_{result.metric}_with_weak": result.weak.with_weak,
+                 f"choice_{result.metric}_gold_only": result.weak.gold_only} if result.weak else {}),
              **{f"synthetic_scale_{c}": s for c, s in zip(spec.classes, result.synthetic_scale, strict=True)},
              **{f"imputed_{c}": n for c, n in result.missing.items() if n}}
         ))

@@ -47,6 +47,12 @@ class TrainConfig:
     min_gold_validation: int = 100
     min_gold_positives: int = 10
     min_gold_per_class: int = 5  # macro-F1 / accuracy: gold validation rows of each gold class, at least
+    # weak rows are kept only where they help: with them and without them compared on gold rows
+    # (see `choose_weak`); off: always kept
+    choose_weak: bool = True
+    choice_folds: int = 3  # too few gold rows to validate on: folds of the gold rows instead
+    min_choice_gold: int = 30  # fewer gold rows: weak rows kept without comparing
+    choice_max_rows: int = 200_000  # the folds only on sets this small (each fold trains twice)
     # the validation figure that picks the epoch: "auto" (the metric; PR-AUC for the positive
     # class's F1, whose decision is tuned afterwards), "metric", "pr_auc" or "loss"
     select_on: str = "auto"
@@ -110,6 +116,19 @@ class TrainResult:
     synthetic_scale: list[float]  # per class: factor on the synthetic rows' weight (1.0: cap not binding)
     val_labels: np.ndarray = field(repr=False)
     val_probs: np.ndarray = field(repr=False)
+    weak: WeakChoice | None = None  # whether the weak rows trained, and why
+
+
+@dataclass(frozen=True)
+class WeakChoice:
+    """Whether the weak rows trained the model: the spec's metric on gold rows of the model
+    trained with them and without them, and the reason in a sentence."""
+
+    used: bool
+    reason: str
+    with_weak: float = float("nan")  # mean over the compared validations; NaN: not compared
+    gold_only: float = float("nan")
+    compared_on: str = ""  # which gold rows compared the two ("" when not compared)
 
 
 def validation_mask(data: TrainingArrays, cfg: TrainConfig) -> tuple[np.ndarray, str]:
@@ -254,7 +273,8 @@ def _decision_shift(model: TabularMLP, pre: Preprocessor, fit: TrainingArrays, v
 
 def train(data: TrainingArrays | pd.DataFrame, spec: DatasetSpec, cfg: TrainConfig, log=print) -> TrainResult:  # noqa: ANN001
     """Fit a `TabularMLP`; keep the epoch with the best validation figure (`cfg.selection`:
-    the spec's metric, PR-AUC for the positive-class F1; ties by loss).
+    the spec's metric, PR-AUC for the positive-class F1; ties by loss). Weak rows train it
+    only where they beat gold rows alone on gold validation rows (`choose_weak`).
 
     Parameters
     ----------
@@ -270,9 +290,84 @@ def train(data: TrainingArrays | pd.DataFrame, spec: DatasetSpec, cfg: TrainConf
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
-        return _train(data, spec, cfg, log)
+        return choose_weak(data, spec, cfg, log)
     finally:
         torch.set_num_threads(threads)
+
+
+def _score(result: TrainResult) -> float:
+    return -1.0 if np.isnan(result.best_val_metric) else result.best_val_metric
+
+
+def gold_folds(data: TrainingArrays, k: int, seed: int) -> np.ndarray:
+    """Fold index (0..k-1) of each gold row, stratified by class and seeded; -1 elsewhere."""
+    fold = np.full(len(data), -1, dtype="int64")
+    rng = np.random.default_rng(seed)
+    gold = np.flatnonzero(data.gold)
+    offset = 0
+    for c in np.unique(data.labels[gold]):
+        rows = rng.permutation(gold[data.labels[gold] == c])
+        fold[rows] = (np.arange(len(rows)) + offset) % k
+        offset += len(rows)  # the next class's first row goes to the next fold
+    return fold
+
+
+def choose_weak(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) -> TrainResult:  # noqa: ANN001
+    """Train with the weak rows and without them, and keep the model that scores better
+    (the spec's metric) on the same gold rows; weak rows win ties.
+
+    Weak labels can be worse than none: labeling functions that cover the easy rows, or
+    cover few classes well, teach a model less than a few hundred gold rows do. Where the
+    gold rows are enough to validate on (`validation_mask`), both models validate on that
+    split and the better one is the result. Where they are fewer, the gold rows are split in
+    `choice_folds` folds (by class), each candidate is trained once per fold and validated
+    on it, and the set with the better mean trains the final model (the usual validation).
+    Fewer than `min_choice_gold` gold rows, or a set over `choice_max_rows` without a gold
+    split: the weak rows are kept, and the reason says it was not compared.
+    """
+    weak = data.source == SOURCES.index("weak")
+    n_gold = int(data.gold.sum())
+    if not weak.any():
+        return _train(data, spec, cfg, log)
+    if not cfg.choose_weak or n_gold == 0:
+        why = "training.choose_weak is off" if cfg.choose_weak is False else "no gold rows to compare on"
+        return dataclasses.replace(_train(data, spec, cfg, log), weak=WeakChoice(True, f"weak rows kept ({why})"))
+    keep, quiet = ~weak, (lambda _: None)
+    val_mask, val_kind = validation_mask(data, cfg)
+    if val_kind.startswith("gold"):
+        with_weak = _train(data, spec, cfg, log, (val_mask, val_kind))
+        gold_only = _train(data.rows(keep), spec, cfg, quiet, (val_mask[keep], val_kind))
+        a, b, on = _score(with_weak), _score(gold_only), f"the gold validation rows ({int(val_mask.sum())})"
+        chosen = with_weak if a >= b else gold_only
+    elif n_gold < cfg.min_choice_gold or len(data) > cfg.choice_max_rows:
+        why = (f"{n_gold} gold rows, fewer than training.min_choice_gold ({cfg.min_choice_gold}) to compare on"
+               if n_gold < cfg.min_choice_gold else
+               f"{n_gold} gold rows are too few to validate on and {len(data):,} rows too many to train "
+               f"{2 * cfg.choice_folds} times (training.choice_max_rows {cfg.choice_max_rows:,})")
+        return dataclasses.replace(_train(data, spec, cfg, log), weak=WeakChoice(True, f"weak rows kept, not compared: {why}"))
+    else:
+        fold = gold_folds(data, cfg.choice_folds, cfg.seed)
+        pairs = []
+        for k in range(cfg.choice_folds):
+            mask, kind = fold == k, f"gold fold {k + 1} of {cfg.choice_folds}"
+            pair = (_train(data, spec, cfg, quiet, (mask, kind)), _train(data.rows(keep), spec, cfg, quiet, (mask[keep], kind)))
+            if not any(np.isnan(r.best_val_metric) for r in pair):  # a fold without the positive class says nothing
+                pairs.append(pair)
+        if not pairs:
+            return dataclasses.replace(_train(data, spec, cfg, log), weak=WeakChoice(
+                True, f"weak rows kept, not compared: no fold of the {n_gold} gold rows scores {cfg.metric}"))
+        a = float(np.mean([p[0].best_val_metric for p in pairs]))
+        b = float(np.mean([p[1].best_val_metric for p in pairs]))
+        on = f"{len(pairs)} folds of the {n_gold} gold rows"
+        # the final model's decision: the folds' mean (tuned on gold there), not one guessed without gold
+        shift = float(np.mean([p[0 if a >= b else 1].decision_shift for p in pairs]))
+        chosen = _train(data if a >= b else data.rows(keep), spec, cfg, log, fixed_shift=shift)
+    used = a >= b
+    reason = (f"weak rows {'kept' if used else 'left out'}: {cfg.metric} {max(a, b):.3f} "
+              f"{'with' if used else 'without'} them vs {min(a, b):.3f} {'without' if used else 'with'} them "
+              f"on {on}")
+    log(reason)
+    return dataclasses.replace(chosen, weak=WeakChoice(used, reason, a, b, on))
 
 
 def _tensors(data: TrainingArrays, pre: Preprocessor) -> list[torch.Tensor]:
@@ -280,7 +375,10 @@ def _tensors(data: TrainingArrays, pre: Preprocessor) -> list[torch.Tensor]:
     return [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
 
 
-def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) -> TrainResult:  # noqa: ANN001
+def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log,  # noqa: ANN001
+           validation: tuple[np.ndarray, str] | None = None, fixed_shift: float | None = None) -> TrainResult:
+    """One training; `validation` (mask, description) replaces `validation_mask`'s rows, and
+    `fixed_shift` the decision shift it would choose (where the decision is tuned at all)."""
     torch.manual_seed(cfg.seed)
     start = time.perf_counter()
     scale = synthetic_scale(data, cfg.synthetic_max_share)
@@ -288,7 +386,7 @@ def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) -> Tr
     if np.any(scale < 1.0):
         log(f"synthetic rows capped at {cfg.synthetic_max_share:.0%} of their class's mass: weight x "
             + ", ".join(f"{c} {s:.3f}" for c, s in zip(spec.classes, scale, strict=True)))
-    val_mask, val_kind = validation_mask(data, cfg)
+    val_mask, val_kind = validation if validation is not None else validation_mask(data, cfg)
     fit = data.rows(~val_mask)
     if len(fit) == 0:
         raise ValueError("the training set has no row left after the validation split: add rows")
@@ -334,7 +432,10 @@ def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) -> Tr
     model.load_state_dict(best_state)
     shift = 0.0
     tune = cfg.tune_decision and decision.applies(cfg.n_classes, cfg.metric)
-    chosen = _decision_shift(model, pre, fit, va, cfg, val_kind.startswith("gold")) if tune and history else None
+    chosen = None
+    if tune and history:
+        chosen = ((fixed_shift, "the mean of the gold folds' shifts") if fixed_shift is not None
+                  else _decision_shift(model, pre, fit, va, cfg, val_kind.startswith("gold")))
     if chosen is not None:
         shift, how = chosen
         decision.fold_shift(model, cfg.positive_index, shift)

@@ -76,8 +76,8 @@ def test_synthetic_rows_are_capped_at_their_share_of_each_class():
     assert np.all(synthetic_scale(data.rows(real), 0.2) == 1.0)  # no synthetic rows: nothing to cap
     assert synthetic_scale(data, 0.9)[1] == 1.0  # a cap above their share does not bind
     result = train(pd.concat([df, syn], ignore_index=True), spec,
-                   TrainConfig.from_spec(training_spec(epochs=1)), log=lambda _: None)
-    assert result.synthetic_scale == pytest.approx(scale.tolist())
+                   TrainConfig.from_spec(training_spec(epochs=1), choose_weak=False), log=lambda _: None)
+    assert result.synthetic_scale == pytest.approx(scale.tolist())  # the cap of the rows it trained on
 
 
 def test_without_gold_the_decision_flags_the_label_models_positive_share():
@@ -270,3 +270,62 @@ def test_a_saved_model_is_tensors_and_json_and_loads_without_unpickling_code(tmp
     assert np.array_equal(ScoringModel.load(old).predict_proba(rows), model.predict_proba(rows))
     with pytest.raises(TypeError, match="writes TabularMLP models, not Sequential"):
         ScoringModel(torch.nn.Sequential(), model.pre, model.classes).save(tmp_path / "odd")
+
+
+def _with_weak_labels(df: pd.DataFrame, flipped: bool) -> pd.DataFrame:
+    """`df` whose weak rows' labels are the truth or its opposite (labeling functions that are wrong)."""
+    weak = df["_source"] == "weak"
+    y = np.where(weak & flipped, 1 - df["_label"], df["_label"])
+    p = np.where(y == 1, 0.9, 0.05)
+    return df.assign(_prob_legit=1 - p, _prob_fraud=p, _label=np.where(weak, y, df["_label"]))
+
+
+@pytest.mark.parametrize("flipped", [False, True])
+def test_weak_rows_train_only_where_they_beat_gold_rows_alone(flipped):
+    df, spec = _frame(2000), training_spec(batch_size=128, epochs=4)
+    gold_rows = int((df["_source"] == "gold").sum())
+    result = train(_with_weak_labels(df, flipped), spec, TrainConfig.from_spec(spec), log=lambda _: None)
+    choice = result.weak
+    assert choice is not None and choice.compared_on
+    assert choice.used is (not flipped)
+    if flipped:  # labels that teach the opposite lose on gold, and the model trains on gold rows only
+        assert choice.gold_only > choice.with_weak and result.train_rows + result.val_rows <= gold_rows
+        assert "left out" in choice.reason
+    else:
+        assert choice.with_weak >= choice.gold_only and result.train_rows + result.val_rows == len(df)
+    truth = _frame(seed=1)
+
+    def f1(r) -> float:  # noqa: ANN001 - a TrainResult
+        return metrics.f1_positive(truth["_label"].to_numpy(), r.model.predict_proba(truth).argmax(1), 1)
+
+    if flipped:  # on fresh rows the chosen model is far better than one forced to learn the wrong labels
+        forced = train(_with_weak_labels(df, flipped), spec, TrainConfig.from_spec(spec, choose_weak=False),
+                       log=lambda _: None)
+        assert f1(result) > f1(forced) + 0.2
+    else:
+        assert f1(result) > 0.8
+
+
+def test_gold_folds_split_each_class_evenly_and_skip_other_rows():
+    from mlinfra_assets.training.trainer import gold_folds
+
+    df = _frame(1000)
+    data = batches.from_frame(df, training_spec())
+    fold = gold_folds(data, 3, seed=7)
+    assert set(fold[~data.gold]) == {-1} and set(fold[data.gold]) == {0, 1, 2}
+    for c in (0, 1):
+        sizes = np.bincount(fold[data.gold & (data.labels == c)], minlength=3)
+        assert sizes.max() - sizes.min() <= 1
+    assert np.array_equal(fold, gold_folds(data, 3, seed=7))
+
+
+def test_weak_rows_are_kept_without_comparing_when_gold_rows_are_too_few_or_the_choice_is_off():
+    df, spec = _frame(1500), training_spec(batch_size=128, epochs=2)
+    df = _with_weak_labels(df, flipped=True)
+    few = df[(df["_source"] == "weak") | (df.index < 200)]  # about 20 gold rows
+    result = train(few, spec, TrainConfig.from_spec(spec), log=lambda _: None)
+    assert result.weak.used and not result.weak.compared_on and "min_choice_gold" in result.weak.reason
+    off = train(df, spec, TrainConfig.from_spec(spec, choose_weak=False), log=lambda _: None)
+    assert off.weak.used and "choose_weak is off" in off.weak.reason
+    only_gold = train(df[df["_source"] == "gold"], spec, TrainConfig.from_spec(spec), log=lambda _: None)
+    assert only_gold.weak is None
