@@ -51,7 +51,7 @@ def warehouse_section(spec: DatasetSpec, warehouse: Warehouse, tables: bool = Tr
                 "ORDER BY metric"
             ).fetchall()
             out.append("== latest model evaluation (holdout)")
-            out += [f"  v{v} {m:<24} {'n/a' if val is None else f'{val:.4f}'}  ({d})" for v, m, val, d in rows]
+            out += evaluation_lines(rows)
         if _exists(listing, "edge.compression_report"):
             out.append("== edge variants")
             for row in con.execute(
@@ -67,6 +67,29 @@ def warehouse_section(spec: DatasetSpec, warehouse: Warehouse, tables: bool = Tr
                 "FROM monitoring.drift_report"
             ).fetchall()[0]
             out.append(f"== drift: partitions with a drifted feature {flagged[0]} of {flagged[1]}")
+    return out
+
+
+def evaluation_lines(rows: list[tuple]) -> list[str]:
+    """(model_version, metric, value, decision) rows of one evaluation as one line per version
+    (its figures, the row counts, the gate's decision) and one for the baselines beside it."""
+    out = []
+    for version in dict.fromkeys(r[0] for r in rows):
+        figures = {m: val for v, m, val, _ in rows if v == version}
+        decision = next(d for v, _, _, d in rows if v == version)
+
+        def shown(value: float | None, counts: bool = False) -> str:
+            return "n/a" if value is None else f"{value:,.0f}" if counts else f"{value:.4f}"
+
+        counts = {m: figures.pop(m) for m in ("rows", "positives") if m in figures}
+        side = {prefix: {m.removeprefix(prefix): figures.pop(m) for m in list(figures) if m.startswith(prefix)}
+                for prefix in ("champion_", "baseline_")}
+        line = f"  v{version} ({decision}): " + ", ".join(f"{m} {shown(val)}" for m, val in figures.items())
+        out.append(line + "".join(f", {m} {shown(n, counts=True)}" for m, n in counts.items()))
+        for prefix, label in (("champion_", "the champion before it"), ("baseline_", "baselines")):
+            shown_side = {m: val for m, val in side[prefix].items() if m not in ("rows", "positives")}
+            if shown_side:
+                out.append(f"    {label}: " + ", ".join(f"{m} {shown(val)}" for m, val in shown_side.items()))
     return out
 
 

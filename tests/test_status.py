@@ -68,3 +68,17 @@ def test_an_error_that_is_not_the_registry_is_raised(tmp_path, monkeypatch):
     monkeypatch.setattr(MLflowTracker, "activate", broken)
     with pytest.raises(KeyError, match="experiment"):
         mlflow_section(spec, resources["mlflow"])
+
+
+def test_an_evaluation_is_one_line_per_version_with_the_champion_and_baselines_beside_it():
+    from mlinfra_assets.status import evaluation_lines
+
+    rows = [("2", "accuracy", 0.98514, "keep"), ("2", "baseline_majority_macro_f1", 0.2, "keep"),
+            ("2", "champion_macro_f1", 0.9, "keep"), ("2", "champion_rows", 50.0, "keep"),
+            ("2", "macro_f1", 0.85, "keep"), ("2", "rows", 1234.0, "keep"), ("2", "ece", None, "keep")]
+    assert evaluation_lines(rows) == [
+        "  v2 (keep): accuracy 0.9851, macro_f1 0.8500, ece n/a, rows 1,234",
+        "    the champion before it: macro_f1 0.9000",
+        "    baselines: majority_macro_f1 0.2000",
+    ]
+    assert evaluation_lines([("1", "f1", 0.5, "promote")]) == ["  v1 (promote): f1 0.5000"]

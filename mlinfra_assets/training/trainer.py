@@ -53,6 +53,9 @@ class TrainConfig:
     choice_folds: int = 3  # too few gold rows to validate on: folds of the gold rows instead
     min_choice_gold: int = 30  # fewer gold rows: weak rows kept without comparing
     choice_max_rows: int = 200_000  # the folds only on sets this small (each fold trains twice)
+    # weak rows are left out only if the model without them predicts class shares on the weak
+    # rows within this total-variation distance of the weak labels' shares (see `choose_weak`)
+    max_share_shift: float = 0.25
     # the validation figure that picks the epoch: "auto" (the metric; PR-AUC for the positive
     # class's F1, whose decision is tuned afterwards), "metric", "pr_auc" or "loss"
     select_on: str = "auto"
@@ -324,6 +327,11 @@ def choose_weak(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) 
     on it, and the set with the better mean trains the final model (the usual validation).
     Fewer than `min_choice_gold` gold rows, or a set over `choice_max_rows` without a gold
     split: the weak rows are kept, and the reason says it was not compared.
+
+    Annotated gold rows are often no sample of the data: the active-learning queue asks for
+    the rows near the boundary, and a model of those alone flags half of everything. So the
+    weak rows are left out only if the model without them predicts class shares on the weak
+    rows within `max_share_shift` (total variation) of the weak labels' own shares.
     """
     weak = data.source == SOURCES.index("weak")
     n_gold = int(data.gold.sum())
@@ -366,6 +374,16 @@ def choose_weak(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) 
     reason = (f"weak rows {'kept' if used else 'left out'}: {cfg.metric} {max(a, b):.3f} "
               f"{'with' if used else 'without'} them vs {min(a, b):.3f} {'without' if used else 'with'} them "
               f"on {on}")
+    if not used:
+        shift = share_shift(chosen, data.rows(weak), cfg.seed)
+        if shift > cfg.max_share_shift:
+            used, chosen = True, with_weak if val_kind.startswith("gold") else _train(data, spec, cfg, log)
+            reason = (f"weak rows kept: {cfg.metric} {b:.3f} without them vs {a:.3f} with them on {on}, but "
+                      f"without them the model's class shares on the weak rows move {shift:.2f} (total variation) "
+                      f"from the weak labels' (more than training.max_share_shift {cfg.max_share_shift}): "
+                      "the gold rows are no sample of the data (the active-learning queue's rows, say)")
+        else:
+            reason += f"; class shares on the weak rows within {shift:.2f} of the weak labels'"
     log(reason)
     return dataclasses.replace(chosen, weak=WeakChoice(used, reason, a, b, on))
 
@@ -373,6 +391,15 @@ def choose_weak(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) 
 def _tensors(data: TrainingArrays, pre: Preprocessor) -> list[torch.Tensor]:
     arrays = (pre.fill(data.numeric), data.codes, data.targets, data.weights, data.labels)
     return [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
+
+
+def share_shift(result: TrainResult, weak: TrainingArrays, seed: int, limit: int = 50_000) -> float:
+    """Total-variation distance between the class shares `result`'s model predicts on (a seeded
+    sample of at most `limit` of) the weak rows and the weak labels' mean soft target there."""
+    sample = weak.rows(np.random.default_rng(seed).random(len(weak)) < limit / len(weak))
+    logits = _logits(result.model.model, _tensors(sample, result.model.pre)).numpy()
+    predicted = np.bincount(logits.argmax(1), minlength=weak.targets.shape[1]) / max(len(sample), 1)
+    return float(0.5 * np.abs(predicted - sample.targets.mean(axis=0)).sum())
 
 
 def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log,  # noqa: ANN001
