@@ -76,6 +76,9 @@ def test_every_asset_materializes_and_every_check_passes(pipeline):
     else:
         assert reason.startswith("not withheld")
     assert (synthetic_rows == 0 and trained_on == 0) if failed else (synthetic_rows > 0 and trained_on == synthetic_rows)
+    # the demo's gold rows are the queue's: the weak rows train the model, and the reason says why
+    model = [e for e in result.get_asset_materialization_events() if e.asset_key == keys.MODEL][-1].materialization.metadata
+    assert model["weak_rows_used"].value is True and model["weak_rows_reason"].value.startswith("weak rows kept")
 
 
 def test_the_summary_names_tables_models_and_figures(pipeline):
