@@ -163,10 +163,10 @@ def cmd_query(args: argparse.Namespace) -> int:
     the current folder) and print the rows. A refused statement or an SQL error: one line, exit 2;
     a run holding the file past --wait: one line, exit 3."""
     from mlinfra_assets.query import QueryFailed, QueryRefused, run_query
-    from mlinfra_assets.resources import WarehouseBusy
+    from mlinfra_assets.warehouse_file import WarehouseBusy, data_root, warehouse_path
 
-    try:
-        df = run_query(_resources()["warehouse"], args.sql, wait_s=args.wait)
+    try:  # the path without the resources: they import Dagster (~1 s) that a query does not need
+        df = run_query(warehouse_path(data_root(None, os.environ), os.environ), args.sql, wait_s=args.wait)
     except QueryRefused as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 2

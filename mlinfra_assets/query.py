@@ -3,10 +3,15 @@ connection with file and network access off; every refusal or SQL error is one l
 
 from __future__ import annotations
 
-import duckdb
-import pandas as pd
+import os
+from typing import TYPE_CHECKING
 
-from mlinfra_assets.resources import Warehouse
+import duckdb
+
+from mlinfra_assets.warehouse_file import open_duckdb
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # DuckDB parses all of these as a SELECT statement; EXPLAIN is run when what it explains is one
 READS = "SELECT, WITH ... SELECT, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE, or EXPLAIN of one of them"
@@ -85,9 +90,10 @@ def read_statement(sql: str) -> duckdb.Statement:
     raise QueryRefused(f"{kind} is not a read statement; mlinfra query runs one of: {READS}")
 
 
-def run_query(warehouse: Warehouse, sql: str, wait_s: float = 10.0) -> pd.DataFrame:
-    """Run `sql`, one read statement, on a read-only connection without file or network access;
-    waits up to `wait_s` for a writer to finish (then `WarehouseBusy`).
+def run_query(warehouse: str | os.PathLike[str], sql: str, wait_s: float = 10.0) -> pd.DataFrame:
+    """Run `sql`, one read statement, on a read-only connection to the warehouse file `warehouse`
+    without file or network access; waits up to `wait_s` for a writer to finish (then
+    `WarehouseBusy`).
 
     Raises
     ------
@@ -97,8 +103,7 @@ def run_query(warehouse: Warehouse, sql: str, wait_s: float = 10.0) -> pd.DataFr
         with DuckDB's message on one line: a syntax error, a missing table or column, a file read.
     """
     statement = read_statement(sql)
-    reader = Warehouse(path=warehouse.path, lock_timeout_s=wait_s)
-    with reader.connect(read_only=True) as con:
+    with open_duckdb(warehouse, read_only=True, lock_timeout_s=wait_s) as con:
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         try:
@@ -107,7 +112,7 @@ def run_query(warehouse: Warehouse, sql: str, wait_s: float = 10.0) -> pd.DataFr
             raise QueryFailed(f"{one_line(exc)} (mlinfra query reads the warehouse only, no files)") from exc
         except duckdb.CatalogException as exc:
             raise QueryFailed(
-                f"{one_line(exc)} (in {warehouse.path}; SHOW ALL TABLES lists its tables and views)"
+                f"{one_line(exc)} (in {warehouse}; SHOW ALL TABLES lists its tables and views)"
             ) from exc
         except duckdb.Error as exc:
             raise QueryFailed(one_line(exc)) from exc

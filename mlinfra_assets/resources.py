@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,13 +14,17 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-LOCK_MESSAGE = "Could not set lock"
+from mlinfra_assets.warehouse_file import (  # noqa: F401 - LOCK_MESSAGE, WarehouseBusy, default_data_dir: part of this module's API
+    LOCK_MESSAGE,
+    WarehouseBusy,
+    data_root,
+    default_data_dir,
+    open_duckdb,
+    warehouse_path,
+)
+
 FAILPOINT = "MLINFRA_FAILPOINT"
 API_KEY_VAR = "LABEL_STUDIO_API_KEY"
-
-
-class WarehouseBusy(RuntimeError):
-    """Another process holds the warehouse file for writing."""
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -38,37 +41,8 @@ class Warehouse(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        path = Path(self.path)
-        if read_only and not path.exists():
-            raise FileNotFoundError(
-                f"warehouse {path} does not exist yet: run `make run` (or materialize the "
-                "warehouse assets) first"
-            )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_timeout_s
-        delay = 0.05
-        while True:
-            try:
-                con = duckdb.connect(
-                    str(path),
-                    read_only=read_only,
-                    config={"threads": self.threads, "memory_limit": self.memory_limit},
-                )
-                break
-            except duckdb.IOException as exc:
-                if LOCK_MESSAGE not in str(exc) or time.monotonic() > deadline:
-                    if LOCK_MESSAGE in str(exc):
-                        raise WarehouseBusy(
-                            f"warehouse {path} is locked by another process for more than "
-                            f"{self.lock_timeout_s:.0f}s; try again when the running step ends"
-                        ) from exc
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
-        try:
+        with open_duckdb(self.path, read_only, self.lock_timeout_s, self.threads, self.memory_limit) as con:
             yield con
-        finally:
-            con.close()
 
     def query_df(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         """Run a read query and return it as a DataFrame (only for what a library needs)."""
@@ -279,13 +253,6 @@ def tracking_uri_without_credentials(uri: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def default_data_dir() -> Path:
-    """`data/` beside the spec file (MLINFRA_SPEC, or the demo's mlinfra.yaml at the project root)."""
-    from mlinfra_assets.spec import DEFAULT_SPEC
-
-    return Path(os.environ.get("MLINFRA_SPEC") or DEFAULT_SPEC).resolve().parent / "data"
-
-
 def default_resources(data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Resources for a data folder.
 
@@ -301,8 +268,8 @@ def default_resources(data_dir: str | os.PathLike[str] | None = None) -> dict[st
     store's password is put back only in the client's connection URI).
     """
     env = os.environ if data_dir is None else {}
-    root = Path(data_dir or env.get("MLINFRA_DATA_DIR") or default_data_dir()).resolve()
-    warehouse = env.get("MLINFRA_WAREHOUSE") or str(root / "warehouse.duckdb")
+    root = data_root(data_dir, env)
+    warehouse = warehouse_path(root, env)
     tracking = tracking_uri_without_credentials(env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}")
     api_key = dg.EnvVar(API_KEY_VAR) if env.get(API_KEY_VAR) else ""
     return {

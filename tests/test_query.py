@@ -13,7 +13,8 @@ import pytest
 
 from mlinfra_assets import cli
 from mlinfra_assets.query import QueryFailed, QueryRefused, run_query
-from mlinfra_assets.resources import Warehouse, WarehouseBusy
+from mlinfra_assets.resources import Warehouse
+from mlinfra_assets.warehouse_file import WarehouseBusy
 
 MLINFRA = str(Path(sys.executable).parent / "mlinfra")
 
@@ -39,11 +40,11 @@ def rows(warehouse: Warehouse) -> int:
 
 
 def test_select_returns_rows(warehouse):
-    assert run_query(warehouse, "SELECT sum(x) AS s FROM t;")["s"][0] == 10
+    assert run_query(warehouse.path, "SELECT sum(x) AS s FROM t;")["s"][0] == 10
 
 
 def test_a_semicolon_in_a_string_is_one_statement(warehouse):
-    out = run_query(warehouse, "SELECT 'a;b' AS s, count(*) AS n FROM t WHERE x::VARCHAR <> ';'")
+    out = run_query(warehouse.path, "SELECT 'a;b' AS s, count(*) AS n FROM t WHERE x::VARCHAR <> ';'")
     assert out["s"].tolist() == ["a;b"] and out["n"].tolist() == [5]
 
 
@@ -57,7 +58,7 @@ def test_a_semicolon_in_a_string_is_one_statement(warehouse):
     ("EXPLAIN ANALYZE SELECT count(*) FROM t", ["explain_key"]),
 ])
 def test_read_statements_run(warehouse, sql, columns):
-    out = run_query(warehouse, sql)
+    out = run_query(warehouse.path, sql)
     assert len(out) > 0 and set(columns) <= set(out.columns)
 
 
@@ -79,7 +80,7 @@ def test_read_statements_run(warehouse, sql, columns):
 ])
 def test_anything_but_one_read_is_refused_by_the_parser(warehouse, sql, kind):
     with pytest.raises(QueryRefused, match="^" + re.escape(kind)):
-        run_query(warehouse, sql)
+        run_query(warehouse.path, sql)
     assert rows(warehouse) == 5
 
 
@@ -91,7 +92,7 @@ def test_files_are_off_in_the_query_connection(warehouse, tmp_path):
     for sql in (f"SELECT * FROM read_csv('{csv}')", "SELECT * FROM read_text('/etc/passwd')",
                 f"SELECT * FROM glob('{tmp_path}/*')"):
         with pytest.raises(QueryFailed, match="disabled by configuration.*no files"):
-            run_query(warehouse, sql)
+            run_query(warehouse.path, sql)
 
 
 def query_cli(capsys, monkeypatch, warehouse: Warehouse, sql: str) -> tuple[int, str, str]:
@@ -166,7 +167,7 @@ def test_waits_then_says_the_warehouse_is_busy(warehouse):
         assert holder.stdout.readline().strip() == "held"
         started = time.monotonic()
         with pytest.raises(WarehouseBusy, match="locked by another process"):
-            run_query(warehouse, "SELECT 1", wait_s=1.0)
+            run_query(warehouse.path, "SELECT 1", wait_s=1.0)
         assert time.monotonic() - started >= 1.0
     finally:
         holder.kill()
