@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.faults.concurrency import RUNS, build_demo, campaign
+from tests.faults.concurrency import RUNS, TIMEOUT_S, build_demo, campaign
 
 
 def _review_in_child(queue) -> None:  # noqa: ANN001 - a multiprocessing queue
@@ -48,6 +48,7 @@ def outcome(tmp_path_factory):
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(TIMEOUT_S + 300)  # the campaign runs in the first one's setup
 def test_five_retraining_runs_succeed_without_a_lock_error(outcome):
     assert outcome.returncodes == [0] * RUNS
     assert sorted(r["status"] for r in outcome.runs) == ["SUCCESS"] * RUNS, outcome.runs
@@ -60,6 +61,7 @@ def test_five_retraining_runs_succeed_without_a_lock_error(outcome):
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(TIMEOUT_S + 300)  # the campaign runs in the first one's setup
 def test_every_analyst_query_returns_rows_or_the_wait_message(outcome):
     assert len(outcome.calls) >= RUNS
     bad = [(c.kind, c.sql, c.returncode, (c.stdout + c.stderr)[-2000:]) for c in outcome.calls
