@@ -1,6 +1,7 @@
 """The whole graph on a 20,000-row demo: every asset materializes, checks pass, a re-run duplicates nothing."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,9 +77,15 @@ def test_every_asset_materializes_and_every_check_passes(pipeline):
     else:
         assert reason.startswith("not withheld")
     assert (synthetic_rows == 0 and trained_on == 0) if failed else (synthetic_rows > 0 and trained_on == synthetic_rows)
-    # the demo's gold rows are the queue's: the weak rows train the model, and the reason says why
+    # the trainer compared the weak rows on the gold validation rows (140 here: either way is a
+    # fair outcome at this size, 0.286 vs 0.255 once) and the reason says which won, with both figures
     model = [e for e in result.get_asset_materialization_events() if e.asset_key == keys.MODEL][-1].materialization.metadata
-    assert model["weak_rows_used"].value is True and model["weak_rows_reason"].value.startswith("weak rows kept")
+    used, reason = model["weak_rows_used"].value, model["weak_rows_reason"].value
+    assert reason.startswith("weak rows kept" if used else "weak rows left out"), (used, reason)
+    figures = re.search(r"(\d\.\d{3}) (with|without) them vs (\d\.\d{3}) (with|without) them on the gold validation rows", reason)
+    assert figures, reason
+    if reason.startswith("weak rows left out"):  # only where the model without them scored higher
+        assert figures.group(2) == "without" and float(figures.group(1)) > float(figures.group(3)), reason
 
 
 def test_the_summary_names_tables_models_and_figures(pipeline):

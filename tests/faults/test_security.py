@@ -1,7 +1,6 @@
 """Security sweep: secrets stay out of logs, metadata and tables; servers bind loopback;
 annotation names cannot leave the inbox; LFs load only from the spec's module."""
 
-import contextlib
 import os
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from mlinfra_assets.spec import PROJECT_ROOT, SpecError, load_spec
 from tests.conftest import LABEL_STUDIO_TOKEN, small_spec
 from tests.faults.concurrency import small_demo_spec
 from tests.faults.security import BAD_ANNOTATION_NAMES, BAD_LF_MODULES, find_secret, make_ui_command
-from tests.servers import exposed, free_port, http_ok, listening, serve
+from tests.servers import exposed, free_port, http_ok, listening, mlflow_server, serve
 
 API_KEY = LABEL_STUDIO_TOKEN  # the session's Label Studio accepts it (tests/conftest.py)
 PASSWORD = "sentinelTrackingPw93"
@@ -54,21 +53,10 @@ def test_make_ui_serves_on_loopback_only(dagster_dev_server):
 
 # ---- secrets -----------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def _mlflow(tmp_path: Path):
-    port = free_port()
-    cmd = [str(Path(sys.executable).parent / "mlflow"), "server",
-           "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-           "--default-artifact-root", str(tmp_path / "server-artifacts"),
-           "--host", "127.0.0.1", "--port", str(port)]
-    with serve(cmd, tmp_path / "mlflow.log", http_ok(f"http://127.0.0.1:{port}/health"), 120):
-        yield f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture
 def servers(tmp_path, label_studio_url):
     """The session's Label Studio and an mlflow server of this test."""
-    with _mlflow(tmp_path) as mlflow_url:
+    with mlflow_server(tmp_path) as mlflow_url:
         yield label_studio_url, mlflow_url
 
 

@@ -1,7 +1,5 @@
 """Training against a real `mlflow server` on 127.0.0.1 (MLFLOW_TRACKING_URI), then the gate."""
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,21 +8,14 @@ from mlinfra_assets import keys
 from mlinfra_assets.resources import default_resources
 from mlinfra_assets.runner import run_assets
 from mlinfra_assets.training import registry
-from tests.servers import free_port, http_ok, serve
+from tests import servers
 from tests.training.conftest import training_spec
 
 
 @pytest.fixture
 def mlflow_server(tmp_path: Path):
     """An `mlflow server` in its own process group, killed at the end; yields its URI."""
-    port = free_port()
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
-    cmd = [str(Path(sys.executable).parent / "mlflow"), "server",
-           "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-           "--default-artifact-root", str(tmp_path / "server-artifacts"),
-           "--host", "127.0.0.1", "--port", str(port)]
-    uri = f"http://127.0.0.1:{port}"
-    with serve(cmd, tmp_path / "server.log", http_ok(f"{uri}/health"), 90, env=env):
+    with servers.mlflow_server(tmp_path) as uri:
         yield uri
 
 
