@@ -13,7 +13,7 @@ export DAGSTER_DISABLE_TELEMETRY := true
 
 .PHONY: run test ui bench lint install home clean labelstudio
 
-install: $(STAMP)
+install: $(STAMP) $(VENV)/.compiled
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -27,6 +27,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev]"
 	touch $(STAMP)
 
+# Every package compiled to bytecode once. Where PYTHONDONTWRITEBYTECODE is set (as on this
+# machine) Python never writes the .pyc files it compiles, so each new process (a step, a
+# server, each `mlinfra` command) compiled every module it imports again: `mlinfra status`
+# took 23 s uncompiled, 17 s compiled. uv does not compile what it installs (pip did, for torch).
+$(VENV)/.compiled: $(STAMP)
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib/python3.11/site-packages > /dev/null || true
+	touch $@
+
 home:
 	@mkdir -p $(DAGSTER_HOME)
 	@cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
@@ -34,6 +42,7 @@ home:
 ## make run: install, generate the demo warehouse, materialize every asset, print a summary
 ## (a line per step; Dagster's event stream goes to data/logs/run-*.log; ARGS=--verbose shows it)
 run: install home
+	@$(BIN)/python -m compileall -q mlinfra_assets > /dev/null
 	@$(BIN)/mlinfra run $(ARGS)
 
 ## make labelstudio: Label Studio in its own virtualenv (~0.8 GB, under a minute once with uv; reused when present)
@@ -42,10 +51,11 @@ labelstudio: $(LABELSTUDIO_VENV)/bin/label-studio
 
 $(LABELSTUDIO_VENV)/bin/label-studio: | $(STAMP)
 	$(BIN)/uv venv --quiet --allow-existing --python $(PYTHON) $(LABELSTUDIO_VENV)
-	$(BIN)/uv pip install --quiet --python $(LABELSTUDIO_VENV)/bin/python "label-studio>=1.23,<1.24"
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(LABELSTUDIO_VENV)/bin/python "label-studio>=1.23,<1.24"
 
 ## make test: the whole suite (CI runs exactly this)
 test: install labelstudio
+	@$(BIN)/python -m compileall -q mlinfra_assets tests > /dev/null
 	$(BIN)/pytest
 
 ## make ui: dagster dev on 127.0.0.1 with the project's workspace and instance config;

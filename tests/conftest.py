@@ -69,6 +69,21 @@ def dagster_dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
         yield port, entries, proc, root
 
 
+@pytest.fixture(scope="session")
+def case_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """One data set of tests/own_data (the parameter names it) through `mlinfra init`, the user's
+    LF module and `mlinfra run`, as a user runs them, once per session: (case, spec path, the
+    run's CompletedProcess). tests/own_data/test_matrix.py checks what the run built;
+    tests/test_progress.py what the same wine run printed (a second run of it took 70 s)."""
+    from tests.own_data.datasets import CASES
+    from tests.own_data.test_matrix import init_case, mlinfra
+
+    root = tmp_path_factory.mktemp(request.param)
+    case = CASES[request.param](root)
+    spec_path = init_case(case, root)
+    return case, spec_path, mlinfra("run", "--spec", str(spec_path))
+
+
 @pytest.fixture
 def label_studio_url(label_studio_server: str) -> str:
     """The session's Label Studio with no project left by an earlier test."""
@@ -109,8 +124,9 @@ SLOW: dict[str, float] = {
     "tests/faults/test_security.py::test_make_ui": 40,
     "tests/labeling/test_lf_spark.py": 30,
 }
-# session fixtures that start a server: the tests using one run on one worker, which starts it once
-ONE_WORKER: set[str] = {"label_studio_server", "dagster_dev_server"}
+# session fixtures that start a server or build something several tests read: the tests using one
+# (with the same parameter) run on one worker, which builds it once
+ONE_WORKER: set[str] = {"label_studio_server", "dagster_dev_server", "case_run"}
 
 
 def _shared(item: pytest.Item) -> list[str]:
@@ -126,7 +142,8 @@ def _shared(item: pytest.Item) -> list[str]:
         elif scope in ("module", "class"):
             found.append(item.nodeid.split("::")[0])
         elif scope == "session" and name in ONE_WORKER:
-            found.append(f"server:{name}")
+            param = getattr(item, "callspec", None) and item.callspec.params.get(name)
+            found.append(f"session:{name}" + (f"[{param}]" if param is not None else ""))
     return found
 
 

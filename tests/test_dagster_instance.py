@@ -6,7 +6,11 @@ import time
 
 import dagster as dg
 
-from mlinfra_assets.dagster_instance import CLAIM_WAIT_S, MlinfraInstance, PromptClaimEventLogStorage
+from mlinfra_assets.dagster_instance import (
+    CLAIM_WAIT_S,
+    MlinfraInstance,
+    PromptClaimEventLogStorage,
+)
 from mlinfra_assets.spec import PROJECT_ROOT
 
 

@@ -100,7 +100,6 @@ def test_output_to_sends_python_fd_and_child_output_to_the_log(tmp_path: Path, c
 
 # -- the command, as a user runs it ------------------------------------------------------------
 
-from tests.own_data.datasets import wine_generated_id  # noqa: E402
 from tests.own_data.test_matrix import mlinfra  # noqa: E402
 
 MAX_LINES = 60  # the whole terminal output of a run (the issue's budget for `make run`)
@@ -113,11 +112,11 @@ def _log_of(stdout: str) -> Path:
 
 
 @pytest.mark.integration
-def test_run_prints_few_lines_and_writes_the_event_stream_to_its_log(tmp_path: Path) -> None:
-    case = wine_generated_id(tmp_path)
-    mlinfra("init", str(case.data), *case.init_args, "--out", str(tmp_path / "wine"))
-    (tmp_path / "wine" / "lfs.py").write_text(case.lfs)
-    done = mlinfra("run", "--spec", str(tmp_path / "wine" / "spec.yaml"))
+@pytest.mark.parametrize("case_run", ["wine"], indirect=True)
+def test_run_prints_few_lines_and_writes_the_event_stream_to_its_log(case_run: tuple) -> None:
+    """The wine run of tests/own_data/test_matrix.py (`case_run`, tests/conftest.py): `mlinfra
+    init`, the user's LF module, `mlinfra run` as a user types it."""
+    done = case_run[2]
     lines = (done.stdout + done.stderr).splitlines()
     assert len(lines) < MAX_LINES, "\n".join(lines)
     assert " - DEBUG - " not in done.stdout + done.stderr and "Warning" not in done.stdout + done.stderr

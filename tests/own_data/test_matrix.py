@@ -77,11 +77,11 @@ def answer_queue(case: Case, spec_path: Path) -> int:
     return len(answers)
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_whole_graph_on_a_new_table(name: str, tmp_path: Path) -> None:
-    case = CASES[name](tmp_path)
-    spec_path = init_case(case, tmp_path)
-    run = mlinfra("run", "--spec", str(spec_path))
+@pytest.mark.parametrize("case_run", list(CASES), indirect=True)
+def test_whole_graph_on_a_new_table(case_run: tuple) -> None:
+    """`case_run` (tests/conftest.py): `mlinfra init`, the LF module, `mlinfra run`."""
+    case, spec_path, run = case_run
+    name = case.name
     assert "succeeded" in run.stdout, run.stdout[-3000:]
     decisions = run.stdout[run.stdout.index("== decisions of this run"):]
     assert "weak labels:" in decisions and "gate:" in decisions and "synthetic rows:" in decisions, decisions
