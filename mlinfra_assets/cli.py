@@ -12,8 +12,12 @@ import contextlib
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
+# Dagster's notes to its own API users (a parameter in beta or preview, printed each time the code
+# location loads) tell a user of these commands nothing they can act on
+warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")

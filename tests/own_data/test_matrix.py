@@ -56,7 +56,9 @@ def init_case(case: Case, root: Path) -> Path:
 
 
 def status(spec_path: Path) -> dict:
-    return json.loads(mlinfra("status", "--spec", str(spec_path), "--json").stdout)
+    done = mlinfra("status", "--spec", str(spec_path), "--json")
+    assert done.stderr == "", done.stderr[-2000:]  # no library warning for the user to wade through
+    return json.loads(done.stdout)
 
 
 def answer_queue(case: Case, spec_path: Path) -> int:
