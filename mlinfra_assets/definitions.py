@@ -119,4 +119,5 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-defs = build_definitions(current_spec())
+SPEC = current_spec()
+defs = build_definitions(SPEC)

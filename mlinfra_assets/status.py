@@ -169,9 +169,11 @@ def _materialization(instance: Any, key: Any) -> dict[str, Any] | None:
 def stage_states(instance: Any, spec: DatasetSpec) -> dict[str, dict[str, Any]]:
     """Per asset group: each asset's latest materialization (figures included) and each
     check's latest outcome, from the Dagster instance the runs were recorded in."""
-    from mlinfra_assets.definitions import build_definitions
+    from mlinfra_assets import definitions
 
-    defs = build_definitions(spec)
+    # the code location this process loaded on import, where it is of the same spec: building it
+    # again would check the spec and its LF module again (about 3 s of `mlinfra status`)
+    defs = definitions.defs if spec == definitions.SPEC else definitions.build_definitions(spec)
     graph = defs.resolve_asset_graph()
     check_keys = list(graph.asset_check_keys)
     checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys) if check_keys else {}
