@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -16,8 +17,10 @@ import pandas as pd
 
 from mlinfra_assets.resources import MLflowTracker, transaction
 from mlinfra_assets.spec import DatasetSpec
-from mlinfra_assets.training.model import ScoringModel
 from mlinfra_assets.warehouse.partitions import partition_type
+
+if TYPE_CHECKING:  # torch: imported where the champion is loaded, not with the code location
+    from mlinfra_assets.training.model import ScoringModel
 
 SQL = Path(__file__).parent / "sql"
 TABLE = "monitoring.predictions"

@@ -11,7 +11,6 @@ from mlinfra_assets.resources import DataDir, MLflowTracker, Warehouse, failpoin
 from mlinfra_assets.spec import DatasetSpec, class_column
 from mlinfra_assets.stage import round_figures
 from mlinfra_assets.training import dataset, evaluation, figures, metrics, registry
-from mlinfra_assets.training.trainer import TrainConfig, train
 
 GROUP = "training"
 
@@ -81,6 +80,7 @@ def build_model(spec: DatasetSpec) -> dg.AssetsDefinition:
         alias `challenger`; its MLflow pyfunc takes raw feature rows (the raw table's types).
         The value is {name, version, model_uri, run_id, path}."""
         from mlinfra_assets.training import tracking
+        from mlinfra_assets.training.trainer import TrainConfig, train  # torch: inside the asset
 
         tracking.check_reachable(mlflow)  # before training: a model that cannot be logged is not trained
         with warehouse.connect(read_only=True) as con:

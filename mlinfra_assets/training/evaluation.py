@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,9 @@ from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.training.dataset import LABEL, sql
 from mlinfra_assets.training.figures import FIGURE_NAMES
 from mlinfra_assets.training.metrics import baselines, per_class, slice_table
-from mlinfra_assets.training.model import ScoringModel
+
+if TYPE_CHECKING:  # torch (~2.5 s), which loading the code location does not need
+    from mlinfra_assets.training.model import ScoringModel
 
 TABLE = "training.evaluation"
 COLUMNS = ["model_version", "slice", "slice_value", "metric", "value", "champion_version", "decision", "evaluated_at"]

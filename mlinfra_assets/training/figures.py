@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mlinfra_assets.training.metrics import calibration_curve
-from mlinfra_assets.training.trainer import EpochStats
+
+if TYPE_CHECKING:  # the trainer imports torch (~2.5 s): loading the code location must not
+    from mlinfra_assets.training.trainer import EpochStats
 
 FIGURE_NAMES = {"f1": "F1", "macro_f1": "macro-F1", "accuracy": "accuracy", "pr_auc": "PR-AUC", "loss": "loss"}
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlinfra_assets.resources import MLflowTracker
-from mlinfra_assets.training.model import ScoringModel
+
+if TYPE_CHECKING:  # torch (~2.5 s): imported where a model is loaded, not with the code location
+    from mlinfra_assets.training.model import ScoringModel
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -45,6 +48,8 @@ def set_alias(mlflow: MLflowTracker, name: str, alias: str, version: str) -> Non
 def load_version(mlflow: MLflowTracker, name: str, version: str) -> ScoringModel:
     """Download the ScoringModel of version `version` (its run's `scoring_model` artifacts)."""
     import mlflow as mlflow_lib
+
+    from mlinfra_assets.training.model import ScoringModel
 
     mv = _client(mlflow).get_model_version(name, str(version))
     with tempfile.TemporaryDirectory(prefix="mlinfra-model-") as tmp:
