@@ -78,10 +78,14 @@ def load_lfs(spec: DatasetSpec) -> LFSet:
         When the module cannot be imported, defines no LF, a name is unusable, or one
         name has two objects of the same form.
     """
-    from snorkel.labeling import LabelingFunction
-
     module, name = import_module(spec)
-    kinds = {SQLLabelingFunction: "sql", VectorizedLabelingFunction: "vectorized", LabelingFunction: "rowwise"}
+    kinds: dict[type, str] = {SQLLabelingFunction: "sql", VectorizedLabelingFunction: "vectorized"}
+    # a row-wise LF is Snorkel's LabelingFunction, which exists only where something imported
+    # snorkel.labeling (the module itself, to use its decorator): an LF module of SQL and vectorized
+    # forms does not pay Snorkel's import (~2.5 s) each time the code location loads
+    snorkel = sys.modules.get("snorkel.labeling")
+    if snorkel is not None:
+        kinds[snorkel.LabelingFunction] = "rowwise"
     forms: dict[str, dict[str, object]] = {}
     for value in vars(module).values():
         kind = next((k for cls, k in kinds.items() if isinstance(value, cls)), None)
