@@ -52,7 +52,7 @@ def fingerprint(path: str, tables: list[str]) -> dict[str, tuple[int, str]]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("crash")
-    spec = small_demo_spec(rows=20_000)  # ~300 real fraud rows: quality threshold 0.7
+    spec = small_demo_spec(rows=20_000)  # ~300 real fraud rows; the synthetic gate at its default 0.8 (failing, it withholds only the synthetic rows)
     resources = default_resources(root / "data")
     assert run_job(spec, resources, keys.FULL_JOB).success
     spec_json = root / "spec.json"
