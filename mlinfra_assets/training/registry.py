@@ -25,14 +25,19 @@ def _client(mlflow: MLflowTracker):  # noqa: ANN202 - mlflow.MlflowClient
 
 
 def alias_version(mlflow: MLflowTracker, name: str, alias: str) -> str | None:
-    """The version that `alias` points to, or None when the model or the alias does not exist."""
+    """The version that `alias` points to, or None when the model or the alias does not exist.
+    Any other registry error (an unreachable server, a broken store) is raised: read as "no
+    champion", it would let the gate promote a challenger without comparing it."""
     from mlflow.exceptions import MlflowException
 
     client = _client(mlflow)
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        # what MLflow's stores (local and REST) answer for a missing model / a missing alias
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
 
 
 def champion_version(mlflow: MLflowTracker, name: str) -> str | None:
