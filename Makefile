@@ -11,7 +11,7 @@ export DO_NOT_TRACK := true
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := true
 
-.PHONY: run test ui bench lint install home clean labelstudio
+.PHONY: run test ui bench lint install home clean labelstudio bytecode
 
 install: $(STAMP) $(VENV)/.compiled
 
@@ -35,14 +35,17 @@ $(VENV)/.compiled: $(STAMP)
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib/python3.11/site-packages > /dev/null || true
 	touch $@
 
+# the project's own modules, compiled where they changed (the venv's are by $(VENV)/.compiled)
+bytecode: install
+	@$(BIN)/python -m compileall -q mlinfra_assets tests > /dev/null
+
 home:
 	@mkdir -p $(DAGSTER_HOME)
 	@cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 ## make run: install, generate the demo warehouse, materialize every asset, print a summary
 ## (a line per step; Dagster's event stream goes to data/logs/run-*.log; ARGS=--verbose shows it)
-run: install home
-	@$(BIN)/python -m compileall -q mlinfra_assets > /dev/null
+run: install home bytecode
 	@$(BIN)/mlinfra run $(ARGS)
 
 ## make labelstudio: Label Studio in its own virtualenv (~0.8 GB, under a minute once with uv; reused when present)
@@ -54,8 +57,7 @@ $(LABELSTUDIO_VENV)/bin/label-studio: | $(STAMP)
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(LABELSTUDIO_VENV)/bin/python "label-studio>=1.23,<1.24"
 
 ## make test: the whole suite (CI runs exactly this)
-test: install labelstudio
-	@$(BIN)/python -m compileall -q mlinfra_assets tests > /dev/null
+test: install labelstudio bytecode
 	$(BIN)/pytest
 
 ## make ui: dagster dev on 127.0.0.1 with the project's workspace and instance config;
