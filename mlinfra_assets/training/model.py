@@ -1,15 +1,12 @@
-"""The tabular model: preprocessing that travels with it, and one way to score raw rows.
-
-`Preprocessor` turns raw feature columns into tensors (numeric matrix, categorical codes);
-`TabularMLP` standardizes numerics inside the network (buffers), embeds categoricals and
-returns class logits. `ScoringModel` bundles both, so one artifact scores raw rows.
-"""
+"""A trained model with its preprocessing (`ScoringModel`): scores raw rows, saves and loads
+the folder that the registry keeps. The network and the preprocessing themselves live in
+`tabular_net.py`, which travels with the registered model."""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,90 +14,24 @@ import pandas as pd
 import torch
 from torch import nn
 
-UNKNOWN = 0  # categorical code of values not seen in training
-ARCHITECTURE = "architecture.json"  # a saved model's TabularMLP arguments besides the preprocessing
+from mlinfra_assets.spec import class_column
+from mlinfra_assets.training.tabular_net import (
+    ARCHITECTURE,
+    CLASSES,
+    OUTPUTS,
+    PREPROCESSOR,
+    UNKNOWN,
+    WEIGHTS,
+    Preprocessor,
+    TabularMLP,
+    load_net,
+    probabilities,
+)
+
+__all__ = ["ARCHITECTURE", "PREDICTED", "TRUST_PICKLES", "UNKNOWN", "Preprocessor", "ScoringModel", "TabularMLP"]
+
 TRUST_PICKLES = "MLINFRA_TRUST_PICKLED_MODELS"  # "1": load earlier mlinfra's pickled model.pt files
-
-
-@dataclass
-class Preprocessor:
-    """Column order, numeric statistics and categorical vocabularies learnt from training rows."""
-
-    numeric: list[str]
-    categorical: list[str]
-    means: list[float] = field(default_factory=list)
-    stds: list[float] = field(default_factory=list)
-    vocab: dict[str, list[str]] = field(default_factory=dict)
-
-    @classmethod
-    def fit(cls, df: pd.DataFrame, numeric: list[str], categorical: list[str]) -> Preprocessor:
-        nums = df[numeric].astype("float64")
-        means = nums.mean().fillna(0.0).tolist()
-        stds = nums.std(ddof=0).replace(0, 1.0).fillna(1.0).tolist()
-        vocab = {c: sorted(df[c].dropna().astype(str).unique().tolist()) for c in categorical}
-        return cls(numeric, categorical, means, stds, vocab)
-
-    @classmethod
-    def from_arrays(cls, numeric: np.ndarray, vocab: dict[str, list[str]], names: list[str]) -> Preprocessor:
-        """Statistics of raw numeric rows (NaN ignored) and a given vocabulary per categorical."""
-        x = numeric.astype("float64")
-        seen = np.isfinite(x).sum(axis=0)
-        means = np.where(seen > 0, np.nansum(x, axis=0) / np.maximum(seen, 1), 0.0)
-        var = np.nansum((x - means) ** 2, axis=0) / np.maximum(seen, 1)
-        stds = np.where(var > 0, np.sqrt(var), 1.0)
-        return cls(list(names), list(vocab), means.tolist(), stds.tolist(), {c: list(v) for c, v in vocab.items()})
-
-    def fill(self, numeric: np.ndarray) -> np.ndarray:
-        """Missing and non-finite numerics replaced by the training mean (the documented fallback)."""
-        return np.where(np.isfinite(numeric), numeric, np.asarray(self.means, dtype=numeric.dtype))
-
-    def encode(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Raw rows -> (numeric float32 [n, n_num], codes int64 [n, n_cat]); a missing or
-        infinite numeric scores as the training mean, an unseen category as UNKNOWN."""
-        num = df[self.numeric].to_numpy(dtype="float64", na_value=np.nan) if self.numeric else np.zeros((len(df), 0))
-        num = self.fill(num).astype("float32")
-        codes = np.zeros((len(df), len(self.categorical)), dtype="int64")
-        for j, col in enumerate(self.categorical):
-            index = {v: i + 1 for i, v in enumerate(self.vocab[col])}
-            codes[:, j] = df[col].astype(str).map(index).fillna(UNKNOWN).to_numpy(dtype="int64")
-        return num, codes
-
-    def to_json(self) -> str:
-        return json.dumps(self.__dict__)
-
-    @classmethod
-    def from_json(cls, text: str) -> Preprocessor:
-        return cls(**json.loads(text))
-
-
-class TabularMLP(nn.Module):
-    """Standardize numerics, embed categoricals, then an MLP to class logits."""
-
-    def __init__(self, pre: Preprocessor, n_classes: int, hidden: list[int], dropout: float = 0.1):
-        super().__init__()
-        self.architecture = {"hidden": [int(h) for h in hidden], "dropout": float(dropout)}
-        self.register_buffer("mean", torch.tensor(pre.means, dtype=torch.float32))
-        self.register_buffer("std", torch.tensor(pre.stds, dtype=torch.float32))
-        self.embeddings = nn.ModuleList(
-            nn.Embedding(len(pre.vocab[c]) + 1, min(8, (len(pre.vocab[c]) + 2) // 2 + 1))
-            for c in pre.categorical
-        )
-        width = len(pre.numeric) + sum(e.embedding_dim for e in self.embeddings)
-        layers: list[nn.Module] = []
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
-            width = h
-        layers.append(nn.Linear(width, n_classes))
-        self.mlp = nn.Sequential(*layers)
-
-    def features(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-        """The first Linear's input: standardized numerics, then each categorical's embedding."""
-        parts = [(numeric - self.mean) / self.std]
-        parts += [emb(categorical[:, j]) for j, emb in enumerate(self.embeddings)]
-        return torch.cat(parts, dim=1)
-
-    def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
-        return self.mlp(self.features(numeric, categorical))
+PREDICTED = "predicted_class"  # the pyfunc's column of the predicted class name
 
 
 @dataclass
@@ -112,48 +43,42 @@ class ScoringModel:
     classes: list[str]
     version: str = "unregistered"
 
-    @torch.no_grad()
     def predict_proba(self, df: pd.DataFrame, batch_size: int = 65536) -> np.ndarray:
-        self.model.eval()
-        num, cat = self.pre.encode(df)
-        out = []
-        for i in range(0, len(df), batch_size):
-            logits = self.model(torch.from_numpy(num[i : i + batch_size]), torch.from_numpy(cat[i : i + batch_size]))
-            out.append(torch.softmax(logits, dim=1).numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), dtype="float32")
+        return probabilities(self.model, self.pre, df, len(self.classes), batch_size)
 
     def save(self, folder: Path) -> None:
-        """Write the weights as a state dict (`model.pt`), the layer sizes, the preprocessing and
-        the classes as JSON. Loading rebuilds the net and reads tensors only: a model file from
-        the registry never runs pickled code."""
+        """Write the weights as a state dict (`model.pt`), the layer sizes, the preprocessing,
+        the classes and the scored columns' names as JSON. Loading rebuilds the net and reads
+        tensors only: a model file from the registry never runs pickled code."""
         if not isinstance(self.model, TabularMLP):
             raise TypeError(
                 f"ScoringModel.save writes TabularMLP models, not {type(self.model).__name__}: "
                 "the saved architecture would not rebuild it"
             )
         folder.mkdir(parents=True, exist_ok=True)
-        torch.save(self.model.state_dict(), folder / "model.pt")
+        torch.save(self.model.state_dict(), folder / WEIGHTS)
         (folder / ARCHITECTURE).write_text(json.dumps(self.model.architecture))
-        (folder / "preprocessor.json").write_text(self.pre.to_json())
-        (folder / "classes.json").write_text(json.dumps(self.classes))
+        (folder / PREPROCESSOR).write_text(self.pre.to_json())
+        (folder / CLASSES).write_text(json.dumps(self.classes))
+        outputs = {"probabilities": [f"prob_{class_column(c)}" for c in self.classes], "predicted": PREDICTED}
+        (folder / OUTPUTS).write_text(json.dumps(outputs))
 
     @classmethod
     def load(cls, folder: Path, version: str = "unregistered") -> ScoringModel:
         """Rebuild the net from the JSON files and read its tensors. A folder written by an
         earlier mlinfra holds the pickled module instead; it is loaded only when the
         MLINFRA_TRUST_PICKLED_MODELS environment variable is "1" (unpickling runs code)."""
-        pre = Preprocessor.from_json((folder / "preprocessor.json").read_text())
-        classes = json.loads((folder / "classes.json").read_text())
         if (folder / ARCHITECTURE).exists():
-            model = TabularMLP(pre, len(classes), **json.loads((folder / ARCHITECTURE).read_text()))
-            model.load_state_dict(torch.load(folder / "model.pt", weights_only=True, map_location="cpu"))
-        elif os.environ.get(TRUST_PICKLES) == "1":
-            model = torch.load(folder / "model.pt", weights_only=False, map_location="cpu")
-        else:
+            model, pre, classes = load_net(folder)
+            return cls(model, pre, classes, version)
+        if os.environ.get(TRUST_PICKLES) != "1":
             raise FileNotFoundError(
                 f"{folder} has no {ARCHITECTURE}: its model.pt is a pickled module written by an "
                 "earlier mlinfra, not loaded by default (unpickling runs code). Re-materialize "
                 f"training/model to register the model in the current format, or set {TRUST_PICKLES}=1 "
                 "to load it if you trust the file"
             )
+        pre = Preprocessor.from_json((folder / PREPROCESSOR).read_text())
+        classes = json.loads((folder / CLASSES).read_text())
+        model = torch.load(folder / WEIGHTS, weights_only=False, map_location="cpu")
         return cls(model.eval(), pre, classes, version)

@@ -17,6 +17,8 @@ from mlinfra_assets.training.registry import CHALLENGER, SCORING_ARTIFACT, set_a
 from mlinfra_assets.training.trainer import TrainResult
 
 DAGSTER_RUN_TAG = "dagster_run_id"
+PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")  # the model's pyfunc, logged as code
+NET_CODE = Path(__file__).with_name("tabular_net.py")  # the network it loads, logged as code_paths
 
 
 @dataclass(frozen=True)
@@ -85,11 +87,10 @@ def log_training(
     input_example: pd.DataFrame,
     figures: dict[str, tuple[Callable, str]],
 ) -> LoggedModel:
-    """One MLflow run: params, data version, per-epoch metrics, plots, the model (pyfunc over
-    the ScoringModel folder), registered as `spec.name` with alias `challenger`."""
+    """One MLflow run: params, data version, per-epoch metrics, plots, the model (a portable
+    pyfunc over the ScoringModel folder, see `pyfunc_model.py`), registered as `spec.name` with
+    alias `challenger`."""
     import mlflow
-
-    from mlinfra_assets.training.pyfunc import ARTIFACT, ScoringPyfunc
 
     experiment_id = tracker.activate()
     client = mlflow.MlflowClient(tracking_uri=tracker.store_uri())
@@ -120,11 +121,12 @@ def log_training(
         mlflow.log_artifacts(str(model_dir), artifact_path=SCORING_ARTIFACT)
         info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=ScoringPyfunc(),
-            artifacts={ARTIFACT: str(model_dir)},
+            python_model=str(PYFUNC_CODE),
+            code_paths=[str(NET_CODE)],
+            artifacts={SCORING_ARTIFACT: str(model_dir)},
             input_example=input_example,
             registered_model_name=spec.name,
-            pip_requirements=_requirements(),
+            pip_requirements=portable_requirements(),
         )
     if info.signature is None:
         raise RuntimeError(f"MLflow inferred no signature for {spec.name!r} from the input example")
@@ -140,11 +142,15 @@ def _finite(metrics: dict[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
 
 
-def _requirements() -> list[str]:
-    """Pinned requirements of the pyfunc (given, so MLflow does not infer them in a subprocess)."""
+def portable_requirements() -> list[str]:
+    """What the registered model needs, pinned to the versions it was trained with, as the public
+    package index spells them: a local build's label (torch's `+cpu`) is dropped, since
+    `torch==2.13.0` installs from the index and also matches a local `2.13.0+cpu`. mlflow-skinny
+    is MLflow's pyfunc without its server and UI. Given, so MLflow does not infer them in a
+    subprocess."""
     from importlib.metadata import version
 
-    return [f"{p}=={version(p)}" for p in ("torch", "pandas", "numpy", "mlflow")]
+    return [f"{p}=={version(p).split('+')[0]}" for p in ("mlflow-skinny", "torch", "numpy", "pandas")]
 
 
 def log_evaluation(

@@ -116,8 +116,10 @@ def test_train_register_promote_then_reject_a_worse_model(resources):
     pyfunc = mlflow.pyfunc.load_model(f"models:/{spec.name}@champion")
     raw = resources["warehouse"].query_df(f"SELECT * FROM {spec.raw_table} ORDER BY txn_id LIMIT 50")
     out = pyfunc.predict(raw[spec.feature_columns])
-    assert list(out.columns) == spec.prob_columns
-    assert np.allclose(out.to_numpy(), champion_model.predict_proba(raw), atol=1e-6)
+    assert list(out.columns) == [*spec.prob_columns, "predicted_class"]
+    expected = champion_model.predict_proba(raw)
+    assert np.allclose(out[spec.prob_columns].to_numpy(), expected, atol=1e-6)
+    assert list(out["predicted_class"]) == [spec.classes[i] for i in expected.argmax(axis=1)]
 
 
 def test_failed_training_never_moves_the_champion(resources, monkeypatch, capsys):
