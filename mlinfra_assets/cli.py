@@ -1,5 +1,5 @@
 """`mlinfra` command: draft a spec for a table, run the whole graph, show the platform's
-status, query the warehouse, label the queue, list and promote model versions.
+status, query the warehouse, label the queue, list and promote model versions, serve the model.
 
 Every command takes `--spec FILE` (default: $MLINFRA_SPEC, else the demo's mlinfra.yaml) and
 `--data-dir DIR` (default: $MLINFRA_DATA_DIR, else `data/` beside the spec). A mistake in the
@@ -207,6 +207,21 @@ def cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the spec's registered model at `--alias` over HTTP until interrupted."""
+    from mlinfra_assets.serving.server import ServeError, serve
+    from mlinfra_assets.spec import current_spec
+
+    resources = _resources()
+    try:
+        serve(resources["mlflow"], resources["warehouse"].path, current_spec().name, args.alias, args.host,
+              args.port, args.poll_s, args.max_body_mb, args.log_payloads)
+    except ServeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_label(args: argparse.Namespace) -> int:
     """Label the annotation queue in the terminal; each answer is stored at once."""
     import getpass
@@ -256,10 +271,24 @@ def main(argv: list[str] | None = None) -> int:
     query.set_defaults(fn=cmd_query)
     model = sub.add_parser("model", parents=[common], help="registered model versions; promote one to champion (rollback)")
     model_sub = model.add_subparsers(dest="action", required=True)
-    model_sub.add_parser("list", help="versions, aliases, holdout figures, gate decisions")
-    promote = model_sub.add_parser("promote", help="move alias champion to VERSION")
+    # --spec / --data-dir also after the action (`model promote 2 --spec S`); SUPPRESS keeps a
+    # value given before it (`model --spec S promote 2`)
+    after = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    after.add_argument("--spec")
+    after.add_argument("--data-dir")
+    model_sub.add_parser("list", parents=[after], help="versions, aliases, holdout figures, gate decisions")
+    promote = model_sub.add_parser("promote", parents=[after], help="move alias champion to VERSION")
     promote.add_argument("version")
     model.set_defaults(fn=cmd_model)
+    serve = sub.add_parser("serve", parents=[common], help="the registered model over HTTP (MLflow's scoring protocol)")
+    serve.add_argument("--alias", default="champion", help="the registry alias to serve (default: champion)")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--poll-s", type=float, default=10.0, help="seconds between checks of the alias (default: 10)")
+    serve.add_argument("--max-body-mb", type=float, default=20.0, help="largest request body accepted (default: 20)")
+    serve.add_argument("--log-payloads", action="store_true",
+                       help="also store each request's body in monitoring.served_requests (default: never)")
+    serve.set_defaults(fn=cmd_serve)
     label = sub.add_parser("label", parents=[common], help="label the annotation queue in the terminal (1..k, s, u, q)")
     label.add_argument("--annotator", help="your name in labeling.annotations (default: $MLINFRA_ANNOTATOR or login)")
     label.add_argument("--limit", type=int, help="stop after this many answers")

@@ -113,8 +113,9 @@ def serve(
 
 
 @contextmanager
-def mlflow_server(folder: Path, timeout_s: float = 120) -> Iterator[str]:
-    """A real `mlflow server` on 127.0.0.1 with its store and artifacts in `folder`; yields its URI.
+def mlflow_server(folder: Path, timeout_s: float = 120, backend_store_uri: str | None = None) -> Iterator[str]:
+    """A real `mlflow server` on 127.0.0.1 with its store and artifacts in `folder` (or over an
+    existing store, `backend_store_uri`); yields its URI.
 
     One worker and no job runner: a tracking server for one test needs neither, and MLflow's
     defaults (4 uvicorn workers and a job runner of 4 more processes, each importing mlflow)
@@ -123,7 +124,7 @@ def mlflow_server(folder: Path, timeout_s: float = 120) -> Iterator[str]:
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--workers", "1",
-           "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
+           "--backend-store-uri", backend_store_uri or f"sqlite:///{folder / 'server.db'}",
            "--default-artifact-root", str(folder / "server-artifacts"),
            "--host", "127.0.0.1", "--port", str(port)]
     uri = f"http://127.0.0.1:{port}"

@@ -126,3 +126,65 @@ def test_dagster_validates_the_workspace(tmp_path):
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180,
     )
     assert out.returncode == 0, out.stderr[-3000:]
+
+
+CLEAN_SCORER = """
+import importlib.util, sys
+import mlflow, pandas as pd
+assert importlib.util.find_spec("mlinfra_assets") is None, "mlinfra is importable: the environment is not clean"
+model = mlflow.pyfunc.load_model(sys.argv[1])
+rows = pd.read_json(sys.argv[2], orient="split", dtype=False, convert_dates=False)
+model.predict(rows).to_json(sys.argv[3], orient="split", double_precision=15)
+"""
+
+
+def test_the_champion_scores_in_a_clean_environment(pipeline, tmp_path):
+    """models:/<name>@champion loads in a virtualenv holding only the model's logged requirements
+    (no mlinfra, no project code) through a tracking server, and scores 1,000 raw rows exactly as
+    the platform's scoring did (monitoring.predictions)."""
+    import mlflow
+    import pandas as pd
+
+    from mlinfra_assets.training import registry
+    from tests.servers import mlflow_server
+
+    spec, resources, *_ = pipeline
+    tracker = resources["mlflow"]
+    champion = registry.champion_version(tracker, spec.name)
+    con = duckdb.connect(resources["warehouse"].path, read_only=True)
+    scored = con.execute(
+        f"SELECT r.*, p.* EXCLUDE (_partition) FROM monitoring.predictions p "
+        f"JOIN {spec.raw_table} r ON r.{spec.id_column} = p._row_id WHERE p._model_version = ? "
+        f"ORDER BY p._row_id LIMIT 1000", [champion]).df()
+    con.close()
+    assert len(scored) == 1000
+    scored[spec.feature_columns].to_json(tmp_path / "rows.json", orient="split", double_precision=15)
+
+    tracker.activate()
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(f"models:/{spec.name}@champion"))
+    wanted = requirements.read_text().split()
+    assert {r.split("==")[0] for r in wanted} == {"mlflow-skinny", "torch", "numpy", "pandas"}
+    assert not any("+" in r for r in wanted), wanted  # a local build's label is not on the package index
+    venv, uv = tmp_path / "venv", Path(sys.executable).parent / "uv"
+    subprocess.run([str(uv), "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    # torch==2.13.0 from the index; where this machine keeps wheels (pip's find-links, as `make
+    # install` uses) the CPU build is taken from there instead of a multi-GB CUDA download
+    links = [arg for path in os.environ.get("PIP_FIND_LINKS", "").split() for arg in ("--find-links", path)]
+    subprocess.run([str(uv), "pip", "install", "-q", "--python", str(venv / "bin" / "python"), *links,
+                    "-r", str(requirements)], check=True)
+
+    script = tmp_path / "score.py"
+    script.write_text(CLEAN_SCORER)
+    with mlflow_server(tmp_path, backend_store_uri=tracker.tracking_uri) as uri:
+        # nothing of this process's MLflow settings (mlflow.set_*_uri exports them) nor its path
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLINFRA_")) and k != "PYTHONPATH"}
+        done = subprocess.run(
+            [str(venv / "bin" / "python"), str(script), f"models:/{spec.name}@champion",
+             str(tmp_path / "rows.json"), str(tmp_path / "out.json")],
+            cwd=tmp_path, env={**env, "MLFLOW_TRACKING_URI": uri}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = pd.read_json(tmp_path / "out.json", orient="split", dtype=False)
+    assert list(out.columns) == [*spec.prob_columns, "predicted_class"]
+    diff = (out[spec.prob_columns].to_numpy() - scored[spec.prob_columns].to_numpy())
+    assert abs(diff).max() < 1e-6
+    assert list(out["predicted_class"]) == [spec.classes[i] for i in scored["_prediction"]]
