@@ -73,6 +73,7 @@ def row(mode: str, batch: int, seconds: list[float]) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spec", help="serve this run's champion instead of building the demo")
+    parser.add_argument("--data-dir", help="build the demo here and keep it (reused when it holds a champion)")
     parser.add_argument("--rows", type=int, default=5000, help="demo rows when no --spec (default 5,000)")
     parser.add_argument("--n1", type=int, default=500, help="requests at batch 1")
     parser.add_argument("--n1000", type=int, default=60, help="requests at batch 1,000")
@@ -80,8 +81,9 @@ def main() -> int:
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLINFRA_")) and k != "DAGSTER_HOME"}
     tmp = tempfile.TemporaryDirectory(prefix="mlinfra-serving-")
-    spec_args = ["--spec", args.spec] if args.spec else ["--data-dir", str(Path(tmp.name) / "data")]
-    if not args.spec:
+    data_dir = Path(args.data_dir).resolve() if args.data_dir else Path(tmp.name) / "data"
+    spec_args = ["--spec", args.spec] if args.spec else ["--data-dir", str(data_dir)]
+    if not args.spec and not (data_dir / "mlflow.db").exists():
         started = time.monotonic()
         subprocess.run([*MLINFRA, "run", *spec_args], env={**env, "MLINFRA_DEMO_ROWS": str(args.rows)},
                        check=True, stdout=subprocess.DEVNULL)
@@ -94,7 +96,7 @@ def main() -> int:
     from mlinfra_assets.spec import load_spec
 
     spec = load_spec(args.spec) if args.spec else load_spec(None)
-    resources = default_resources(Path(args.spec).parent / "data" if args.spec else Path(tmp.name) / "data")
+    resources = default_resources(Path(args.spec).parent / "data" if args.spec else data_dir)
     frame = resources["warehouse"].query_df(
         f"SELECT {', '.join(spec.feature_columns)} FROM {spec.raw_table} ORDER BY {spec.id_column} LIMIT 1000")
     resources["mlflow"].activate()
