@@ -60,16 +60,17 @@ $(LABELSTUDIO_VENV)/bin/label-studio: | $(STAMP)
 test: install labelstudio bytecode
 	$(BIN)/pytest
 
-## make ui: dagster dev on 127.0.0.1 with the project's workspace and instance config;
+## make ui: the Dagster UI (http://127.0.0.1:3000) and the MLflow UI its `mlflow_run` links point at
+## (http://127.0.0.1:5000), with the project's workspace and instance config; Ctrl-C stops both.
 ## make ui SPEC=path/spec.yaml opens another spec's code location and the runs `mlinfra run --spec` recorded
 ui: install home
 ifdef SPEC
 	@mkdir -p "$(dir $(abspath $(SPEC)))data/.dagster"
 	@cp -n dagster.yaml "$(dir $(abspath $(SPEC)))data/.dagster/dagster.yaml"
 	MLINFRA_SPEC="$(abspath $(SPEC))" DAGSTER_HOME="$(dir $(abspath $(SPEC)))data/.dagster" \
-		$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+		$(BIN)/mlinfra ui -p 3000 --mlflow-port 5000
 else
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	$(BIN)/mlinfra ui -p 3000 --mlflow-port 5000
 endif
 
 ## make bench: the benchmark scripts (each prints a table against its anchor)

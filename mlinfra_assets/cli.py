@@ -1,5 +1,6 @@
 """`mlinfra` command: draft a spec for a table, run the whole graph, show the platform's
-status, query the warehouse, label the queue, list and promote model versions, serve the model.
+status, query the warehouse, label the queue, list and promote model versions, serve the model,
+open the UIs.
 
 Every command takes `--spec FILE` (default: $MLINFRA_SPEC, else the demo's mlinfra.yaml) and
 `--data-dir DIR` (default: $MLINFRA_DATA_DIR, else `data/` beside the spec). A mistake in the
@@ -222,6 +223,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    """The Dagster UI and the MLflow UI on 127.0.0.1 (make ui); Ctrl-C stops both."""
+    from mlinfra_assets.spec import PROJECT_ROOT
+    from mlinfra_assets.ui import run_ui
+
+    dagster_home()
+    return run_ui(_resources()["mlflow"], args.port, args.mlflow_port, PROJECT_ROOT / "workspace.yaml")
+
+
 def cmd_label(args: argparse.Namespace) -> int:
     """Label the annotation queue in the terminal; each answer is stored at once."""
     import getpass
@@ -289,6 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--log-payloads", action="store_true",
                        help="also store each request's body in monitoring.served_requests (default: never)")
     serve.set_defaults(fn=cmd_serve)
+    ui = sub.add_parser("ui", parents=[common], help="the Dagster UI and the MLflow UI on 127.0.0.1 (make ui)")
+    ui.add_argument("-p", "--port", type=int, default=3000, help="the Dagster UI's port (default: 3000)")
+    ui.add_argument("--mlflow-port", type=int, default=5000, help="the MLflow UI's port (default: 5000)")
+    ui.set_defaults(fn=cmd_ui)
     label = sub.add_parser("label", parents=[common], help="label the annotation queue in the terminal (1..k, s, u, q)")
     label.add_argument("--annotator", help="your name in labeling.annotations (default: $MLINFRA_ANNOTATOR or login)")
     label.add_argument("--limit", type=int, help="stop after this many answers")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -253,6 +253,17 @@ def tracking_uri_without_credentials(uri: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+UI_URL_VAR = "MLINFRA_MLFLOW_UI_URL"  # set by `mlinfra ui` for the MLflow UI it starts
+
+
+def ui_url(tracking_uri: str, env: Mapping[str, str]) -> str:
+    """Where the metadata's `mlflow_run` links point: a tracking server is its own UI; a local
+    store is shown by the MLflow UI that `make ui` starts (MLINFRA_MLFLOW_UI_URL, default :5000)."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return tracking_uri.rstrip("/")
+    return env.get(UI_URL_VAR) or "http://127.0.0.1:5000"
+
+
 def default_resources(data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Resources for a data folder.
 
@@ -275,7 +286,7 @@ def default_resources(data_dir: str | os.PathLike[str] | None = None) -> dict[st
     return {
         "warehouse": Warehouse(path=warehouse),
         "data_dir": DataDir(root=str(root)),
-        "mlflow": MLflowTracker(tracking_uri=tracking, artifact_root=str(root / "mlartifacts")),
+        "mlflow": MLflowTracker(tracking_uri=tracking, artifact_root=str(root / "mlartifacts"), ui_url=ui_url(tracking, env)),
         "label_studio": LabelStudio(url=env.get("LABEL_STUDIO_URL", ""), api_key=api_key),
         "io_manager": dg.FilesystemIOManager(base_dir=str(root / "dagster_storage")),
     }

@@ -60,13 +60,14 @@ def label_studio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 
 @pytest.fixture(scope="session")
 def dagster_dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
-    """One `make ui` (dagster dev) for the session over a small demo: (port, workspace entries,
-    process, folder). tests/test_webserver.py drives it; the security sweep checks its sockets."""
+    """One `make ui` (dagster dev and the MLflow UI) for the session over a small demo: (port,
+    workspace entries, process, folder, MLflow UI port). tests/test_webserver.py drives it; the
+    security sweep checks its sockets."""
     from tests.test_webserver import start_ui
 
     root = tmp_path_factory.mktemp("ui")
-    with start_ui(root) as (port, entries, proc):
-        yield port, entries, proc, root
+    with start_ui(root) as (port, entries, proc, mlflow_port):
+        yield port, entries, proc, root, mlflow_port
 
 
 @pytest.fixture(scope="session")

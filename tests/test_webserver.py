@@ -21,7 +21,7 @@ from mlinfra_assets.spec import PROJECT_ROOT
 from tests.conftest import small_spec
 from tests.faults.security import make_ui_command
 from tests.monitoring.conftest import fixture_model, register_champion, write_training_set
-from tests.servers import free_port, serve
+from tests.servers import free_port, http_ok, serve
 
 pytestmark = pytest.mark.integration
 
@@ -49,10 +49,10 @@ def graphql(port: int, query: str, variables: dict | None = None) -> dict:
 
 
 @contextlib.contextmanager
-def start_ui(root: Path) -> Iterator[tuple[int, list, subprocess.Popen]]:
+def start_ui(root: Path) -> Iterator[tuple[int, list, subprocess.Popen, int]]:
     """`make ui` as make prints it (port swapped for a free one), over a small demo prepared in
     `root` (what the daily job needs, materialized in-process against the same data folder);
-    yields (port, workspace entries, the process)."""
+    yields (port, workspace entries, the process, the MLflow UI port)."""
     home, data = root / "dagster_home", root / "data"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
@@ -69,21 +69,22 @@ def start_ui(root: Path) -> Iterator[tuple[int, list, subprocess.Popen]]:
     for name in ("MLINFRA_WAREHOUSE", "MLFLOW_TRACKING_URI"):
         env.pop(name, None)
     cmd = make_ui_command()
-    port = free_port()
+    port, mlflow_port = free_port(), free_port()
     cmd[cmd.index("-p") + 1] = str(port)
+    cmd[cmd.index("--mlflow-port") + 1] = str(mlflow_port)
 
     def loaded() -> bool:
         entries = graphql(port, LOCATIONS)["workspaceOrError"]["locationEntries"]
-        return bool(entries and entries[0]["locationOrLoadError"])
+        return bool(entries and entries[0]["locationOrLoadError"]) and http_ok(f"http://127.0.0.1:{mlflow_port}/health")()
 
     with serve(cmd, root / "dagster_dev.log", loaded, 240, env=env, cwd=PROJECT_ROOT) as proc:
-        yield port, graphql(port, LOCATIONS)["workspaceOrError"]["locationEntries"], proc
+        yield port, graphql(port, LOCATIONS)["workspaceOrError"]["locationEntries"], proc, mlflow_port
 
 
 @pytest.fixture(scope="module")
 def server(dagster_dev_server):
     """The session's `make ui` server (tests/conftest.py): port, workspace entries, its folder."""
-    port, entries, _, root = dagster_dev_server
+    port, entries, _, root, _ = dagster_dev_server
     return port, entries, root
 
 

@@ -3,7 +3,7 @@
 - `find_secret`: every place a run could leave a secret (event log and asset metadata, the
   run's job snapshot, the code location snapshot the UI shows, MLflow params and tags,
   DuckDB tables, files under the data folder and DAGSTER_HOME, captured output).
-- `make_ui_command`: the server command `make ui` runs, as make prints it.
+- `make_ui_command`: the command `make ui` runs (both UIs), as make prints it.
 - `bad_annotation_names` / `lf_module_refusals`: the names that must be refused.
 """
 
@@ -99,7 +99,7 @@ def find_secret(
 
 
 def make_ui_command() -> list[str]:
-    """The `dagster dev` command line of `make ui`, as `make -n` prints it."""
+    """The `mlinfra ui` command line of `make ui` (Dagster's and MLflow's UIs), as `make -n` prints it."""
     out = subprocess.run(["make", "-n", "ui"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
-    [line] = [x for x in out.stdout.splitlines() if " dev " in f" {x} " and "dagster" in x]
+    [line] = [x for x in out.stdout.splitlines() if "mlinfra ui " in x]
     return shlex.split(line)

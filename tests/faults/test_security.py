@@ -41,14 +41,14 @@ def test_serve_refuses_a_server_listening_beyond_loopback(tmp_path, bind):
 
 @pytest.mark.integration
 def test_make_ui_serves_on_loopback_only(dagster_dev_server):
-    """`make ui` as make prints it (port swapped for a free one; the session's server, which
-    tests/test_webserver.py drives): every socket of dagster dev, its webserver and its code
-    server, listens on loopback."""
-    assert make_ui_command()[make_ui_command().index("-h") + 1] == "127.0.0.1"
-    port, entries, proc, _ = dagster_dev_server
+    """`make ui` as make prints it (ports swapped for free ones; the session's server, which
+    tests/test_webserver.py drives): every socket of dagster dev, its webserver, its code
+    server and the MLflow UI listens on loopback."""
+    assert "mlinfra" in make_ui_command()[0]
+    port, entries, proc, _, mlflow_port = dagster_dev_server
     assert entries and entries[0]["locationOrLoadError"]["__typename"] == "RepositoryLocation", entries
     sockets = listening(proc.pid)
-    assert ("127.0.0.1", port) in sockets and exposed(proc.pid) == [], sockets
+    assert {("127.0.0.1", port), ("127.0.0.1", mlflow_port)} <= set(sockets) and exposed(proc.pid) == [], sockets
 
 
 # ---- secrets -----------------------------------------------------------------------------
