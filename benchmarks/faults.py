@@ -107,9 +107,16 @@ def security_rows() -> list:
     finally:
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    from mlinfra_assets.resources import MLflowTracker
+    from mlinfra_assets.ui import commands
+
     cmd = make_ui_command()
-    _row(rows, "`make ui` bind address", "-h 127.0.0.1", " ".join(cmd[-6:]), 0,
-         cmd[cmd.index("-h") + 1] == "127.0.0.1")
+    local = MLflowTracker(tracking_uri="sqlite:///mlflow.db", artifact_root="mlartifacts")
+    started = commands(local, int(cmd[cmd.index("-p") + 1]), int(cmd[cmd.index("--mlflow-port") + 1]), Path("workspace.yaml"))
+    hosts = {name: c[c.index("-h" if name == "dagster" else "--host") + 1] for name, c in started.items()}
+    _row(rows, "`make ui` bind addresses (Dagster UI, MLflow UI)", "127.0.0.1 both",
+         f"{' '.join(cmd[-5:])}: " + ", ".join(f"{n} on {h}" for n, h in hosts.items()), 0,
+         set(hosts) == {"dagster", "mlflow"} and set(hosts.values()) == {"127.0.0.1"})
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         try:

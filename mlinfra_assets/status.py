@@ -134,9 +134,9 @@ def platform_status(spec: DatasetSpec, resources: dict[str, Any], tables: bool =
     lines += mlflow_section(spec, resources["mlflow"])
     lines += [
         "== next",
-        "  make ui                      Dagster UI on http://127.0.0.1:3000 (lineage, checks, plots)",
+        "  make ui                      Dagster UI on http://127.0.0.1:3000, MLflow UI on http://127.0.0.1:5000",
         "  .venv/bin/mlinfra query \"SELECT * FROM analytics.drift_history LIMIT 5\"",
-        "  .venv/bin/mlflow ui --backend-store-uri " + resources["mlflow"].tracking_uri,
+        "  .venv/bin/mlinfra serve      the champion over HTTP on http://127.0.0.1:8080",
     ]
     return "\n".join(lines)
 
