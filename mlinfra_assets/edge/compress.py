@@ -37,7 +37,7 @@ from torch import nn
 
 from mlinfra_assets.edge import onnx_files
 from mlinfra_assets.edge.prune import FinetuneSet, linear_sparsity, prune_and_finetune
-from mlinfra_assets.training.model import ScoringModel
+from mlinfra_assets.training.model import ARCHITECTURE, Preprocessor, ScoringModel, TabularMLP
 
 SCORER = Path(__file__).parent / "standalone" / "score.py"
 EDGE_FILE = "edge_model.onnx"
@@ -126,13 +126,44 @@ def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
     return out.eval()
 
 
-def _torch_makers(edge: object, finetune: FinetuneSet | None, positive: int | None
-                  ) -> dict[str, Callable[[nn.Module], nn.Module]]:
+def structure(name: str) -> Callable[[nn.Module], nn.Module]:
+    """How variant `name`'s modules are laid out from the fp32 network (its weights come from its
+    state dict): the quantized variants swap their Linears; fp32 and pruned keep the network's."""
     from kernels import swap_linears
 
+    if name == "dynamic_int8":
+        return quantize_dynamic_int8
+    if name == "int8_weight_only":
+        return lambda m: swap_linears(copy.deepcopy(m)).eval()
+    return lambda m: m
+
+
+def load_variant_module(path: Path, name: str) -> nn.Module:
+    """A torch variant from its build folder: the network rebuilt from the folder's JSON files, laid
+    out as the variant (`structure`), then its state dict read with `weights_only=True`.
+
+    Raises
+    ------
+    ValueError
+        for a build written before variants were state dicts (a pickled module): re-materialize.
+    """
+    folder = path.parent
+    if not (folder / ARCHITECTURE).exists():
+        raise ValueError(f"edge variant {name}: {path} is a pickled module written by an earlier mlinfra, not "
+                         "loaded (unpickling runs code); re-materialize edge/compressed_models")
+    pre = Preprocessor.from_json((folder / "preprocessor.json").read_text())
+    classes = json.loads((folder / "classes.json").read_text())
+    network = TabularMLP(pre, len(classes), **json.loads((folder / ARCHITECTURE).read_text())).eval()
+    module = structure(name)(network)
+    module.load_state_dict(torch.load(path, weights_only=True, map_location="cpu"))
+    return module.eval()
+
+
+def _torch_makers(edge: object, finetune: FinetuneSet | None, positive: int | None
+                  ) -> dict[str, Callable[[nn.Module], nn.Module]]:
     makers: dict[str, Callable[[nn.Module], nn.Module]] = {
-        "dynamic_int8": quantize_dynamic_int8,
-        "int8_weight_only": lambda m: swap_linears(copy.deepcopy(m)).eval(),
+        "dynamic_int8": structure("dynamic_int8"),
+        "int8_weight_only": structure("int8_weight_only"),
     }
     for amount in edge.prune_amounts:
         makers[f"pruned_{round(amount * 100)}"] = lambda m, a=amount: prune_and_finetune(
@@ -191,8 +222,26 @@ def build_variants(scoring: ScoringModel, folder: Path, edge: object, finetune: 
             for name, (path, kind, inputs) in files.items()}, skipped, failed
 
 
+def rebuild_problem(network: nn.Module, scoring: ScoringModel) -> str | None:
+    """Why `network` cannot be saved as a state dict that `load_variant_module` rebuilds (None: it can)."""
+    if not isinstance(network, TabularMLP):
+        return f"it is a {type(network).__name__}, not a TabularMLP"
+    rebuilt = TabularMLP(scoring.pre, len(scoring.classes), **network.architecture).state_dict()
+    mine = network.state_dict()
+    extra, missing = sorted(set(mine) - set(rebuilt)), sorted(set(rebuilt) - set(mine))
+    shapes = [k for k in set(mine) & set(rebuilt) if mine[k].shape != rebuilt[k].shape]
+    if extra or missing or shapes:
+        return (f"its layers differ from those its architecture.json rebuilds (extra {extra[:4]}, missing "
+                f"{missing[:4]}, other shapes {sorted(shapes)[:4]})")
+    return None
+
+
 def _write_build(fp32: nn.Module, scoring: ScoringModel, tmp: Path, edge: object, finetune: FinetuneSet | None,
                  positive: str | None) -> tuple[dict, dict, dict[str, str], dict[str, str]]:
+    problem = rebuild_problem(fp32, scoring)
+    if problem is not None:
+        raise ValueError(f"edge variants are state dicts that load into the platform's TabularMLP; model version "
+                         f"{scoring.version} cannot be saved so: {problem}. Train it with the platform's trainer")
     (tmp / "preprocessor.json").write_text(scoring.pre.to_json())
     (tmp / "classes.json").write_text(json.dumps(scoring.classes))
     modules, skipped, failed = {"fp32": fp32}, {}, {}
@@ -209,8 +258,9 @@ def _write_build(fp32: nn.Module, scoring: ScoringModel, tmp: Path, edge: object
                 modules[name] = make(fp32)
             except Exception as error:  # noqa: BLE001 - unexpected: reported as a failure, the rest still built
                 failed[name] = _failure(name, error)
-    for name, module in modules.items():
-        torch.save(module, tmp / f"{name}.pt")
+    (tmp / ARCHITECTURE).write_text(json.dumps(fp32.architecture))
+    for name, module in modules.items():  # tensors only: loading never runs pickled code
+        torch.save(module.state_dict(), tmp / f"{name}.pt")
     files = {name: (tmp / f"{name}.pt", "torch", "encoded") for name in modules}
     files |= _onnx_variants(fp32, scoring, tmp, skipped, failed, positive)
     return modules, files, skipped, failed

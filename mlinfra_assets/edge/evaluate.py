@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mlinfra_assets.edge.compress import Variant
+from mlinfra_assets.edge.compress import Variant, load_variant_module
 from mlinfra_assets.edge.onnx_files import ProbabilityModel, onnx_session
 
 ONNX_PARITY_TOL = 1e-4
@@ -43,7 +43,7 @@ def load_predictor(variant: Variant | dict) -> Predictor:
         session = onnx_session(v.path)
         names = [i.name for i in session.get_inputs()]
         return lambda x: session.run(None, {n: x[n] for n in names})[0]
-    wrapper = ProbabilityModel(torch.load(v.path, weights_only=False, map_location="cpu")).eval()
+    wrapper = ProbabilityModel(load_variant_module(Path(v.path), v.name)).eval()
 
     def predict(x: Inputs) -> np.ndarray:
         with torch.inference_mode():

@@ -24,7 +24,7 @@ from mlinfra_assets.edge import build_stage, compress  # noqa: E402
 from mlinfra_assets.edge.assets import REPORT_TABLE, VARIANTS_CHECK, holdout_sql  # noqa: E402
 from mlinfra_assets.edge.compress import build_variants, publish, variant_names  # noqa: E402
 from mlinfra_assets.edge.edge_onnx import raw_inputs  # noqa: E402
-from mlinfra_assets.edge.evaluate import REPORT_COLUMNS, _judge, evaluate_variants, load_predictor  # noqa: E402
+from mlinfra_assets.edge.evaluate import REPORT_COLUMNS, _judge, load_predictor  # noqa: E402
 from mlinfra_assets.edge.prune import FinetuneSet, linear_sparsity, prune_and_finetune  # noqa: E402
 from mlinfra_assets.holdout import holdout_predicate  # noqa: E402
 from mlinfra_assets.resources import default_resources, replace_table_from_df  # noqa: E402
@@ -200,7 +200,7 @@ def test_core_round_trip_on_real_rows(edge_run, tmp_path):
     assert (tmp_path / "v1").resolve() != first and not first.exists()
     assert [p.resolve() for p in (tmp_path / "v1.builds").iterdir()] == [(tmp_path / "v1").resolve()]
     assert sorted(p.name for p in (tmp_path / "v1").iterdir()) == sorted(
-        ["classes.json", "preprocessor.json", "fp32.pt", "dynamic_int8.pt", "int8_weight_only.pt",
+        ["architecture.json", "classes.json", "preprocessor.json", "fp32.pt", "dynamic_int8.pt", "int8_weight_only.pt",
          "onnx_fp32.onnx", "onnx_int8.onnx", "edge_model.onnx", "score.py"]
     )
 
@@ -247,28 +247,20 @@ class Gate(torch.nn.Module):
         return x * self.gain
 
 
-def test_unsupported_layers_skip_their_variants_with_the_reason(edge_run, tmp_path):
+def test_variant_files_hold_tensors_only_and_a_network_they_cannot_rebuild_is_refused(edge_run, tmp_path):
+    """Each torch variant file is a state dict that `torch.load(weights_only=True)` reads; a
+    network the loader cannot rebuild from architecture.json (an extra layer) is refused, naming it."""
     scoring = edge_run["scoring"]
+    variants, _, _ = build_variants(scoring, tmp_path / "ok", Edge(prune_amounts=[]), None)
+    for name in ("fp32", "dynamic_int8", "int8_weight_only"):
+        state = torch.load(variants[name].path, weights_only=True)
+        assert isinstance(state, dict) and all(isinstance(k, str) for k in state), name
     model = copy.deepcopy(scoring.model)
     model.mlp.insert(0, Gate(model.mlp[0].in_features))
     odd = ScoringModel(model.eval(), scoring.pre, scoring.classes, version="odd")
-    finetune = FinetuneSet.from_frame(
-        edge_run["resources"]["warehouse"].query_df("SELECT * FROM training.training_set LIMIT 500"),
-        scoring.pre, target_columns(edge_run["spec"]),
-    )
-    variants, skipped, failed = build_variants(odd, tmp_path / "odd", edge_run["spec"].edge, finetune)
-    assert sorted(skipped) == ["dynamic_int8", "int8_weight_only", "pruned_50", "pruned_80"] and failed == {}
-    assert all("Gate" in reason and "not supported" in reason for reason in skipped.values())
-    assert {"fp32", "onnx_fp32", "onnx_int8", "edge_onnx"} <= set(variants)
-    fp32 = variants["fp32"]
-    report = evaluate_variants(
-        {"fp32": fp32}, {"encoded": dict(zip(["numeric", "categorical"], scoring.pre.encode(
-            edge_run["resources"]["warehouse"].query_df(holdout_sql(edge_run["spec"]))), strict=True))},
-        edge_run["resources"]["warehouse"].query_df(holdout_sql(edge_run["spec"]))["_gold_label"].to_numpy(),
-        edge_run["spec"].positive_index, 0.02, skipped, reps_b1=3, reps_b1024=2,
-    ).set_index("variant")
-    assert report.loc["pruned_80", "status"] == "skipped" and not report.loc["pruned_80", "deployable"]
-    assert report.loc["pruned_80", "reason"].startswith("skipped: layers Gate")
+    with pytest.raises(ValueError, match=r"model version odd cannot be saved so: .*mlp\.0\.gain"):
+        build_variants(odd, tmp_path / "odd", edge_run["spec"].edge, None)
+    assert not (tmp_path / "odd").exists()  # nothing published
 
 
 def test_deployable_flag_and_reasons():
