@@ -141,9 +141,9 @@ model.predict(rows).to_json(sys.argv[3], orient="split", double_precision=15)
 def test_the_champion_scores_in_a_clean_environment(pipeline, tmp_path):
     """models:/<name>@champion loads in a virtualenv holding only the model's logged requirements
     (no mlinfra, no project code) through a tracking server, and scores 1,000 raw rows exactly as
-    the platform's scoring did (monitoring.predictions)."""
+    the platform's scoring did (monitoring.predictions); so does the edge deliverable,
+    @champion-edge_onnx, where the edge report found it deployable (within 1e-4 of torch)."""
     import mlflow
-    import pandas as pd
 
     from mlinfra_assets.training import registry
     from tests.servers import mlflow_server
@@ -156,35 +156,50 @@ def test_the_champion_scores_in_a_clean_environment(pipeline, tmp_path):
         f"SELECT r.*, p.* EXCLUDE (_partition) FROM monitoring.predictions p "
         f"JOIN {spec.raw_table} r ON r.{spec.id_column} = p._row_id WHERE p._model_version = ? "
         f"ORDER BY p._row_id LIMIT 1000", [champion]).df()
+    edge_deployable = con.execute(
+        "SELECT deployable FROM edge.compression_report WHERE variant = 'edge_onnx'").fetchall()[0][0]
     con.close()
     assert len(scored) == 1000
     scored[spec.feature_columns].to_json(tmp_path / "rows.json", orient="split", double_precision=15)
-
     tracker.activate()
-    requirements = Path(mlflow.pyfunc.get_model_dependencies(f"models:/{spec.name}@champion"))
-    wanted = requirements.read_text().split()
-    assert {r.split("==")[0] for r in wanted} == {"mlflow-skinny", "torch", "numpy", "pandas"}
-    assert not any("+" in r for r in wanted), wanted  # a local build's label is not on the package index
-    venv, uv = tmp_path / "venv", Path(sys.executable).parent / "uv"
+    aliases = {"champion": ({"mlflow-skinny", "torch", "numpy", "pandas"}, 1e-6)}
+    assert (registry.alias_version(tracker, spec.name, "champion-edge_onnx") is not None) == bool(edge_deployable)
+    if edge_deployable:
+        aliases["champion-edge_onnx"] = ({"mlflow-skinny", "onnxruntime", "numpy", "pandas"}, 1e-4)
+    (tmp_path / "score.py").write_text(CLEAN_SCORER)
+    with mlflow_server(tmp_path, backend_store_uri=tracker.tracking_uri) as uri:
+        for alias, (packages, tolerance) in aliases.items():
+            requirements = Path(mlflow.pyfunc.get_model_dependencies(f"models:/{spec.name}@{alias}"))
+            wanted = requirements.read_text().split()
+            assert {r.split("==")[0] for r in wanted} == packages, (alias, wanted)
+            assert not any("+" in r for r in wanted), wanted  # a local build's label is not on the package index
+            out = _score_in_a_clean_venv(tmp_path / alias, requirements, uri, f"models:/{spec.name}@{alias}",
+                                         tmp_path / "rows.json", tmp_path / "score.py")
+            assert list(out.columns) == [*spec.prob_columns, "predicted_class"], alias
+            diff = (out[spec.prob_columns].to_numpy() - scored[spec.prob_columns].to_numpy())
+            assert abs(diff).max() < tolerance, (alias, abs(diff).max())
+            if alias == "champion":
+                assert list(out["predicted_class"]) == [spec.classes[i] for i in scored["_prediction"]]
+
+
+def _score_in_a_clean_venv(folder: Path, requirements: Path, tracking_uri: str, model_uri: str, rows: Path,
+                           script: Path):
+    """A new virtualenv with `requirements` only; the model loaded there from the tracking server
+    scores `rows`; returns its output frame."""
+    import pandas as pd
+
+    venv, uv = folder / "venv", Path(sys.executable).parent / "uv"
     subprocess.run([str(uv), "venv", "-q", "--python", sys.executable, str(venv)], check=True)
     # torch==2.13.0 from the index; where this machine keeps wheels (pip's find-links, as `make
     # install` uses) the CPU build is taken from there instead of a multi-GB CUDA download
     links = [arg for path in os.environ.get("PIP_FIND_LINKS", "").split() for arg in ("--find-links", path)]
     subprocess.run([str(uv), "pip", "install", "-q", "--python", str(venv / "bin" / "python"), *links,
                     "-r", str(requirements)], check=True)
-
-    script = tmp_path / "score.py"
-    script.write_text(CLEAN_SCORER)
-    with mlflow_server(tmp_path, backend_store_uri=tracker.tracking_uri) as uri:
-        # nothing of this process's MLflow settings (mlflow.set_*_uri exports them) nor its path
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLINFRA_")) and k != "PYTHONPATH"}
-        done = subprocess.run(
-            [str(venv / "bin" / "python"), str(script), f"models:/{spec.name}@champion",
-             str(tmp_path / "rows.json"), str(tmp_path / "out.json")],
-            cwd=tmp_path, env={**env, "MLFLOW_TRACKING_URI": uri}, capture_output=True, text=True, timeout=300)
+    # nothing of this process's MLflow settings (mlflow.set_*_uri exports them) nor its path
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLINFRA_")) and k != "PYTHONPATH"}
+    out = folder / "out.json"
+    done = subprocess.run([str(venv / "bin" / "python"), str(script), model_uri, str(rows), str(out)],
+                          cwd=folder, env={**env, "MLFLOW_TRACKING_URI": tracking_uri}, capture_output=True,
+                          text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    out = pd.read_json(tmp_path / "out.json", orient="split", dtype=False)
-    assert list(out.columns) == [*spec.prob_columns, "predicted_class"]
-    diff = (out[spec.prob_columns].to_numpy() - scored[spec.prob_columns].to_numpy())
-    assert abs(diff).max() < 1e-6
-    assert list(out["predicted_class"]) == [spec.classes[i] for i in scored["_prediction"]]
+    return pd.read_json(out, orient="split", dtype=False)

@@ -198,7 +198,8 @@ def build_compression_report(spec: DatasetSpec) -> dg.AssetsDefinition:
         pool=keys.WAREHOUSE_POOL,
     )
     @round_figures
-    def compression_report(context: dg.AssetExecutionContext, compressed_models: dict, warehouse: Warehouse):
+    def compression_report(context: dg.AssetExecutionContext, compressed_models: dict, warehouse: Warehouse,
+                           mlflow: MLflowTracker):
         """Per edge variant of the champion: status (ok / skipped / failed, with the reason), file size
         (and gzipped), size ratio vs fp32, stored tensor elements, weight sparsity, one-thread CPU
         latency (p50/p99 at batch 1 and 1024) and speed-up vs fp32, the spec's metric
@@ -207,11 +208,16 @@ def build_compression_report(spec: DatasetSpec) -> dg.AssetsDefinition:
         positive class (two classes), the max probability difference vs fp32, and whether it is
         deployable (metric drop <= edge.f1_margin; the exact ONNX files also within 1e-4 of
         torch); `reason` says why not. Without labelled holdout rows only size and latency are
-        measured, and the metric columns say nothing (deployable: not judged)."""
+        measured, and the metric columns say nothing (deployable: not judged). Each deployable
+        variant that loads as a portable MLflow model (edge_onnx, the pruned ones) is registered
+        as a version of the spec's model with alias `champion-<variant>`; the alias of a variant
+        not deployable for this champion is removed (edge/registration.py)."""
         from mlinfra_assets.edge import figures
         from mlinfra_assets.edge.compress import Variant
         from mlinfra_assets.edge.edge_onnx import raw_inputs
         from mlinfra_assets.edge.evaluate import evaluate_variants
+        from mlinfra_assets.edge.registration import register_variants
+        from mlinfra_assets.training.dataset import raw_example
         from mlinfra_assets.training.model import Preprocessor
 
         folder = Path(compressed_models["folder"])
@@ -234,6 +240,11 @@ def build_compression_report(spec: DatasetSpec) -> dg.AssetsDefinition:
         report.insert(1, "model_version", str(compressed_models["version"]))
         with warehouse.connect() as con:
             count = replace_table_from_df(con, REPORT_TABLE, report)
+            example = raw_example(con, spec)
+        registered = register_variants(mlflow, spec, str(compressed_models["version"]), folder, report, example)
+        for row in registered.itertuples(index=False):
+            if row.version is not None:
+                context.log.info(f"{row.alias} -> version {row.version} ({row.registered})")
         ok = report[report["status"] == "ok"].set_index("variant")
         deltas = ("metric_delta", "f1_delta") if spec.n_classes == 2 else ("metric_delta",)
         figures_ = {f"{n}_{col}": _number(ok.loc[n, col]) for n in ok.index if n != "fp32"
@@ -255,6 +266,7 @@ def build_compression_report(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "fp32_metric_value": _number(ok.loc["fp32", "metric_value"]),
                 **figures_,
                 "deployable_variants": int(report["deployable"].sum()),
+                "registered_variants": df_markdown(registered),
                 "skipped_variants": int((report["status"] == "skipped").sum()),
                 "failed_variants": int((report["status"] == "failed").sum()),
                 "report": df_markdown(report.drop(columns=["path", "model_version"])),

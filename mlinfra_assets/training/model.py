@@ -34,6 +34,13 @@ TRUST_PICKLES = "MLINFRA_TRUST_PICKLED_MODELS"  # "1": load earlier mlinfra's pi
 PREDICTED = "predicted_class"  # the pyfunc's column of the predicted class name
 
 
+def write_outputs(folder: Path, classes: list[str]) -> None:
+    """`outputs.json`: the scored columns' names (`prob_<class>` per class, `predicted_class`), which
+    a registered model's pyfunc reads (it has no mlinfra to compute them)."""
+    outputs = {"probabilities": [f"prob_{class_column(c)}" for c in classes], "predicted": PREDICTED}
+    (folder / OUTPUTS).write_text(json.dumps(outputs))
+
+
 @dataclass
 class ScoringModel:
     """A trained model with its preprocessing: scores raw rows."""
@@ -60,8 +67,7 @@ class ScoringModel:
         (folder / ARCHITECTURE).write_text(json.dumps(self.model.architecture))
         (folder / PREPROCESSOR).write_text(self.pre.to_json())
         (folder / CLASSES).write_text(json.dumps(self.classes))
-        outputs = {"probabilities": [f"prob_{class_column(c)}" for c in self.classes], "predicted": PREDICTED}
-        (folder / OUTPUTS).write_text(json.dumps(outputs))
+        write_outputs(folder, self.classes)
 
     @classmethod
     def load(cls, folder: Path, version: str = "unregistered") -> ScoringModel:

@@ -116,6 +116,7 @@ def list_versions(mlflow: MLflowTracker, name: str) -> list[dict[str, object]]:
             "holdout_pr_auc": m.get("holdout_pr_auc"),
             "holdout_ece": m.get("holdout_ece"),
             "gate": tags.get("gate_decision", "not evaluated"),
+            "edge_variant": (mv.tags or {}).get("edge_variant", ""),
         })
     return rows
 

@@ -439,3 +439,52 @@ def test_an_unexpected_error_fails_the_variant_and_its_check(edge_run, tmp_path,
     row = con.execute(f"SELECT status, reason, deployable FROM {REPORT_TABLE} WHERE variant = 'dynamic_int8'").fetchall()
     con.close()
     assert row == [("failed", "failed: RuntimeError: qconfig lost on the way", False)]
+
+
+def test_deployable_portable_variants_are_registered_with_their_alias(edge_run):
+    """edge_onnx and the pruned variants that pass the margin are versions of the spec's model with
+    alias champion-<variant>, loading with MLflow alone and scoring as their files do; the others
+    get no alias; a re-registration of the same build adds nothing; a variant no longer deployable
+    loses its alias."""
+    import mlflow
+
+    from mlinfra_assets.edge.registration import NOT_PORTABLE, alias_of, register_variants
+    from mlinfra_assets.training import registry
+    from mlinfra_assets.training.dataset import raw_example
+
+    spec, resources = edge_run["spec"], edge_run["resources"]
+    tracker = resources["mlflow"]
+    report = _report(edge_run).reset_index()
+    events = edge_run["result"].get_asset_materialization_events()
+    meta = next(e.materialization.metadata for e in events if e.asset_key == keys.COMPRESSION_REPORT)
+    assert "champion-edge_onnx" in meta["registered_variants"].value
+    portable = [v for v, ok in zip(report["variant"], report["deployable"], strict=True) if ok and v not in NOT_PORTABLE]
+    assert "edge_onnx" in portable
+    for variant in report["variant"]:
+        version = registry.alias_version(tracker, spec.name, alias_of(variant))
+        assert (version is not None) == (variant in portable), variant
+    tracker.activate()
+    rows = resources["warehouse"].query_df(holdout_sql(spec)).head(300)
+    folder = Path(report.loc[report["variant"] == "edge_onnx", "path"].iloc[0]).parent
+    pre = Preprocessor.from_json((folder / "preprocessor.json").read_text())
+    for variant in portable:
+        model = mlflow.pyfunc.load_model(f"models:/{spec.name}@{alias_of(variant)}")
+        out = model.predict(rows[spec.feature_columns])
+        assert list(out.columns) == [*spec.prob_columns, "predicted_class"]
+        entry = report.set_index("variant").loc[variant]
+        inputs = raw_inputs(rows, pre) if variant == "edge_onnx" else dict(zip(["numeric", "categorical"], pre.encode(rows), strict=True))
+        want = load_predictor({"name": variant, "path": entry["path"], "kind": "onnx" if variant == "edge_onnx" else "torch",
+                               "inputs": "raw" if variant == "edge_onnx" else "encoded", "size_bytes": 0, "gzip_bytes": 0,
+                               "parameters": 0, "sparsity": 0.0, "runtime": ""})(inputs)
+        assert abs(out[spec.prob_columns].to_numpy() - want).max() < 1e-5, variant
+    client = mlflow.MlflowClient(tracking_uri=tracker.store_uri(), registry_uri=tracker.store_uri())
+    before = len(client.search_model_versions(f"name = '{spec.name}'"))
+    with resources["warehouse"].connect(read_only=True) as con:
+        example = raw_example(con, spec)
+    again = register_variants(tracker, spec, "1", folder, report, example)
+    assert len(client.search_model_versions(f"name = '{spec.name}'")) == before
+    assert set(again.loc[again["version"].notna(), "registered"]) == {"registered earlier for this build"}
+    failed = report.assign(deployable=report["variant"] != "edge_onnx", reason="metric below the margin")
+    dropped = register_variants(tracker, spec, "1", folder, failed, example).set_index("variant")
+    assert registry.alias_version(tracker, spec.name, "champion-edge_onnx") is None
+    assert dropped.loc["edge_onnx", "registered"].startswith("not deployable: metric below the margin; alias removed")
