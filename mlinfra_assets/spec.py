@@ -288,6 +288,9 @@ class Thresholds(BaseModel):
     drift_correction: Literal["holm", "bonferroni", "fdr_bh", "none"] = "holm"
     retrain_cooldown_days: int = Field(default=7, ge=0)  # drifted days this close: same event
     retrain_new_gold_labels: int | None = Field(default=200, ge=1)  # this many new gold labels: retrain (null: off)
+    # a partition's realized metric needs this many labeled rows that were not training rows;
+    # with fewer it is "too few labels", not a number
+    min_labeled_rows: int = Field(default=30, ge=1)
     slices: list[str] = Field(default_factory=list)
 
 

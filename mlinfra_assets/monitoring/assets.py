@@ -183,9 +183,15 @@ def _drift_metadata(spec: DatasetSpec, pw: Window, table: pd.DataFrame, total: i
         prediction_psi = why or "no prediction drift"
     else:
         prediction_psi = figure(parts["prediction_psi"].max(), "no prediction row")
+    realized_interval: str = "no realized figure"
     if len(realized) and realized["realized_metric"].notna().any():
         last = realized.dropna(subset=["realized_metric"]).sort_values("_partition").iloc[-1]
         realized_figure: float | str = float(last["realized_metric"])
+        realized_interval = (f"[{last['realized_low']:.4f}, {last['realized_high']:.4f}] (95% bootstrap, "
+                             f"{int(last['labeled_rows'])} rows, {pw.key_of(last['_partition'])})")
+    elif len(realized) and realized["realized_note"].notna().any():
+        realized_figure = (f"too few labels: at most {int(realized['labeled_rows'].max())} labeled rows that were not "
+                           f"training rows in a partition (thresholds.min_labeled_rows {thresholds.min_labeled_rows})")
     elif len(realized):
         realized_figure = f"{performance.metric_name(spec)} is undefined on the labeled rows"
     else:
@@ -209,7 +215,9 @@ def _drift_metadata(spec: DatasetSpec, pw: Window, table: pd.DataFrame, total: i
         "reference_rows": int(reference_rows) if reference_rows else none,
         "metric": performance.metric_name(spec),
         "realized_metric": realized_figure,
+        "realized_interval": realized_interval,
         "labeled_rows": int(realized["labeled_rows"].sum()) if len(realized) else 0,
+        "labeled_training_rows": int(realized["labeled_training_rows"].sum()) if len(realized) else 0,
         "empty_partitions": dg.MetadataValue.json(
             [k for k in report.empty_partitions(pw.keys, table, pw.key_of) if k not in alone]
         ),

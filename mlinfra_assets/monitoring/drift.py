@@ -47,7 +47,11 @@ REPORT_COLUMNS = [
     "p_value",
     "p_adjusted",
     "realized_metric",
+    "realized_low",
+    "realized_high",
     "labeled_rows",
+    "labeled_training_rows",
+    "realized_note",
     "drifted",
     "partition_drifted",
     "reference_rows",
@@ -354,7 +358,8 @@ def drift_report(
         if col not in report:
             report[col] = np.nan
     report = flag(report, spec.thresholds)
-    for col in ("new_categories", "reference_rows", "current_rows", "labeled_rows"):
+    report["realized_note"] = report["realized_note"].astype("object").where(report["realized_note"].notna(), None)
+    for col in ("new_categories", "reference_rows", "current_rows", "labeled_rows", "labeled_training_rows"):
         report[col] = report[col].fillna(0).astype("int64")
     return report.sort_values(["_partition", "kind", "feature"]).reset_index(drop=True)[
         REPORT_COLUMNS

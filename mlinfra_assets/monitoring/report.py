@@ -20,7 +20,8 @@ TABLE = "monitoring.drift_report"
 ADDED_COLUMNS = {
     "js_divergence": "DOUBLE", "missing_reference": "DOUBLE", "missing_current": "DOUBLE",
     "missing_change": "DOUBLE", "p_value": "DOUBLE", "p_adjusted": "DOUBLE",
-    "realized_metric": "DOUBLE", "labeled_rows": "BIGINT",
+    "realized_metric": "DOUBLE", "labeled_rows": "BIGINT", "realized_low": "DOUBLE", "realized_high": "DOUBLE",
+    "labeled_training_rows": "BIGINT", "realized_note": "VARCHAR",
 }
 
 

@@ -19,7 +19,10 @@ SELECT _partition,{day}
        max(psi) FILTER (WHERE kind = 'prediction') AS prediction_psi,
        any_value(feature) FILTER (WHERE kind = 'performance') AS metric,
        max(realized_metric) FILTER (WHERE kind = 'performance') AS realized_metric,
+       max(realized_low) FILTER (WHERE kind = 'performance') AS realized_low,
+       max(realized_high) FILTER (WHERE kind = 'performance') AS realized_high,
        max(labeled_rows) FILTER (WHERE kind = 'performance') AS labeled_rows,
+       max(realized_note) FILTER (WHERE kind = 'performance') AS realized_note,
        bool_or(partition_drifted) AS flagged,
        max(current_rows) FILTER (WHERE kind IN ('numeric', 'categorical')) AS rows,
        max(reported_at) AS reported_at

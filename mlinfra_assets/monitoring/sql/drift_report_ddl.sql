@@ -17,7 +17,12 @@ CREATE TABLE IF NOT EXISTS monitoring.drift_report (
     p_value DOUBLE,             -- the feature's test: KS (numeric), chi-squared (categorical)
     p_adjusted DOUBLE,          -- corrected over the partition's features (drift_correction)
     realized_metric DOUBLE,     -- performance only: the training metric against annotators' labels
-    labeled_rows BIGINT,        -- performance only: annotated rows it rests on
+                                -- of rows that were not training rows (NULL: too few, or undefined)
+    realized_low DOUBLE,        -- performance only: 95% bootstrap interval of realized_metric
+    realized_high DOUBLE,
+    labeled_rows BIGINT,        -- performance only: labeled non-training rows it rests on
+    labeled_training_rows BIGINT, -- performance only: labeled rows left out as training rows
+    realized_note VARCHAR,      -- performance only: "too few labels: ..." below thresholds.min_labeled_rows
     drifted BOOLEAN,            -- the decision rule (monitoring/decision.py)
     partition_drifted BOOLEAN,  -- share of drifted features > drift_share_alert
     reference_rows BIGINT,
