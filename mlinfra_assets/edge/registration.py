@@ -103,8 +103,12 @@ def _log_variant(tracker: MLflowTracker, spec: DatasetSpec, champion: str, folde
         outputs = ScoringModel(load_variant_module(folder / "fp32.pt", "fp32"), pre, classes).predict_proba(example)
         frame = pd.DataFrame(outputs.astype("float64"), columns=spec.prob_columns)
         frame["predicted_class"] = [classes[i] for i in outputs.argmax(axis=1)]
+        client = mlflow.MlflowClient(tracking_uri=tracker.store_uri(), registry_uri=tracker.store_uri())
+        source = client.get_run(client.get_model_version(spec.name, champion).run_id).data.tags
         with mlflow.start_run(experiment_id=experiment, run_name=f"{spec.name}-v{champion}-{variant}") as run:
-            mlflow.set_tags({"dataset": spec.name, "edge_variant": variant, "source_version": champion})
+            # the champion's data version: the variant was trained on the same rows (mlinfra serve's /version)
+            mlflow.set_tags({"dataset": spec.name, "edge_variant": variant, "source_version": champion,
+                             "data_version": source.get("data_version", "unknown")})
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=str(code), code_paths=paths, artifacts={key: str(artifact)},
                 signature=infer_signature(example, frame), registered_model_name=spec.name,
@@ -113,7 +117,6 @@ def _log_variant(tracker: MLflowTracker, spec: DatasetSpec, champion: str, folde
     if info.registered_model_version is None:
         raise RuntimeError(f"MLflow did not register edge variant {variant} as {spec.name!r} (run {run.info.run_id})")
     version = str(info.registered_model_version)
-    client = mlflow.MlflowClient(tracking_uri=tracker.store_uri(), registry_uri=tracker.store_uri())
     client.set_model_version_tag(spec.name, version, "edge_variant", variant)
     client.set_model_version_tag(spec.name, version, "source_version", champion)
     return version

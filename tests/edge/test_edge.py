@@ -478,6 +478,11 @@ def test_deployable_portable_variants_are_registered_with_their_alias(edge_run):
                                "parameters": 0, "sparsity": 0.0, "runtime": ""})(inputs)
         assert abs(out[spec.prob_columns].to_numpy() - want).max() < 1e-5, variant
     client = mlflow.MlflowClient(tracking_uri=tracker.store_uri(), registry_uri=tracker.store_uri())
+    champion_tags = client.get_run(client.get_model_version(spec.name, "1").run_id).data.tags
+    for variant in portable:  # each variant says what it was built from, and the champion's data version
+        mv = client.get_model_version(spec.name, registry.alias_version(tracker, spec.name, alias_of(variant)))
+        assert mv.tags["edge_variant"] == variant and mv.tags["source_version"] == "1"
+        assert client.get_run(mv.run_id).data.tags["data_version"] == champion_tags.get("data_version", "unknown")
     before = len(client.search_model_versions(f"name = '{spec.name}'"))
     with resources["warehouse"].connect(read_only=True) as con:
         example = raw_example(con, spec)
