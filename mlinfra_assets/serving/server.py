@@ -64,9 +64,12 @@ class AliasWatcher:
     def _version(self) -> str:
         version = registry.alias_version(self.tracker, self.name, self.alias)
         if version is None:
+            hint = ("an edge variant gets its alias only when edge/compression_report finds it deployable and "
+                    "portable: `mlinfra query \"SELECT variant, deployable, reason FROM edge.compression_report\"` "
+                    "says why not" if self.alias.startswith(f"{registry.CHAMPION}-") else
+                    "run `mlinfra run` first, or pick a version with `mlinfra model promote`")
             raise ServeError(f"registered model {self.name!r} has no alias {self.alias!r} in "
-                             f"{self.tracker.tracking_uri}: run `mlinfra run` first, or pick a version with "
-                             f"`mlinfra model promote`")
+                             f"{self.tracker.tracking_uri}: {hint}")
         return version
 
     def load(self, version: str) -> Served:
