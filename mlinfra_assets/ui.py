@@ -20,15 +20,21 @@ def commands(tracker: MLflowTracker, port: int, mlflow_port: int, workspace: Pat
     """The servers to start: name -> command line."""
     bin_dir = Path(sys.executable).parent
     out = {"dagster": [str(bin_dir / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(workspace)]}
-    if not tracker.tracking_uri.startswith(("http://", "https://")):
-        out["mlflow"] = [str(bin_dir / "mlflow"), "ui", "--backend-store-uri", tracker.store_uri(),
-                         "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1"]
+    if not tracker.tracking_uri.startswith(("http://", "https://")):  # its store: MLFLOW_BACKEND_STORE_URI
+        out["mlflow"] = [str(bin_dir / "mlflow"), "ui", "--host", "127.0.0.1", "--port", str(mlflow_port),
+                         "--workers", "1"]
     return out
+
+
+def mlflow_env(tracker: MLflowTracker) -> dict[str, str]:
+    """The MLflow UI's store, given in its environment rather than on its command line: a database
+    store's URI carries its password (MLFLOW_TRACKING_PASSWORD), which `ps` would show."""
+    return {"MLFLOW_BACKEND_STORE_URI": tracker.store_uri(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 def run_ui(tracker: MLflowTracker, port: int, mlflow_port: int, workspace: Path, grace_s: float = 20.0) -> int:
     """Start both, wait until a signal or one of them exits, stop both; returns the exit code."""
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = dict(os.environ)
     cmds = commands(tracker, port, mlflow_port, workspace)
     if "mlflow" in cmds:
         env[UI_URL_VAR] = f"http://127.0.0.1:{mlflow_port}"
@@ -39,7 +45,8 @@ def run_ui(tracker: MLflowTracker, port: int, mlflow_port: int, workspace: Path,
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    procs = {name: subprocess.Popen(cmd, env=env, process_group=0) for name, cmd in cmds.items()}
+    procs = {name: subprocess.Popen(cmd, env={**env, **(mlflow_env(tracker) if name == "mlflow" else {})},
+                                    process_group=0) for name, cmd in cmds.items()}
     links = f"Dagster UI http://127.0.0.1:{port}"
     links += f" · MLflow UI http://127.0.0.1:{mlflow_port}" if "mlflow" in procs else f" · MLflow {tracker.tracking_uri}"
     print(f"{links} (Ctrl-C stops both)", flush=True)
