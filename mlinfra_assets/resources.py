@@ -256,10 +256,15 @@ def tracking_uri_without_credentials(uri: str) -> str:
 UI_URL_VAR = "MLINFRA_MLFLOW_UI_URL"  # set by `mlinfra ui` for the MLflow UI it starts
 
 
+def is_tracking_server(tracking_uri: str) -> bool:
+    """An MLflow tracking server (http/https), as opposed to a store the client opens itself."""
+    return tracking_uri.startswith(("http://", "https://"))
+
+
 def ui_url(tracking_uri: str, env: Mapping[str, str]) -> str:
     """Where the metadata's `mlflow_run` links point: a tracking server is its own UI; a local
     store is shown by the MLflow UI that `make ui` starts (MLINFRA_MLFLOW_UI_URL, default :5000)."""
-    if tracking_uri.startswith(("http://", "https://")):
+    if is_tracking_server(tracking_uri):
         return tracking_uri.rstrip("/")
     return env.get(UI_URL_VAR) or "http://127.0.0.1:5000"
 

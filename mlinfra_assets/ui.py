@@ -13,14 +13,14 @@ import sys
 import time
 from pathlib import Path
 
-from mlinfra_assets.resources import UI_URL_VAR, MLflowTracker
+from mlinfra_assets.resources import UI_URL_VAR, MLflowTracker, is_tracking_server
 
 
 def commands(tracker: MLflowTracker, port: int, mlflow_port: int, workspace: Path) -> dict[str, list[str]]:
     """The servers to start: name -> command line."""
     bin_dir = Path(sys.executable).parent
     out = {"dagster": [str(bin_dir / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(workspace)]}
-    if not tracker.tracking_uri.startswith(("http://", "https://")):  # its store: MLFLOW_BACKEND_STORE_URI
+    if not is_tracking_server(tracker.tracking_uri):  # its store: MLFLOW_BACKEND_STORE_URI
         out["mlflow"] = [str(bin_dir / "mlflow"), "ui", "--host", "127.0.0.1", "--port", str(mlflow_port),
                          "--workers", "1"]
     return out

@@ -37,7 +37,8 @@ from torch import nn
 
 from mlinfra_assets.edge import onnx_files
 from mlinfra_assets.edge.prune import FinetuneSet, linear_sparsity, prune_and_finetune
-from mlinfra_assets.training.model import ARCHITECTURE, Preprocessor, ScoringModel, TabularMLP
+from mlinfra_assets.training.model import ARCHITECTURE, ScoringModel, TabularMLP
+from mlinfra_assets.training.tabular_net import build_net
 
 SCORER = Path(__file__).parent / "standalone" / "score.py"
 EDGE_FILE = "edge_model.onnx"
@@ -151,9 +152,7 @@ def load_variant_module(path: Path, name: str) -> nn.Module:
     if not (folder / ARCHITECTURE).exists():
         raise ValueError(f"edge variant {name}: {path} is a pickled module written by an earlier mlinfra, not "
                          "loaded (unpickling runs code); re-materialize edge/compressed_models")
-    pre = Preprocessor.from_json((folder / "preprocessor.json").read_text())
-    classes = json.loads((folder / "classes.json").read_text())
-    network = TabularMLP(pre, len(classes), **json.loads((folder / ARCHITECTURE).read_text())).eval()
+    network, _, _ = build_net(folder)
     module = structure(name)(network)
     module.load_state_dict(torch.load(path, weights_only=True, map_location="cpu"))
     return module.eval()

@@ -49,9 +49,12 @@ def register_variants(tracker: MLflowTracker, spec: DatasetSpec, champion: str, 
 
     from mlinfra_assets.training import registry
 
-    tracker.activate()
+    experiment = tracker.activate()
     client = mlflow.MlflowClient(tracking_uri=tracker.store_uri(), registry_uri=tracker.store_uri())
     build = f"{champion}:{Path(folder).resolve().name}"
+    # the champion's data version: its variants were trained on the same rows (mlinfra serve's /version)
+    data_version = client.get_run(client.get_model_version(spec.name, champion).run_id).data.tags.get(
+        "data_version", "unknown")
     rows = []
     for variant, deployable, reason in report[["variant", "deployable", "reason"]].itertuples(index=False):
         alias = alias_of(variant)
@@ -66,63 +69,54 @@ def register_variants(tracker: MLflowTracker, spec: DatasetSpec, champion: str, 
         if current is not None and client.get_model_version(spec.name, current).tags.get("edge_build") == build:
             rows.append((variant, alias, current, "registered earlier for this build"))
             continue
-        version = _log_variant(tracker, spec, champion, Path(folder), variant, example)
-        client.set_model_version_tag(spec.name, version, "edge_build", build)
+        tags = {"edge_variant": variant, "source_version": champion}
+        version = _log_variant(spec, experiment, Path(folder), variant, example,
+                               {"dataset": spec.name, "data_version": data_version, **tags})
+        for key, value in {**tags, "edge_build": build}.items():
+            client.set_model_version_tag(spec.name, version, key, value)
         client.set_registered_model_alias(spec.name, alias, version)
         rows.append((variant, alias, version, f"registered for champion version {champion}"))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _log_variant(tracker: MLflowTracker, spec: DatasetSpec, champion: str, folder: Path, variant: str,
-                 example: pd.DataFrame) -> str:
+def _log_variant(spec: DatasetSpec, experiment: str, folder: Path, variant: str, example: pd.DataFrame,
+                 run_tags: dict[str, str]) -> str:
     """One MLflow run holding the variant as a portable pyfunc, registered as a version of spec.name."""
     import mlflow
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, Schema
 
-    from mlinfra_assets.edge.compress import EDGE_FILE, load_variant_module
-    from mlinfra_assets.training.model import Preprocessor, ScoringModel, write_outputs
-    from mlinfra_assets.training.tracking import NET_CODE, PYFUNC_CODE, portable_requirements
+    from mlinfra_assets.edge.compress import EDGE_FILE
+    from mlinfra_assets.training.model import PREDICTED, ScoringModel, write_outputs
+    from mlinfra_assets.training.tabular_net import CLASSES, load_net
+    from mlinfra_assets.training.tracking import (
+        NET_CODE,
+        PYFUNC_CODE,
+        pinned,
+        portable_requirements,
+    )
 
-    experiment = tracker.activate()
-    pre = Preprocessor.from_json((folder / "preprocessor.json").read_text())
-    classes = json.loads((folder / "classes.json").read_text())
+    # what every variant answers, as the champion: a probability per class, the class name
+    outputs = Schema([*(ColSpec("double", c) for c in spec.prob_columns), ColSpec("string", PREDICTED)])
+    signature = ModelSignature(inputs=infer_signature(example).inputs, outputs=outputs)
     with tempfile.TemporaryDirectory(prefix="mlinfra-variant-") as tmp:
         artifact = Path(tmp) / variant
         if variant == "edge_onnx":
             artifact.mkdir()
             shutil.copy(folder / EDGE_FILE, artifact / EDGE_FILE)
-            write_outputs(artifact, classes)
+            write_outputs(artifact, json.loads((folder / CLASSES).read_text()))
             code, paths, key = ONNX_PYFUNC_CODE, None, "edge_model"
-            requirements = [r for r in portable_requirements() if not r.startswith("torch==")]
-            requirements.append(_pinned("onnxruntime"))
+            requirements = pinned("mlflow-skinny", "onnxruntime", "numpy", "pandas")
         else:  # a pruned variant: the champion's network with zeros, the torch pyfunc
-            ScoringModel(load_variant_module(folder / f"{variant}.pt", variant), pre, classes).save(artifact)
+            ScoringModel(*load_net(folder, weights=f"{variant}.pt")).save(artifact)
             code, paths, key = PYFUNC_CODE, [str(NET_CODE)], "scoring_model"
             requirements = portable_requirements()
-        # the signature's output types (the values are fp32's: the columns are the same for every variant)
-        outputs = ScoringModel(load_variant_module(folder / "fp32.pt", "fp32"), pre, classes).predict_proba(example)
-        frame = pd.DataFrame(outputs.astype("float64"), columns=spec.prob_columns)
-        frame["predicted_class"] = [classes[i] for i in outputs.argmax(axis=1)]
-        client = mlflow.MlflowClient(tracking_uri=tracker.store_uri(), registry_uri=tracker.store_uri())
-        source = client.get_run(client.get_model_version(spec.name, champion).run_id).data.tags
-        with mlflow.start_run(experiment_id=experiment, run_name=f"{spec.name}-v{champion}-{variant}") as run:
-            # the champion's data version: the variant was trained on the same rows (mlinfra serve's /version)
-            mlflow.set_tags({"dataset": spec.name, "edge_variant": variant, "source_version": champion,
-                             "data_version": source.get("data_version", "unknown")})
+        with mlflow.start_run(experiment_id=experiment, run_name=f"{spec.name}-v{run_tags['source_version']}-{variant}") as run:
+            mlflow.set_tags(run_tags)
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=str(code), code_paths=paths, artifacts={key: str(artifact)},
-                signature=infer_signature(example, frame), registered_model_name=spec.name,
-                pip_requirements=requirements,
+                signature=signature, registered_model_name=spec.name, pip_requirements=requirements,
             )
     if info.registered_model_version is None:
         raise RuntimeError(f"MLflow did not register edge variant {variant} as {spec.name!r} (run {run.info.run_id})")
-    version = str(info.registered_model_version)
-    client.set_model_version_tag(spec.name, version, "edge_variant", variant)
-    client.set_model_version_tag(spec.name, version, "source_version", champion)
-    return version
-
-
-def _pinned(package: str) -> str:
-    from importlib.metadata import version
-
-    return f"{package}=={version(package).split('+')[0]}"
+    return str(info.registered_model_version)

@@ -111,13 +111,19 @@ class TabularMLP(nn.Module):
         return self.mlp(self.features(numeric, categorical))
 
 
-def load_net(folder: Path) -> tuple[TabularMLP, Preprocessor, list[str]]:
-    """Rebuild a saved network from its JSON files and read its tensors only (`weights_only`):
-    loading a model never runs pickled code."""
+def build_net(folder: Path) -> tuple[TabularMLP, Preprocessor, list[str]]:
+    """The network a folder's JSON files describe (architecture, preprocessing, classes), with
+    untrained weights, and its preprocessing and classes."""
     pre = Preprocessor.from_json((folder / PREPROCESSOR).read_text())
     classes = json.loads((folder / CLASSES).read_text())
-    net = TabularMLP(pre, len(classes), **json.loads((folder / ARCHITECTURE).read_text()))
-    net.load_state_dict(torch.load(folder / WEIGHTS, weights_only=True, map_location="cpu"))
+    return TabularMLP(pre, len(classes), **json.loads((folder / ARCHITECTURE).read_text())).eval(), pre, classes
+
+
+def load_net(folder: Path, weights: str = WEIGHTS) -> tuple[TabularMLP, Preprocessor, list[str]]:
+    """Rebuild a saved network from its JSON files and read its tensors only (`weights_only`):
+    loading a model never runs pickled code."""
+    net, pre, classes = build_net(folder)
+    net.load_state_dict(torch.load(folder / weights, weights_only=True, map_location="cpu"))
     return net.eval(), pre, classes
 
 

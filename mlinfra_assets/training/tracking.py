@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mlinfra_assets.resources import MLflowTracker
+from mlinfra_assets.resources import MLflowTracker, is_tracking_server
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.training.figures import figure
 from mlinfra_assets.training.registry import CHALLENGER, SCORING_ARTIFACT, set_alias
@@ -42,7 +42,7 @@ def check_reachable(tracker: MLflowTracker, timeout_s: float = 5.0) -> None:
     import urllib.request
 
     uri = tracker.tracking_uri
-    if not uri.startswith(("http://", "https://")):
+    if not is_tracking_server(uri):
         return
     try:
         with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s) as response:
@@ -148,9 +148,14 @@ def portable_requirements() -> list[str]:
     `torch==2.13.0` installs from the index and also matches a local `2.13.0+cpu`. mlflow-skinny
     is MLflow's pyfunc without its server and UI. Given, so MLflow does not infer them in a
     subprocess."""
+    return pinned("mlflow-skinny", "torch", "numpy", "pandas")
+
+
+def pinned(*packages: str) -> list[str]:
+    """`package==version` of the installed versions, without a local build's label (`+cpu`)."""
     from importlib.metadata import version
 
-    return [f"{p}=={version(p).split('+')[0]}" for p in ("mlflow-skinny", "torch", "numpy", "pandas")]
+    return [f"{p}=={version(p).split('+')[0]}" for p in packages]
 
 
 def log_evaluation(
