@@ -50,7 +50,7 @@ EXECUTOR = dg.multiprocess_executor.configured(
 
 def build_jobs(spec: DatasetSpec) -> list[dg.UnresolvedAssetJobDefinition]:
     partitioned = dg.AssetSelection.assets(
-        keys.raw_key(spec), keys.QUARANTINE, keys.PREDICTIONS, keys.DRIFT_REPORT
+        keys.raw_key(spec), keys.QUARANTINE, keys.PREDICTIONS, keys.DRIFT_REPORT, keys.PERFORMANCE
     )
     retrain = dg.AssetSelection.groups("labeling", "synthetic", "training", "edge")
     return [
@@ -62,7 +62,7 @@ def build_jobs(spec: DatasetSpec) -> list[dg.UnresolvedAssetJobDefinition]:
         dg.define_asset_job(
             keys.DAILY_JOB,
             selection=partitioned,
-            description="Ingest and score one day: raw rows, predictions, drift.",
+            description="Ingest and score one day: raw rows, predictions, drift, performance.",
         ),
         dg.define_asset_job(
             keys.RETRAIN_JOB,

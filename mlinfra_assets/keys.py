@@ -26,6 +26,7 @@ COMPRESSED_MODELS = dg.AssetKey(["edge", "compressed_models"])
 COMPRESSION_REPORT = dg.AssetKey(["edge", "compression_report"])
 PREDICTIONS = dg.AssetKey(["monitoring", "predictions"])
 DRIFT_REPORT = dg.AssetKey(["monitoring", "drift_report"])
+PERFORMANCE = dg.AssetKey(["monitoring", "performance"])
 
 WAREHOUSE_POOL = "warehouse"
 

@@ -455,6 +455,11 @@ class DatasetSpec(BaseModel):
     def prob_columns(self) -> list[str]:
         return [f"prob_{class_column(c)}" for c in self.classes]
 
+    @property
+    def calibrated_columns(self) -> list[str]:
+        """monitoring.predictions' calibrated probability columns (`calibrated_<class>`)."""
+        return [f"calibrated_{class_column(c)}" for c in self.classes]
+
     def class_index(self, name: object) -> int:
         """The index of a class given by name (or by its index, as an int or a digit string)."""
         text = str(name)

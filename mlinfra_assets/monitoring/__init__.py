@@ -1,7 +1,8 @@
-"""Monitoring stage: the champion's daily predictions, the drift report, the retraining sensors
+"""Monitoring stage: the champion's daily predictions, the drift report, its performance
+(estimated without labels, realized with them), the retraining sensors
 (drift, new gold labels) and the run-failure sensor."""
 
-from mlinfra_assets.monitoring.assets import build_drift_report, build_predictions
+from mlinfra_assets.monitoring.assets import build_drift_report, build_performance, build_predictions
 from mlinfra_assets.monitoring.sensors import (
     DRIFT_SENSOR,
     LABELS_SENSOR,
@@ -18,7 +19,7 @@ __all__ = ["DRIFT_SENSOR", "LABELS_SENSOR", "RUN_FAILURE_SENSOR", "build_stage"]
 
 def build_stage(spec: DatasetSpec) -> Stage:
     return Stage(
-        assets=[build_predictions(spec), build_drift_report(spec)],
+        assets=[build_predictions(spec), build_drift_report(spec), build_performance(spec)],
         sensors=[
             build_drift_sensor(spec.thresholds.retrain_cooldown_days),
             build_new_labels_sensor(spec.thresholds.retrain_new_gold_labels),

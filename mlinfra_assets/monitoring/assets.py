@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from mlinfra_assets import keys
-from mlinfra_assets.monitoring import drift, performance, report, scoring
+from mlinfra_assets.monitoring import drift, estimation, performance, report, scoring
 from mlinfra_assets.plots import df_markdown, png_markdown
 from mlinfra_assets.resources import MLflowTracker, Warehouse
 from mlinfra_assets.spec import DatasetSpec
@@ -81,6 +81,68 @@ def build_predictions(spec: DatasetSpec) -> dg.AssetsDefinition:
         )
 
     return predictions
+
+
+def build_performance(spec: DatasetSpec) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=keys.PERFORMANCE,
+        deps=[keys.PREDICTIONS],
+        group_name="monitoring",
+        kinds={"duckdb"},
+        partitions_def=partitions_for(spec),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=keys.WAREHOUSE_POOL,
+    )
+    @round_figures
+    def performance_(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        """How well the champion does on each partition, before and after labels arrive: the
+        spec's metric (`training.metric`) estimated from the champion's calibrated probabilities
+        alone, with the 95% interval the labels' chance spreads it by (monitoring/estimation.py,
+        SQL over monitoring.predictions), beside the realized metric on annotated rows that were
+        not training rows (with its count and bootstrap interval; "too few labels" below
+        thresholds.min_labeled_rows). Writes monitoring.performance; a re-run replaces the
+        window's rows."""
+        pw = window_of(spec, context)
+        if not warehouse.table_exists(scoring.TABLE):
+            raise ValueError("monitoring.predictions does not exist: materialize monitoring/predictions first")
+        with warehouse.connect() as con:
+            table = estimation.performance_table(con, spec, pw.start, pw.end)
+            if table.empty:
+                raise ValueError(f"monitoring.predictions has no rows in {pw.label}: materialize "
+                                 "monitoring/predictions for these partitions first")
+            uncalibrated = con.execute(
+                f"SELECT count(*) FROM {scoring.TABLE} WHERE _partition >= ? AND _partition < ? "
+                f"AND {spec.calibrated_columns[0]} IS NULL", [pw.start, pw.end]).fetchall()[0][0]
+            estimation.replace_window(con, spec, pw.start, pw.end, table)
+            total = con.execute(f"SELECT count(*) FROM {estimation.TABLE}").fetchall()[0][0]
+        metric = performance.metric_name(spec)
+        both = table.dropna(subset=["estimated", "realized_metric"])
+        last = table.dropna(subset=["estimated"])
+        why = (f"{uncalibrated} predictions in {pw.label} were scored before calibration existed: "
+               "re-materialize monitoring/predictions" if uncalibrated else f"{metric} is undefined on the predictions")
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": int(total),
+            "metric": metric,
+            "partitions": len(table),
+            "estimated": float(last["estimated"].iloc[-1]) if len(last) else why,
+            "estimated_interval": (f"[{last['estimated_low'].iloc[-1]:.4f}, {last['estimated_high'].iloc[-1]:.4f}] "
+                                   f"(95%, {int(last['rows'].iloc[-1])} rows, {pw.key_of(last['_partition'].iloc[-1])})"
+                                   if len(last) else why),
+            "estimated_min": float(last["estimated"].min()) if len(last) else why,
+            "realized_partitions": len(both),
+            "mean_abs_error": float((both["estimated"] - both["realized_metric"]).abs().mean()) if len(both)
+            else "no partition has both an estimate and a realized figure yet",
+            "realized_inside_interval": (
+                f"{int(both['realized_metric'].between(both['estimated_low'], both['estimated_high']).sum())} "
+                f"of {len(both)}") if len(both) else "no realized figure yet",
+            "window": pw.label,
+            "per_partition": df_markdown(estimation.summary(table, pw.key_of)) if len(table) <= 62 else None,
+            "estimated_vs_realized": png_markdown(
+                estimation.estimated_vs_realized(table, metric, pw.key_of),
+                f"{metric}: estimated vs realized per partition", size=(8, 4)),
+        })
+
+    return performance_
 
 
 def _groups(spec: DatasetSpec, pw: Window) -> list[tuple[object, object, tuple | None]]:

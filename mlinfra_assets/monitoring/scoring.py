@@ -1,8 +1,11 @@
 """Score a window of raw rows with the champion and replace its rows in `monitoring.predictions`.
 
 The table's platform columns start with `_` (`_row_id, _partition, _prediction,
-_model_version, _scored_at`) beside one `prob_<class>` per class, so the views that put them
-next to a user's features never collide with a feature named `prediction` or `row_id`.
+_model_version, _scored_at`), so the views that put them next to a user's features never collide
+with a feature named `prediction` or `row_id`. Beside them: one `prob_<class>` per class (the
+model's own probabilities, whose argmax is `_prediction`) and one `calibrated_<class>` per class
+(calibrated on gold validation rows at training, see training.calibration), which performance
+estimation reads.
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ def read_window(
 def score(
     model: ScoringModel, spec: DatasetSpec, rows: pd.DataFrame, scored_at: datetime
 ) -> pd.DataFrame:
-    """The predictions table's rows for `rows`: one probability per class, the argmax, the version.
+    """The predictions table's rows for `rows`: one probability per class, the argmax, the
+    version, one calibrated probability per class.
 
     Raises
     ------
@@ -72,6 +76,9 @@ def score(
     )
     for j, col in enumerate(spec.prob_columns):
         out[col] = probs[:, j]
+    calibrated = model.calibration.apply(probs)
+    for j, col in enumerate(spec.calibrated_columns):
+        out[col] = calibrated[:, j]
     out[PREDICTION] = probs.argmax(axis=1).astype("int32")
     out[VERSION] = str(model.version)
     out[SCORED_AT] = pd.Timestamp(scored_at)
@@ -82,7 +89,7 @@ def replace_window(
     con: duckdb.DuckDBPyConnection, spec: DatasetSpec, start: date, end: date, scored: pd.DataFrame
 ) -> int:
     """Delete the window's predictions and insert `scored`, in one transaction; returns rows written."""
-    names = [ROW_ID, "_partition", *spec.prob_columns, PREDICTION, VERSION, SCORED_AT]
+    names = [ROW_ID, "_partition", *spec.prob_columns, PREDICTION, VERSION, SCORED_AT, *spec.calibrated_columns]
     columns = ", ".join(names)
     ptype = partition_type(spec)
     typed = ", ".join(f"CAST(_partition AS {ptype}) AS _partition" if n == "_partition" else n for n in names)
@@ -96,6 +103,8 @@ def replace_window(
             if old in existing and new not in existing:
                 con.execute(f"ALTER TABLE {TABLE} RENAME COLUMN {old} TO {new}")
         con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} AS SELECT {typed} FROM _scored LIMIT 0")
+        for col in spec.calibrated_columns:  # a table made before calibration: NULL for earlier rows
+            con.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {col} DOUBLE")
         con.execute(f"DELETE FROM {TABLE} WHERE _partition >= ? AND _partition < ?", [start, end])
         con.execute(f"INSERT INTO {TABLE} ({columns}) SELECT {typed} FROM _scored")
     return len(scored)

@@ -98,7 +98,11 @@ def build_model(spec: DatasetSpec) -> dg.AssetsDefinition:
         result.model.save(folder)
         pos = spec.positive_index
         loss_plot = figures.draw_loss(result.history, result.selected_on, result.metric)
-        cal_plot = figures.draw_calibration({"validation": (result.val_labels, result.val_probs)})
+        cal = result.model.calibration
+        curves = {"validation": (result.val_labels, result.val_probs)}
+        if cal.method != "none":  # in-sample: the out-of-fold Brier scores in the metadata chose it
+            curves[f"{cal.method} (fitted on these rows)"] = (result.val_labels, cal.apply(result.val_probs))
+        cal_plot = figures.draw_calibration(curves)
         val_pred = result.val_probs.argmax(1)
         cm_plot = figures.draw_confusion(result.val_labels, val_pred, list(spec.classes))
         plots = {"plots/loss_curve.png": (loss_plot, "loss per epoch"),
@@ -130,6 +134,9 @@ def build_model(spec: DatasetSpec) -> dg.AssetsDefinition:
                 **({"best_val_f1": _figure(result.best_val_f1, "undefined: no positive validation row")}
                    if spec.n_classes == 2 else {}),
                 "validation": result.validation,
+                "calibration": cal.method,
+                "calibration_reason": cal.reason,
+                **({"calibration_brier": dg.MetadataValue.json(cal.brier)} if cal.brier else {}),
                 "validation_per_class": df_markdown(per_class),
                 "training_rows": result.train_rows,
                 **({"weak_rows_used": result.weak.used, "weak_rows_reason": result.weak.reason,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from mlinfra_assets.spec import class_column
+from mlinfra_assets.training.calibration import FILE as CALIBRATION, Calibration
 from mlinfra_assets.training.tabular_net import (
     ARCHITECTURE,
     CLASSES,
@@ -49,6 +50,9 @@ class ScoringModel:
     pre: Preprocessor
     classes: list[str]
     version: str = "unregistered"
+    # how monitoring turns its probabilities into calibrated ones (training.calibration); the
+    # decision stays the argmax of `predict_proba`
+    calibration: Calibration = field(default_factory=Calibration)
 
     def predict_proba(self, df: pd.DataFrame, batch_size: int = 65536) -> np.ndarray:
         return probabilities(self.model, self.pre, df, len(self.classes), batch_size)
@@ -68,6 +72,7 @@ class ScoringModel:
         (folder / PREPROCESSOR).write_text(self.pre.to_json())
         (folder / CLASSES).write_text(json.dumps(self.classes))
         write_outputs(folder, self.classes)
+        (folder / CALIBRATION).write_text(self.calibration.to_json())
 
     @classmethod
     def load(cls, folder: Path, version: str = "unregistered") -> ScoringModel:
@@ -76,7 +81,7 @@ class ScoringModel:
         MLINFRA_TRUST_PICKLED_MODELS environment variable is "1" (unpickling runs code)."""
         if (folder / ARCHITECTURE).exists():
             model, pre, classes = load_net(folder)
-            return cls(model, pre, classes, version)
+            return cls(model, pre, classes, version, _calibration(folder))
         if os.environ.get(TRUST_PICKLES) != "1":
             raise FileNotFoundError(
                 f"{folder} has no {ARCHITECTURE}: its model.pt is a pickled module written by an "
@@ -87,4 +92,13 @@ class ScoringModel:
         pre = Preprocessor.from_json((folder / PREPROCESSOR).read_text())
         classes = json.loads((folder / CLASSES).read_text())
         model = torch.load(folder / WEIGHTS, weights_only=False, map_location="cpu")
-        return cls(model.eval(), pre, classes, version)
+        return cls(model.eval(), pre, classes, version, _calibration(folder))
+
+
+def _calibration(folder: Path) -> Calibration:
+    """The folder's calibration, or none (with the reason) for a model saved before calibration."""
+    path = folder / CALIBRATION
+    if path.exists():
+        return Calibration.from_json(path.read_text())
+    return Calibration(reason=f"not calibrated: {folder.name} has no {CALIBRATION} "
+                                          "(saved by an earlier mlinfra); retrain to calibrate it")

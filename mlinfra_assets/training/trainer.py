@@ -19,7 +19,8 @@ import pandas as pd
 import torch
 
 from mlinfra_assets.spec import DatasetSpec
-from mlinfra_assets.training import decision
+from mlinfra_assets.training import calibration, decision
+from mlinfra_assets.training.calibration import Calibration
 from mlinfra_assets.training.batches import SOURCES, TrainingArrays, from_frame
 from mlinfra_assets.training.metrics import f1_positive, metric_score, pr_auc
 from mlinfra_assets.training.model import Preprocessor, ScoringModel, TabularMLP
@@ -293,9 +294,21 @@ def train(data: TrainingArrays | pd.DataFrame, spec: DatasetSpec, cfg: TrainConf
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
-        return choose_weak(data, spec, cfg, log)
+        result = choose_weak(data, spec, cfg, log)
     finally:
         torch.set_num_threads(threads)
+    result.model.calibration = calibrate(result, cfg)
+    log(f"calibration: {result.model.calibration.reason}")
+    return result
+
+
+def calibrate(result: TrainResult, cfg: TrainConfig) -> Calibration:
+    """The calibration of the final model's probabilities on its gold validation rows (see
+    training.calibration); none, with the reason, when the validation rows are not gold."""
+    if not result.validation.startswith("gold"):
+        return Calibration(positive=cfg.positive_index, rows=result.val_rows,
+                           reason=f"not calibrated: the validation rows are not gold ({result.validation})")
+    return calibration.fit(result.val_labels, result.val_probs, cfg.positive_index, cfg.seed)
 
 
 def _score(result: TrainResult) -> float:

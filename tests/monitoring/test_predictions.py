@@ -102,3 +102,37 @@ def test_realized_metric_once_annotations_arrive(scored):
         assert row["realized_metric"] == pytest.approx(expected, nan_ok=True)
     metadata = result.asset_materializations_for_node("monitoring__drift_report")[-1].metadata
     assert metadata["labeled_rows"].value == rows["labeled_rows"].sum()
+
+
+def test_performance_estimates_each_partition_and_sets_the_realized_figure_beside_it(scored):
+    spec, resources, version, _ = scored
+    path = resources["warehouse"].path
+    preds = read(path, "SELECT * FROM monitoring.predictions")
+    # the stand-in champion has no calibration: its calibrated probabilities are its own
+    np.testing.assert_allclose(preds[spec.calibrated_columns].to_numpy(), preds[spec.prob_columns].to_numpy())
+    con = duckdb.connect(path)
+    con.execute("CREATE SCHEMA IF NOT EXISTS labeling")
+    con.execute(
+        "CREATE OR REPLACE TABLE labeling.gold_labels AS SELECT txn_id AS row_id, label, 1 AS n_annotations "
+        "FROM oracle.labels JOIN raw.transactions USING (txn_id) WHERE _partition = '2026-01-22'"
+    )
+    con.close()
+    try:
+        result = run_assets(spec, resources, selection=[keys.PERFORMANCE], first=FIRST, last=LAST)
+    finally:
+        con = duckdb.connect(path)
+        con.execute("DROP TABLE labeling.gold_labels")
+        con.close()
+    table = read(path, "SELECT * FROM monitoring.performance ORDER BY _partition")
+    per_day = preds.groupby("_partition").size()
+    assert table["rows"].tolist() == per_day.tolist() and (table["model_version"] == version).all()
+    assert table["metric"].eq("f1_fraud").all() and table["estimated"].between(0, 1).all()
+    assert (table["estimated_low"] <= table["estimated"]).all() and (table["estimated"] <= table["estimated_high"]).all()
+    labeled = table[table["labeled_rows"].notna()]
+    assert labeled["_partition"].dt.strftime("%Y-%m-%d").tolist() == ["2026-01-22"]
+    assert labeled["labeled_rows"].iloc[0] == per_day[per_day.index == "2026-01-22"].iloc[0]
+    metadata = result.asset_materializations_for_node("monitoring__performance")[-1].metadata
+    assert metadata["partitions"].value == len(table)
+    assert metadata["estimated"].value == pytest.approx(table["estimated"].iloc[-1], rel=SHOWN)
+    assert metadata["realized_partitions"].value == 1
+    assert "estimated_vs_realized" in metadata
