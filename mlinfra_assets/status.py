@@ -21,7 +21,7 @@ def _exists(tables: list, name: str) -> bool:
 
 def warehouse_section(spec: DatasetSpec, warehouse: Warehouse, tables: bool = True) -> list[str]:
     """The warehouse's tables with their row counts (`tables=False`: how many, on the header
-    line), then the weak labels, the latest evaluation, the edge variants and drift."""
+    line), then the weak labels, the latest evaluation, the edge variants, drift and performance."""
     out = [f"== warehouse  {warehouse.path}"]
     with warehouse.connect(read_only=True) as con:
         listing = _tables(con)
@@ -67,6 +67,27 @@ def warehouse_section(spec: DatasetSpec, warehouse: Warehouse, tables: bool = Tr
                 "FROM monitoring.drift_report"
             ).fetchall()[0]
             out.append(f"== drift: partitions with a drifted feature {flagged[0]} of {flagged[1]}")
+        if _exists(listing, "monitoring.performance"):
+            out += performance_lines(con)
+    return out
+
+
+def performance_lines(con) -> list[str]:  # noqa: ANN001 - a DuckDB connection
+    """The champion's estimated metric: the last partition's with its interval, the lowest,
+    and how the realized figures compare where labels arrived."""
+    last = con.execute(
+        "SELECT _partition, metric, estimated, estimated_low, estimated_high FROM monitoring.performance "
+        "WHERE estimated IS NOT NULL ORDER BY _partition DESC LIMIT 1").fetchall()
+    if not last:
+        return ["== performance: no estimate yet (predictions scored before calibration: re-materialize them)"]
+    partition, metric, value, low, high = last[0]
+    lowest, at, realized, error = con.execute(
+        "SELECT min(estimated), arg_min(_partition, estimated), count(realized_metric), "
+        "avg(abs(estimated - realized_metric)) FROM monitoring.performance").fetchall()[0]
+    out = [f"== performance (estimated without labels): {metric} {value:.3f} [{low:.3f}, {high:.3f}] "
+           f"on {partition}, lowest {lowest:.3f} on {at}"]
+    out.append(f"  realized on {realized} partitions, mean |estimated - realized| {error:.3f}" if realized
+               else "  no realized figure yet (annotations of non-training rows)")
     return out
 
 

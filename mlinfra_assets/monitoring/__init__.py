@@ -2,7 +2,11 @@
 (estimated without labels, realized with them), the retraining sensors
 (drift, new gold labels) and the run-failure sensor."""
 
-from mlinfra_assets.monitoring.assets import build_drift_report, build_performance, build_predictions
+from mlinfra_assets.monitoring.assets import (
+    build_drift_report,
+    build_performance,
+    build_predictions,
+)
 from mlinfra_assets.monitoring.sensors import (
     DRIFT_SENSOR,
     LABELS_SENSOR,

@@ -35,13 +35,13 @@ COLUMNS = [*ESTIMATED, "metric", "realized_metric", "realized_low", "realized_hi
 
 
 def _gradient(spec: DatasetSpec, k: int) -> str | None:
-    """The metric's derivative by a row's indicator of class k (SQL over `s` rows and `f` figures);
-    None where it is 0 for every row."""
+    """The metric's derivative by a row's indicator of class k, for the rows predicted as `m.pred`
+    (SQL over `m` moments and `f` figures); None where it is 0 for every row."""
     if spec.metric == "f1":
-        return f"(CASE WHEN s.pred = {k} THEN f.ga{k} ELSE f.gb{k} END)" if k == spec.positive_index else None
+        return f"(CASE WHEN m.pred = {k} THEN f.ga{k} ELSE f.gb{k} END)" if k == spec.positive_index else None
     if spec.metric == "macro_f1":
-        return f"(CASE WHEN s.pred = {k} THEN f.ga{k} ELSE f.gb{k} END / f.m)"
-    return f"(CASE WHEN s.pred = {k} THEN 1.0 / f.n ELSE 0 END)"  # accuracy
+        return f"(CASE WHEN m.pred = {k} THEN f.ga{k} ELSE f.gb{k} END / f.m)"
+    return f"(CASE WHEN m.pred = {k} THEN 1.0 / f.n ELSE 0 END)"  # accuracy
 
 
 def _estimate(spec: DatasetSpec) -> str:
@@ -58,25 +58,31 @@ def _estimate(spec: DatasetSpec) -> str:
 def estimated_sql(spec: DatasetSpec) -> str:
     """The estimation query for the spec's classes and metric (parameters $start, $end)."""
     ks = range(spec.n_classes)
-    denominator = "(n{k} + a{k} + b{k})"
+    cols = spec.calibrated_columns
     grads = [(k, g) for k in ks if (g := _gradient(spec, k)) is not None]
+    pairs = [(k, j) for i, (k, _) in enumerate(grads) for (j, _) in grads[i:]]
+    d = "(n{k} + a{k} + b{k})"
     return (SQL / "estimated_performance.sql").read_text().format(
-        calibrated=", ".join(f"{col} AS c{k}" for k, col in enumerate(spec.calibrated_columns)),
+        moments=",\n           ".join(
+            [f"sum({cols[k]}) AS s{k}" for k in ks] + [f"sum({cols[k]} * {cols[j]}) AS s{k}_{j}" for k, j in pairs]
+        ),
         class_counts=",\n           ".join(
-            f"count(*) FILTER (WHERE pred = {k})::DOUBLE AS n{k}, "
-            f"coalesce(sum(c{k}) FILTER (WHERE pred = {k}), 0) AS a{k}, "
-            f"coalesce(sum(c{k}) FILTER (WHERE pred <> {k}), 0) AS b{k}" for k in ks
+            f"coalesce(sum(rows_pred) FILTER (WHERE pred = {k}), 0) AS n{k}, "
+            f"coalesce(sum(s{k}) FILTER (WHERE pred = {k}), 0) AS a{k}, "
+            f"coalesce(sum(s{k}) FILTER (WHERE pred <> {k}), 0) AS b{k}" for k in ks
         ),
         class_f1=",\n           ".join(
-            f"CASE WHEN {denominator.format(k=k)} > 0 THEN 2 * a{k} / {denominator.format(k=k)} END AS f1_{k}, "
-            f"CASE WHEN {denominator.format(k=k)} > 0 THEN 2 * (n{k} + b{k}) / pow({denominator.format(k=k)}, 2) "
-            f"ELSE 0 END AS ga{k}, "
-            f"CASE WHEN {denominator.format(k=k)} > 0 THEN -2 * a{k} / pow({denominator.format(k=k)}, 2) "
-            f"ELSE 0 END AS gb{k}" for k in ks
+            f"CASE WHEN {d.format(k=k)} > 0 THEN 2 * a{k} / {d.format(k=k)} END AS f1_{k}, "
+            f"CASE WHEN {d.format(k=k)} > 0 THEN 2 * (n{k} + b{k}) / pow({d.format(k=k)}, 2) ELSE 0 END AS ga{k}, "
+            f"CASE WHEN {d.format(k=k)} > 0 THEN -2 * a{k} / pow({d.format(k=k)}, 2) ELSE 0 END AS gb{k}"
+            for k in ks
         ),
         estimate=_estimate(spec),
-        gradient_sq=" + ".join(f"pow({g}, 2) * s.c{k}" for k, g in grads),
-        gradient_mean=" + ".join(f"{g} * s.c{k}" for k, g in grads),
+        # sum over the rows of sum_k g_k^2 c_k, and of (sum_k g_k c_k)^2 expanded into second moments
+        first_term=" + ".join(f"pow({g}, 2) * m.s{k}" for k, g in grads),
+        second_term=" + ".join(
+            f"{1 if k == j else 2} * {dict(grads)[k]} * {dict(grads)[j]} * m.s{k}_{j}" for k, j in pairs
+        ),
     )
 
 

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from mlinfra_assets.spec import class_column
-from mlinfra_assets.training.calibration import FILE as CALIBRATION, Calibration
+from mlinfra_assets.training.calibration import FILE as CALIBRATION
+from mlinfra_assets.training.calibration import Calibration
 from mlinfra_assets.training.tabular_net import (
     ARCHITECTURE,
     CLASSES,

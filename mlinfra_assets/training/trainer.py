@@ -20,8 +20,8 @@ import torch
 
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.training import calibration, decision
-from mlinfra_assets.training.calibration import Calibration
 from mlinfra_assets.training.batches import SOURCES, TrainingArrays, from_frame
+from mlinfra_assets.training.calibration import Calibration
 from mlinfra_assets.training.metrics import f1_positive, metric_score, pr_auc
 from mlinfra_assets.training.model import Preprocessor, ScoringModel, TabularMLP
 

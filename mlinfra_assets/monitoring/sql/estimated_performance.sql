@@ -5,22 +5,26 @@
 -- (2 A / (n_pred + A + B): A expected true positives, B expected false negatives) and the
 -- metric; its variance (labels drawn from the calibrated probabilities, one class per row) by
 -- the delta method: per row, sum_k g_k^2 c_k - (sum_k g_k c_k)^2, g_k the metric's derivative
--- by the row's indicator of class k; the interval is the estimate +- 1.96 standard deviations.
--- The lists in braces below are generated from the spec's classes and metric
--- (estimation.estimated_sql): each class k's calibrated column as c<k>; its predicted rows n<k>,
--- expected true positives a<k> and false negatives b<k>; its F1 f1_<k> and that F1's
--- derivatives ga<k>, gb<k> by a<k> and b<k>; the metric (`estimated`, over m classes); the
--- two per-row sums of the variance.
-WITH scored AS (
-    SELECT _partition, _model_version, _prediction AS pred, {calibrated}
+-- by the row's indicator of class k. g_k depends on the row only through its predicted class,
+-- so one pass over the predictions suffices: per partition and predicted class, the rows and
+-- the first and second moments of the calibrated probabilities.
+-- The lists in braces are generated from the spec's classes and metric
+-- (estimation.estimated_sql): the first moments s<k> and second moments s<k>_<l>; each class's
+-- predicted rows n<k>, expected true positives a<k> and false negatives b<k>; its F1 f1_<k> and
+-- that F1's derivatives ga<k>, gb<k> by a<k> and b<k>; the metric (`estimated`, over m classes);
+-- the variance's two terms per predicted class.
+WITH moments AS (
+    SELECT _partition, _model_version, _prediction AS pred, count(*)::DOUBLE AS rows_pred,
+           {moments}
     FROM monitoring.predictions
     WHERE _partition >= $start AND _partition < $end
+    GROUP BY _partition, _model_version, _prediction
 ),
 counts AS (
-    SELECT _partition, count(*)::DOUBLE AS n,
+    SELECT _partition, sum(rows_pred) AS n,
            string_agg(DISTINCT _model_version, ',' ORDER BY _model_version) AS model_version,
            {class_counts}
-    FROM scored
+    FROM moments
     GROUP BY _partition
 ),
 per_class AS (
@@ -32,9 +36,9 @@ figure AS (
     FROM per_class
 ),
 spread AS (
-    SELECT s._partition, sum({gradient_sq} - pow({gradient_mean}, 2)) AS variance
-    FROM scored AS s JOIN figure AS f USING (_partition)
-    GROUP BY s._partition
+    SELECT m._partition, sum({first_term} - ({second_term})) AS variance
+    FROM moments AS m JOIN figure AS f USING (_partition)
+    GROUP BY m._partition
 )
 SELECT f._partition, f.model_version, f.n::BIGINT AS rows, f.estimated,
        greatest(f.estimated - 1.96 * sqrt(greatest(s.variance, 0)), 0) AS estimated_low,
