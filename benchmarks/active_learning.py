@@ -72,7 +72,10 @@ def curve(spec, pool: pd.DataFrame, test: pd.DataFrame, strategy: str, seed: int
     while True:
         lab = pool[labeled]
         fitted = strategies.fit(spec, strategy, lab[spec.feature_columns], lab["label"].to_numpy(), seed)
-        points.append((int(labeled.sum()), f1(fitted, test, spec)))
+        # random draws rows without a learner: the same learner as the others scores its labels
+        scorer = fitted if fitted.learner is not None else strategies.fit(
+            spec, "uncertainty", lab[spec.feature_columns], lab["label"].to_numpy(), seed)
+        points.append((int(labeled.sum()), f1(scorer, test, spec)))
         if labeled.sum() >= budget:
             return points
         rest = pool[~labeled]

@@ -291,6 +291,10 @@ class Thresholds(BaseModel):
     # a partition's realized metric needs this many labeled rows that were not training rows;
     # with fewer it is "too few labels", not a number
     min_labeled_rows: int = Field(default=30, ge=1)
+    # a partition whose metric (realized, else estimated without labels) is, with its whole 95%
+    # interval, more than this below the scoring model's holdout figure asks for a retrain
+    # (the drift sensor's event and cooldown); null: off
+    metric_drop: float | None = Field(default=0.05, ge=0)
     slices: list[str] = Field(default_factory=list)
 
 

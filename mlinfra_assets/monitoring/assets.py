@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 
 from mlinfra_assets import keys
-from mlinfra_assets.monitoring import drift, estimation, performance, report, scoring
+from mlinfra_assets.monitoring import (
+    drift,
+    estimation,
+    performance,
+    performance_rule,
+    report,
+    scoring,
+)
 from mlinfra_assets.plots import df_markdown, png_markdown
 from mlinfra_assets.resources import MLflowTracker, Warehouse
 from mlinfra_assets.spec import DatasetSpec
@@ -101,7 +108,9 @@ def build_performance(spec: DatasetSpec) -> dg.AssetsDefinition:
         SQL over monitoring.predictions), beside the realized metric on annotated rows that were
         not training rows (with its count and bootstrap interval; "too few labels" below
         thresholds.min_labeled_rows). Writes monitoring.performance; a re-run replaces the
-        window's rows."""
+        window's rows. Each partition's retraining decision (monitoring/performance_rule.py) is
+        in the metadata (`decisions`, `dropped_partitions`): the drift sensor retrains on a drop
+        as on drift."""
         pw = window_of(spec, context)
         if not warehouse.table_exists(scoring.TABLE):
             raise ValueError("monitoring.predictions does not exist: materialize monitoring/predictions first")
@@ -115,6 +124,13 @@ def build_performance(spec: DatasetSpec) -> dg.AssetsDefinition:
                 f"AND {spec.calibrated_columns[0]} IS NULL", [pw.start, pw.end]).fetchall()[0][0]
             estimation.replace_window(con, spec, pw.start, pw.end, table)
             total = con.execute(f"SELECT count(*) FROM {estimation.TABLE}").fetchall()[0][0]
+            holdout = performance_rule.holdout_figures(con, spec)
+        drop = spec.thresholds.metric_drop
+        rule = performance_rule.decisions(table, holdout, drop)
+        dropped = [pw.key_of(p) for p in rule.loc[rule["dropped"], "_partition"]]
+        for row in rule[rule["dropped"]].to_dict("records"):
+            context.log.warning(f"performance dropped on {pw.key_of(row['_partition'])}: {row['why']}")
+        versions = sorted({v for v in ",".join(table["model_version"].astype(str)).split(",") if v})
         metric = performance.metric_name(spec)
         both = table.dropna(subset=["estimated", "realized_metric"])
         last = table.dropna(subset=["estimated"])
@@ -135,6 +151,14 @@ def build_performance(spec: DatasetSpec) -> dg.AssetsDefinition:
             "realized_inside_interval": (
                 f"{int(both['realized_metric'].between(both['estimated_low'], both['estimated_high']).sum())} "
                 f"of {len(both)}") if len(both) else "no realized figure yet",
+            "holdout_metric": (min(holdout[v] for v in versions if v in holdout) if any(v in holdout for v in versions)
+                               else f"no holdout figure of version(s) {', '.join(versions)} in training.evaluation"),
+            "drop_detected": bool(dropped),
+            "dropped_partitions": dg.MetadataValue.json(dropped),
+            "retrain_rule": (f"upper end of the 95% interval below the holdout figure minus thresholds.metric_drop {drop:g}"
+                             if drop is not None else "off (thresholds.metric_drop is null)"),
+            "decisions": df_markdown(rule.assign(_partition=[pw.key_of(p) for p in rule["_partition"]]))
+            if len(rule) <= 62 else None,
             "window": pw.label,
             "per_partition": df_markdown(estimation.summary(table, pw.key_of)) if len(table) <= 62 else None,
             "estimated_vs_realized": png_markdown(

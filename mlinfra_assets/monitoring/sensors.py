@@ -1,5 +1,5 @@
-"""The retraining sensors (drift -> one retraining per drift event; enough new gold labels ->
-one retraining) and the run-failure sensor."""
+"""The retraining sensors (drift or a performance drop -> one retraining per event; enough new
+gold labels -> one retraining) and the run-failure sensor."""
 
 import json
 from collections.abc import Mapping
@@ -25,13 +25,22 @@ IN_FLIGHT = [
 ]
 
 
-def drifted_days(metadata: Mapping[str, dg.MetadataValue], partition: str | None) -> list[str]:
-    """The days a drift_report materialization flags: its `drifted_partitions` list, or its
-    own partition when only `drift_detected` is set; none when `drift_detected` is false."""
-    detected = metadata.get("drift_detected")
+# the assets whose materializations can start a retraining event: (flag, list of partitions)
+FLAGS = {
+    keys.DRIFT_REPORT: ("drift_detected", "drifted_partitions"),  # features drifted
+    keys.PERFORMANCE: ("drop_detected", "dropped_partitions"),  # the metric dropped (performance_rule)
+}
+
+
+def drifted_days(metadata: Mapping[str, dg.MetadataValue], partition: str | None,
+                 flags: tuple[str, str] = FLAGS[keys.DRIFT_REPORT]) -> list[str]:
+    """The days a drift_report (or performance, with its `flags`) materialization flags: its
+    `drifted_partitions` list, or its own partition when only `drift_detected` is set; none
+    when `drift_detected` is false."""
+    detected = metadata.get(flags[0])
     if detected is None or not detected.value:
         return []
-    listed = metadata.get("drifted_partitions")
+    listed = metadata.get(flags[1])
     if listed is not None and listed.value:
         return [str(day) for day in listed.value]
     return [partition or "unpartitioned"]
@@ -55,7 +64,9 @@ def build_drift_sensor(cooldown_days: int = 7) -> dg.SensorDefinition:
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def drift_retrain_sensor(context: dg.SensorEvaluationContext):
-        """Reads new monitoring/drift_report materializations; newly drifted days more than
+        """Reads new monitoring/drift_report materializations (drifted features) and
+        monitoring/performance ones (a metric that dropped, see monitoring/performance_rule.py);
+        newly flagged days more than
         thresholds.retrain_cooldown_days after the first day of the last drift event start a
         new event: one retrain_job run for all of them (run key and tags name the days). Days
         within the cooldown join the earlier event. The cursor keeps the last event read and
@@ -64,17 +75,19 @@ def build_drift_sensor(cooldown_days: int = 7) -> dg.SensorDefinition:
         state = DriftState.loads(context.cursor) or DriftState()
         known = {tuple(e) for e in state.events}
         state.events += [e for e in requested_events(context.instance) if tuple(e) not in known]
-        records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=keys.DRIFT_REPORT, after_storage_id=state.after),
-            limit=BATCH,
-            ascending=True,
-        ).records
+        # the oldest BATCH of both assets' new materializations, in the event log's order
+        records = sorted(
+            (r for key in FLAGS for r in context.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, after_storage_id=state.after), limit=BATCH, ascending=True,
+            ).records),
+            key=lambda r: r.storage_id,
+        )[:BATCH]
         if not records:
-            return dg.SkipReason("no new drift_report materialization")
+            return dg.SkipReason("no new drift_report or performance materialization")
         drifted: list[str] = []
         for record in records:
             event = record.asset_materialization
-            drifted += drifted_days(event.metadata, event.partition)
+            drifted += drifted_days(event.metadata, event.partition, FLAGS[event.asset_key])
         new, absorbed = plan(state, drifted, cooldown_days)
         state.after = records[-1].storage_id
         state.absorbed = sorted(set(state.absorbed) | set(absorbed))
@@ -83,7 +96,7 @@ def build_drift_sensor(cooldown_days: int = 7) -> dg.SensorDefinition:
         context.update_cursor(state.dumps())
         if not new:
             note = f"; {len(absorbed)} day(s) within the cooldown of an earlier event" if absorbed else ""
-            return dg.SkipReason(f"{len(records)} new drift report(s), no new drift event{note}")
+            return dg.SkipReason(f"{len(records)} new drift or performance report(s), no new drift event{note}")
         return dg.RunRequest(
             run_key=f"drift:{','.join(new)}",
             tags={DAYS_TAG: ",".join(new), TRIGGER_TAG: DRIFT_SENSOR},

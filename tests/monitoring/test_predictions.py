@@ -136,3 +136,31 @@ def test_performance_estimates_each_partition_and_sets_the_realized_figure_besid
     assert metadata["estimated"].value == pytest.approx(table["estimated"].iloc[-1], rel=SHOWN)
     assert metadata["realized_partitions"].value == 1
     assert "estimated_vs_realized" in metadata
+
+
+def test_performance_flags_the_partitions_that_dropped_below_the_holdout_figure(scored):
+    spec, resources, version, _ = scored
+    path = resources["warehouse"].path
+    result = run_assets(spec, resources, selection=[keys.PERFORMANCE], first=FIRST, last=LAST)
+    metadata = result.asset_materializations_for_node("monitoring__performance")[-1].metadata
+    assert metadata["drop_detected"].value is False and metadata["dropped_partitions"].value == []
+    assert metadata["holdout_metric"].value == f"no holdout figure of version(s) {version} in training.evaluation"
+    con = duckdb.connect(path)
+    con.execute("CREATE SCHEMA IF NOT EXISTS training")
+    con.execute(  # a holdout figure the stand-in champion cannot reach on any day
+        "CREATE TABLE training.evaluation AS SELECT ? AS model_version, 'overall' AS slice, 'all' AS slice_value, "
+        "'f1' AS metric, 0.99 AS value, NULL AS champion_version, 'promote' AS decision, now() AS evaluated_at",
+        [version],
+    )
+    con.close()
+    try:
+        result = run_assets(spec, resources, selection=[keys.PERFORMANCE], first=FIRST, last=LAST)
+    finally:
+        con = duckdb.connect(path)
+        con.execute("DROP TABLE training.evaluation")
+        con.close()
+    metadata = result.asset_materializations_for_node("monitoring__performance")[-1].metadata
+    table = read(path, "SELECT * FROM monitoring.performance ORDER BY _partition")
+    assert metadata["holdout_metric"].value == 0.99 and metadata["drop_detected"].value is True
+    assert metadata["dropped_partitions"].value == table["_partition"].dt.strftime("%Y-%m-%d").tolist()
+    assert "below the holdout figure 0.990" in metadata["decisions"].value

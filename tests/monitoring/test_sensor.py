@@ -74,6 +74,29 @@ def test_drift_sensor_requests_each_drifted_day_once():
         assert not idle.run_requests and idle.skip_message
 
 
+def test_a_performance_drop_starts_an_event_like_drift():
+    sensor = build_drift_sensor(cooldown_days=3)
+    with dg.DagsterInstance.ephemeral() as instance:
+        report_drift(instance, [])
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=keys.PERFORMANCE,
+            metadata={"drop_detected": True, "dropped_partitions": dg.MetadataValue.json(["2026-01-20"])},
+        ))
+        first = tick(sensor, instance, None)
+        [request] = first.run_requests
+        assert request.tags[DAYS_TAG] == "2026-01-20"
+        cursor = first.cursor
+        # features drift the next day: within the cooldown of the drop's event
+        report_drift(instance, ["2026-01-21"])
+        again = tick(sensor, instance, cursor)
+        assert not again.run_requests and "cooldown" in again.skip_message
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=keys.PERFORMANCE, metadata={"drop_detected": False, "dropped_partitions": dg.MetadataValue.json([])},
+        ))
+        calm = tick(sensor, instance, again.cursor)
+        assert not calm.run_requests and "no new drift event" in calm.skip_message
+
+
 def test_cooldown_absorbs_persistent_drift_then_allows_a_new_event():
     sensor = build_drift_sensor(cooldown_days=3)
     with dg.DagsterInstance.ephemeral() as instance:
