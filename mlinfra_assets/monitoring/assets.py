@@ -169,12 +169,21 @@ def build_performance(spec: DatasetSpec) -> dg.AssetsDefinition:
     return performance_
 
 
-def _groups(spec: DatasetSpec, pw: Window) -> list[tuple[object, object, tuple | None]]:
-    """(start, end, reference exclusion) of each comparison: the whole time window at once
-    (one reference), or each batch on its own (the reference without that batch)."""
-    if spec.has_timestamp:
-        return [(pw.start, pw.end, None)]
-    return [(n, n + 1, (n, n + 1)) for n in pw.starts]
+def _groups(spec: DatasetSpec, pw: Window, trained: tuple[object, object] | None
+            ) -> list[tuple[object, object, tuple | None]]:
+    """(start, end, reference exclusion) of each comparison. A partition the model was trained
+    on (inside `trained`, the reference's first and last partition) is compared on its own
+    with the reference without it; each run of the window's other partitions together, with
+    the whole reference. Without a timestamp every batch is compared on its own."""
+    groups: list[tuple[object, object, tuple | None]] = []
+    for start, end in zip(pw.starts, pw.ends, strict=True):
+        if trained is not None and trained[0] <= start <= trained[1]:
+            groups.append((start, end, (start, end)))
+        elif spec.has_timestamp and groups and groups[-1][2] is None and groups[-1][1] == start:
+            groups[-1] = (groups[-1][0], end, None)  # one comparison for a run of untrained partitions
+        else:
+            groups.append((start, end, None))
+    return groups
 
 
 def build_drift_report(spec: DatasetSpec) -> dg.AssetsDefinition:
@@ -210,9 +219,16 @@ def build_drift_report(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "training.training_set does not exist: materialize training/training_set first"
             )
         model, version, why = _champion_for(context, warehouse, mlflow, spec, pw)
+        span, reference_note = _reference_window(mlflow, spec, version)
         tables, alone, reference_rows = [], [], 0
         with warehouse.connect() as con:
-            for start, end, exclude in _groups(spec, pw):
+            staged = drift.stage_reference(con, spec, span)
+            if not staged:
+                raise ValueError(f"the drift reference ({reference_note}) has no row in {spec.raw_table}")
+            trained = drift.reference_span(con)
+            if model is not None:  # the model's output on its reference, scored once
+                drift.stage_reference_scores(con, spec, model.predict_proba(drift.reference_frame(con, spec)))
+            for start, end, exclude in _groups(spec, pw, trained):
                 window = drift.stage_window(con, spec, start, end, exclude)
                 current, reference = drift.window_sizes(con, spec, window)
                 if not current:
@@ -220,17 +236,12 @@ def build_drift_report(spec: DatasetSpec) -> dg.AssetsDefinition:
                         f"{spec.raw_table} has no rows in {pw.key_of(start) if exclude else pw.label}: "
                         f"materialize raw/{spec.source.name} first"
                     )
-                if not reference:
-                    if exclude is None:
-                        raise ValueError(
-                            "training.training_set has no real (non-synthetic) rows to use as reference"
-                        )
+                if not reference:  # the model was trained on this partition alone
                     alone.append(pw.key_of(start))
                     continue
                 reference_rows = max(reference_rows, reference)
                 if model is not None:
-                    rows = con.execute("SELECT * FROM drift_reference").df()
-                    drift.stage_prediction(con, spec, window, model.predict_proba(rows), version)
+                    drift.stage_prediction(con, spec, window, version)
                 tables.append(drift.drift_report(
                     con, spec, window, performance.realized_metric(con, spec, start, end)
                 ))
@@ -241,9 +252,9 @@ def build_drift_report(spec: DatasetSpec) -> dg.AssetsDefinition:
             report.replace_window(con, spec, pw.start, pw.end, table)
             total = con.execute(f"SELECT count(*) FROM {report.TABLE}").fetchall()[0][0]
         if alone:
-            context.log.info(f"{NO_BATCH} for {', '.join(alone)}: no other batch of the training reference")
-        return dg.MaterializeResult(metadata=_drift_metadata(spec, pw, table, total, alone, version, why,
-                                                              reference_rows))
+            context.log.info(f"{NO_BATCH} for {', '.join(alone)}: the model was trained on it alone")
+        metadata = _drift_metadata(spec, pw, table, total, alone, version, why, reference_rows)
+        return dg.MaterializeResult(metadata={**metadata, "reference": reference_note})
 
     return drift_report
 
@@ -256,7 +267,7 @@ def _drift_metadata(spec: DatasetSpec, pw: Window, table: pd.DataFrame, total: i
     flagged = parts.loc[parts["flagged"].astype(bool), "partition"].tolist()
     realized = table[table["kind"] == "performance"]
     none = (
-        f"{NO_BATCH}: {', '.join(alone)} is the only batch of the training reference"
+        f"{NO_BATCH}: the model was trained on {', '.join(alone)} alone (its whole reference)"
         if alone else "no partition compared"
     )
 
@@ -288,9 +299,8 @@ def _drift_metadata(spec: DatasetSpec, pw: Window, table: pd.DataFrame, total: i
         "drifted_partitions": dg.MetadataValue.json(flagged),
         "compared_partitions": len(parts),
         "comparison": (
-            "each partition vs the training reference"
-            if spec.has_timestamp
-            else "each batch vs the training reference without that batch"
+            "each partition the model was trained on vs the rest of its training reference (never "
+            "itself); the partitions after (or before) it vs the whole reference"
         ),
         "not_compared": dg.MetadataValue.json(alone),
         "drifted_features": int(parts["drifted"].max()) if len(parts) else none,
@@ -318,6 +328,20 @@ def _drift_metadata(spec: DatasetSpec, pw: Window, table: pd.DataFrame, total: i
             size=(8, 4),
         ) if len(parts) else none,
     }
+
+
+def _reference_window(mlflow: MLflowTracker, spec: DatasetSpec, version: str | None
+                      ) -> tuple[tuple[str, str] | None, str]:
+    """(the partitions the model that scored the window was trained on, as its version
+    recorded them; None: training.training_set's partitions) and a sentence saying which."""
+    from mlinfra_assets.training import registry
+
+    version = version or registry.champion_version(mlflow, spec.name)
+    span = registry.training_window(mlflow, spec.name, version) if version else None
+    if span is None:
+        return None, ("the partitions of training.training_set's real rows"
+                      + (f" (version {version} recorded no training window)" if version else " (no champion yet)"))
+    return span, f"the partitions champion v{version} was trained on, {span[0]} .. {span[1]}"
 
 
 def _champion_for(

@@ -114,6 +114,74 @@ def training_set_columns(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
     return ("_row_id", "_source") if "_row_id" in names else ("row_id", "source")
 
 
+REFERENCE = "drift_reference_all"  # temp table: the model's whole reference, `_partition` kept
+REFERENCE_SCORES = "drift_reference_scores_all"  # temp table: the model's output on it
+
+
+def stage_reference(
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, span: tuple[str, str] | None = None
+) -> int:
+    """Stage the reference of a model (every raw row of the partitions it was trained on) as
+    the temp table `drift_reference_all`; returns its rows.
+
+    Parameters
+    ----------
+    con : a DuckDB connection (the temp table lives as long as it does)
+    spec : the dataset spec; its feature names are the only identifiers put into SQL
+    span : the (first, last) partition the model version recorded at training; None (a
+        version that did not record it): the partitions training.training_set's real rows span
+    """
+    if span is None:
+        set_id, set_source = training_set_columns(con)
+        trained = (
+            f"SELECT min(r._partition) AS first_partition, max(r._partition) AS last_partition "
+            f"FROM {spec.raw_table} AS r WHERE CAST(r.{spec.id_column} AS VARCHAR) IN (SELECT CAST({set_id} "
+            f"AS VARCHAR) FROM training.training_set WHERE {set_source} <> 'synthetic')"
+        )
+        params: list[object] = []
+    else:
+        kind = con.execute(f"SELECT typeof(_partition) FROM {spec.raw_table} LIMIT 1").fetchall()
+        cast = kind[0][0] if kind else "VARCHAR"
+        trained = f"SELECT CAST(? AS {cast}) AS first_partition, CAST(? AS {cast}) AS last_partition"
+        params = list(span)
+    con.execute(
+        _sql("stage_reference.sql").format(
+            target=REFERENCE, trained=trained, relation=spec.raw_table,
+            columns=", ".join(spec.numeric + spec.categorical),
+        ),
+        params,
+    )
+    return int(con.execute(f"SELECT count(*) FROM {REFERENCE}").fetchall()[0][0])
+
+
+def reference_span(con: duckdb.DuckDBPyConnection) -> tuple[object, object] | None:
+    """(first, last) `_partition` of the staged reference; None when it is empty."""
+    first, last = con.execute(f"SELECT min(_partition), max(_partition) FROM {REFERENCE}").fetchall()[0]
+    return None if first is None else (first, last)
+
+
+def reference_frame(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> pd.DataFrame:
+    """The staged reference's feature rows in `_ref_row` order (the model scores them once)."""
+    return con.execute(
+        f"SELECT {', '.join(spec.numeric + spec.categorical)} FROM {REFERENCE} ORDER BY _ref_row"
+    ).df()
+
+
+def stage_reference_scores(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, probs: np.ndarray) -> None:
+    """The model's probabilities on the staged reference (rows in `_ref_row` order) as the temp
+    table `drift_reference_scores_all`, each comparison's prediction reference."""
+    scores = reference_predictions(spec, probs)
+    scores.insert(0, "_ref_row", np.arange(1, len(scores) + 1, dtype=np.int64))
+    con.register("_reference_scores", scores)
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {REFERENCE_SCORES} AS "
+            f"SELECT r._partition, s.* EXCLUDE (_ref_row) FROM _reference_scores s JOIN {REFERENCE} r USING (_ref_row)"
+        )
+    finally:
+        con.unregister("_reference_scores")
+
+
 def stage_window(
     con: duckdb.DuckDBPyConnection,
     spec: DatasetSpec,
@@ -121,31 +189,27 @@ def stage_window(
     end: object,
     exclude: tuple[object, object] | None = None,
 ) -> Window:
-    """Stage the reference (every raw row of the partitions the model was trained on) as the
-    temp table `drift_reference` and describe the window's raw rows as the current side.
+    """The reference of one comparison (the staged reference, `stage_reference`, without the
+    partitions in `exclude`) as the temp table `drift_reference` (and `drift_reference_scores`
+    where the model's scores are staged), and the window's raw rows as the current side.
 
     Parameters
     ----------
-    con : a DuckDB connection (the temp table lives as long as it does)
+    con : a DuckDB connection holding the staged reference
     spec : the dataset spec; its feature names are the only identifiers put into SQL
     start, end : the window's first partition and the one after its last (`_partition` values)
-    exclude : (start, end) of partitions left out of the reference (a batch compared with
-        the training reference never meets itself there)
+    exclude : (start, end) of partitions left out of the reference: the compared ones where
+        the model was trained on them, so a partition never meets itself there
     """
-    columns = spec.numeric + spec.categorical
-    set_id, set_source = training_set_columns(con)
-    con.execute(
-        _sql("stage_reference.sql").format(
-            target="drift_reference",
-            relation=spec.raw_table,
-            id=spec.id_column,
-            set_id=set_id,
-            set_source=set_source,
-            columns=", ".join(columns),
-            exclude="AND NOT (_partition >= ? AND _partition < ?)" if exclude else "",
-        ),
-        list(exclude) if exclude else [],
-    )
+    keep = "WHERE NOT (_partition >= ? AND _partition < ?)" if exclude else ""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE drift_reference AS SELECT * EXCLUDE (_ref_row, _partition) "
+                f"FROM {REFERENCE} {keep}", list(exclude) if exclude else [])
+    scored = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [REFERENCE_SCORES]
+    ).fetchall()[0][0]
+    if scored:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE drift_reference_scores AS SELECT * EXCLUDE (_partition) "
+                    f"FROM {REFERENCE_SCORES} {keep}", list(exclude) if exclude else [])
     current = (
         "(SELECT _partition, {expr} AS value FROM "
         + spec.raw_table
@@ -204,23 +268,16 @@ def stage_prediction(
     con: duckdb.DuckDBPyConnection,
     spec: DatasetSpec,
     window: Window,
-    reference_probs: np.ndarray,
     model_version: str,
 ) -> None:
     """Add the model's output as inputs of kind `prediction`: the predicted positive
     probability (two classes), or the confidence (numeric) and the predicted class
     (categorical: per-class predicted shares) for 3+ classes.
 
-    Reference: the model's probabilities on the reference rows (temp table
-    `drift_reference_scores`); current: `monitoring.predictions` of the window made by the
-    same model version.
+    Reference: the model's probabilities on the comparison's reference rows (temp table
+    `drift_reference_scores`, from `stage_reference_scores` and `stage_window`); current:
+    `monitoring.predictions` of the window made by the same model version.
     """
-    scores = reference_predictions(spec, reference_probs)
-    con.register("_reference_scores", scores)
-    try:
-        con.execute("CREATE OR REPLACE TEMP TABLE drift_reference_scores AS FROM _reference_scores")
-    finally:
-        con.unregister("_reference_scores")
     window.params["version"] = model_version
     predictions = (
         "(SELECT _partition, {expr} AS value FROM monitoring.predictions "

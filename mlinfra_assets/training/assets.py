@@ -87,6 +87,7 @@ def build_model(spec: DatasetSpec) -> dg.AssetsDefinition:
             data = dataset.load(con, spec)
             version = dataset.data_version(con)
             example = dataset.raw_example(con, spec)
+            window = dataset.training_window(con, spec)
         cfg = TrainConfig.from_spec(spec)
         if cfg.epochs < 1:
             context.log.warning("training.epochs is 0: the model is the untrained network")
@@ -113,6 +114,7 @@ def build_model(spec: DatasetSpec) -> dg.AssetsDefinition:
             plots["plots/validation_pr_curve.png"] = (figures.draw_pr(val), "validation precision-recall")
         logged = tracking.log_training(
             mlflow, spec, result, folder, version, context.run_id, input_example=example, figures=plots,
+            training_window=window,
         )
         per_class = metrics.per_class(result.val_labels, val_pred, list(spec.classes))
         value = {"name": spec.name, "version": logged.version, "model_uri": logged.model_uri,
@@ -126,6 +128,7 @@ def build_model(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "registered_version": logged.version,
                 "model_uri": logged.model_uri,
                 "data_version": version,
+                "training_window": " .. ".join(window) if window else "no real (non-synthetic) training row",
                 "epochs": len(result.history),
                 "best_epoch": result.best_epoch,
                 "metric": result.metric,

@@ -50,6 +50,25 @@ def set_alias(mlflow: MLflowTracker, name: str, alias: str, version: str) -> Non
     _client(mlflow).set_registered_model_alias(name, alias, str(version))
 
 
+WINDOW_TAGS = ("training_window_first", "training_window_last")
+
+
+def set_training_window(mlflow: MLflowTracker, name: str, version: str, window: tuple[str, str]) -> None:
+    """Tag `version` with the first and last partition of the rows it was trained on."""
+    client = _client(mlflow)
+    for tag, value in zip(WINDOW_TAGS, window, strict=True):
+        client.set_model_version_tag(name, str(version), tag, value)
+
+
+def training_window(mlflow: MLflowTracker, name: str, version: str) -> tuple[str, str] | None:
+    """The (first, last) partition `version` was trained on, from its tags; None for a
+    version registered before the window was recorded."""
+    tags = _client(mlflow).get_model_version(name, str(version)).tags
+    if not all(t in tags for t in WINDOW_TAGS):
+        return None
+    return tags[WINDOW_TAGS[0]], tags[WINDOW_TAGS[1]]
+
+
 def load_version(mlflow: MLflowTracker, name: str, version: str) -> ScoringModel:
     """Download the ScoringModel of version `version` (its run's `scoring_model` artifacts)."""
     import mlflow as mlflow_lib

@@ -13,7 +13,12 @@ import pandas as pd
 from mlinfra_assets.resources import MLflowTracker, is_tracking_server
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.training.figures import figure
-from mlinfra_assets.training.registry import CHALLENGER, SCORING_ARTIFACT, set_alias
+from mlinfra_assets.training.registry import (
+    CHALLENGER,
+    SCORING_ARTIFACT,
+    set_alias,
+    set_training_window,
+)
 from mlinfra_assets.training.trainer import TrainResult
 
 DAGSTER_RUN_TAG = "dagster_run_id"
@@ -86,10 +91,12 @@ def log_training(
     dagster_run_id: str,
     input_example: pd.DataFrame,
     figures: dict[str, tuple[Callable, str]],
+    training_window: tuple[str, str] | None = None,
 ) -> LoggedModel:
     """One MLflow run: params, data version, per-epoch metrics, plots, the model (a portable
     pyfunc over the ScoringModel folder, see `pyfunc_model.py`), registered as `spec.name` with
-    alias `challenger`."""
+    alias `challenger`; the registered version's tags hold the first and last partition of the
+    rows it was trained on (`training_window`: its drift reference)."""
     import mlflow
 
     experiment_id = tracker.activate()
@@ -133,6 +140,8 @@ def log_training(
     if info.registered_model_version is None:
         raise RuntimeError(f"MLflow did not register the model as {spec.name!r}: check {tracker.tracking_uri}")
     version = str(info.registered_model_version)
+    if training_window is not None:
+        set_training_window(tracker, spec.name, version, training_window)
     set_alias(tracker, spec.name, CHALLENGER, version)
     return LoggedModel(experiment_id, run.info.run_id, version, f"models:/{spec.name}/{version}")
 

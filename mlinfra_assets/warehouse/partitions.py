@@ -74,12 +74,14 @@ class Window:
     start, end : `_partition >= start AND _partition < end` selects their rows (typed as
         `_partition`); for time windows `start`/`end` are the window's bounds
     starts : the `_partition` value of each key (time: window start; batch: number)
+    ends : where each key's rows end (time: window end; batch: number + 1)
     """
 
     keys: list[str]
     start: object
     end: object
     starts: list[object]
+    ends: list[object]
 
     @property
     def label(self) -> str:
@@ -108,7 +110,8 @@ def window_for(spec: DatasetSpec, keys: list[str]) -> Window:
         raise ValueError("no partition selected: run over at least one partition")
     if not spec.has_timestamp:
         numbers = sorted(batch_number(k) for k in keys)
-        return Window([batch_key(n) for n in numbers], numbers[0], numbers[-1] + 1, numbers)
+        return Window([batch_key(n) for n in numbers], numbers[0], numbers[-1] + 1, numbers,
+                      [n + 1 for n in numbers])
     pdef = partitions_for(spec)
     windows = sorted(((pdef.time_window_for_partition_key(k), k) for k in keys), key=lambda p: p[0].start)
     hourly = spec.source.cadence == "hourly"
@@ -122,6 +125,7 @@ def window_for(spec: DatasetSpec, keys: list[str]) -> Window:
         typed(windows[0][0].start),
         typed(windows[-1][0].end),
         [typed(w.start) for w, _ in windows],
+        [typed(w.end) for w, _ in windows],
     )
 
 

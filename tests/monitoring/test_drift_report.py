@@ -7,7 +7,7 @@ import pytest
 from mlinfra_assets import keys
 from mlinfra_assets.monitoring.sensors import build_drift_sensor
 from mlinfra_assets.runner import run_assets
-from tests.monitoring.conftest import DRIFT_DAY, SYNTHETIC_ROWS
+from tests.monitoring.conftest import DRIFT_DAY, SYNTHETIC_ROWS, TRAIN_END
 
 FIRST, LAST = "2026-01-12", "2026-01-31"
 
@@ -83,3 +83,25 @@ def test_missing_training_set_names_it(stationary, tmp_path):
         con = duckdb.connect(resources["warehouse"].path)
         con.execute("ALTER TABLE training.training_set_aside RENAME TO training_set")
         con.close()
+
+
+def test_a_day_the_model_was_trained_on_is_never_compared_with_itself(stationary):
+    """The training window (the first ten days) compared with its own reference: each day
+    against the other nine (the reference without it), none flagged; the days after it
+    against the whole reference."""
+    spec, resources = stationary
+    result = run_assets(spec, resources, selection=[keys.DRIFT_REPORT], first="2026-01-01", last="2026-01-13")
+    metadata = result.asset_materializations_for_node("monitoring__drift_report")[-1].metadata
+    con = duckdb.connect(resources["warehouse"].path, read_only=True)
+    table = con.execute("SELECT * FROM monitoring.drift_report WHERE _partition <= DATE '2026-01-13'").df()
+    per_day = dict(con.execute(
+        f"SELECT _partition, count(*) FROM raw.transactions WHERE _partition < DATE '{TRAIN_END}' GROUP BY 1"
+    ).fetchall())
+    con.close()
+    reference = sum(per_day.values())
+    rows = table.groupby(table["_partition"].dt.date)["reference_rows"].agg(["min", "max"])
+    assert len(rows) == 13
+    for day, (low, high) in rows.iterrows():
+        assert low == high == reference - per_day.get(day, 0), day  # the day itself left out
+    assert not table["partition_drifted"].any() and metadata["drift_detected"].value is False
+    assert "training.training_set" in metadata["reference"].value  # no model version recorded one

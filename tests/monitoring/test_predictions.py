@@ -164,3 +164,28 @@ def test_performance_flags_the_partitions_that_dropped_below_the_holdout_figure(
     assert metadata["holdout_metric"].value == 0.99 and metadata["drop_detected"].value is True
     assert metadata["dropped_partitions"].value == table["_partition"].dt.strftime("%Y-%m-%d").tolist()
     assert "below the holdout figure 0.990" in metadata["decisions"].value
+
+
+def test_the_reference_is_the_window_the_champion_recorded(scored):
+    """A champion that recorded its training window (days 1-5): the reference is every raw row
+    of those days, not training.training_set's partitions, for the features and the scores."""
+    from mlinfra_assets.training import registry
+
+    spec, resources, version, _ = scored
+    tracker = resources["mlflow"]
+    registry.set_training_window(tracker, spec.name, version, ("2026-01-01", "2026-01-05"))
+    assert registry.training_window(tracker, spec.name, version) == ("2026-01-01", "2026-01-05")
+    try:
+        result = run_assets(spec, resources, selection=[keys.DRIFT_REPORT], first=FIRST, last=LAST)
+    finally:
+        client = registry._client(tracker)
+        for tag in registry.WINDOW_TAGS:
+            client.delete_model_version_tag(spec.name, version, tag)
+    metadata = result.asset_materializations_for_node("monitoring__drift_report")[-1].metadata
+    path = resources["warehouse"].path
+    days = read(path, "SELECT count(*) AS n FROM raw.transactions WHERE _partition <= DATE '2026-01-05'")["n"][0]
+    rows = read(path, "SELECT kind, reference_rows FROM monitoring.drift_report")
+    assert set(rows["reference_rows"]) == {days}
+    assert set(rows["kind"]) >= {"prediction"}
+    assert metadata["reference_rows"].value == days
+    assert metadata["reference"].value == f"the partitions champion v{version} was trained on, 2026-01-01 .. 2026-01-05"
