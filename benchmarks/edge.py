@@ -46,6 +46,7 @@ def demo_frames(rows: int, folder: Path):  # noqa: ANN201 - (spec, training fram
 
     data = load_spec(DEFAULT_SPEC).model_dump()
     data["demo"]["rows"] = rows
+    data["demo"]["drift"]["day"] = None  # stationary (the default spec's shift is for make run's loop)
     spec = DatasetSpec.model_validate(data)
     resources = default_resources(folder)
     run_assets(spec, resources,

@@ -58,7 +58,7 @@ def run(rows: int) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLINFRA_")) and k != "DAGSTER_HOME"}
     with tempfile.TemporaryDirectory(prefix=f"mlinfra-scale-{rows}-") as tmp:
         start = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "mlinfra_assets.cli", "run", "--data-dir", str(Path(tmp) / "data")],
+        proc = subprocess.Popen([sys.executable, "-m", "mlinfra_assets.cli", "run", "--no-replay", "--data-dir", str(Path(tmp) / "data")],
                                 cwd=ROOT, env={**env, "MLINFRA_DEMO_ROWS": str(rows)}, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
         peak = [0]

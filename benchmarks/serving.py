@@ -85,7 +85,7 @@ def main() -> int:
     spec_args = ["--spec", args.spec] if args.spec else ["--data-dir", str(data_dir)]
     if not args.spec and not (data_dir / "mlflow.db").exists():
         started = time.monotonic()
-        subprocess.run([*MLINFRA, "run", *spec_args], env={**env, "MLINFRA_DEMO_ROWS": str(args.rows)},
+        subprocess.run([*MLINFRA, "run", "--no-replay", *spec_args], env={**env, "MLINFRA_DEMO_ROWS": str(args.rows)},
                        check=True, stdout=subprocess.DEVNULL)
         print(f"demo at {args.rows:,} rows built in {time.monotonic() - started:.0f} s", flush=True)
 

@@ -72,19 +72,26 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Materialize every asset over every partition in one run recorded in DAGSTER_HOME. The
     steps show as they run (live on a terminal, a line per finished step elsewhere); Dagster's
-    event stream and the libraries' output go to data/logs/run-*.log (--verbose: the terminal)."""
+    event stream and the libraries' output go to data/logs/run-*.log (--verbose: the terminal).
+    With --replay-from DAY (the demo's default: two days before its shift) the run covers the
+    days before DAY, and the days from DAY are replayed as the daemon runs them (replay.py):
+    a line per day, and the loop in a few lines at the end."""
     import uuid
 
     import dagster as dg
 
     from mlinfra_assets.progress import RunProgress, failure_lines, output_to, run_log_path
+    from mlinfra_assets.replay import day_keys, default_replay_from, replay_after_history
     from mlinfra_assets.runner import run_job
     from mlinfra_assets.spec import current_spec
     from mlinfra_assets.validate import check_spec
 
     spec = current_spec()
+    replay_from = None if args.no_replay else (args.replay_from or default_replay_from(spec))
+    days = day_keys(spec, replay_from) if replay_from else []
     resources = _resources()
     check_spec(spec, resources["warehouse"].path)
+    history_last = _day_before(days[0]) if days else None
     home = dagster_home()
     instance = dg.DagsterInstance.get()
     run_id, started = str(uuid.uuid4()), time.monotonic()
@@ -94,25 +101,43 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"{time.monotonic() - started:.0f} s (Dagster runs in {home}; data in {resources['data_dir'].root})")
         print_status(spec, resources, tables=args.verbose)
         print_decisions(result)
+        if replayed:
+            from mlinfra_assets.replay import loop_lines
+
+            print("\n".join(loop_lines(spec, resources, replayed, before)))
 
     if args.verbose:
-        result = run_job(spec, resources, args.job, instance=instance, run_id=run_id)
+        result = run_job(spec, resources, args.job, instance=instance, run_id=run_id, last=history_last)
+        before, replayed = replay_after_history(spec, resources, instance, days if result.success else [], print)
         summary(result)
         log = None
     else:
         log = run_log_path(resources["data_dir"].root, run_id)
-        print(f"run {run_id[:8]} ({args.job}); Dagster's events and the libraries' output: {log}", flush=True)
+        print(f"run {run_id[:8]} ({args.job}{f', days up to {history_last}' if days else ''}); "
+              f"Dagster's events and the libraries' output: {log}", flush=True)
         with output_to(log) as terminal:  # what the summary's libraries say goes to the log too
             progress = RunProgress(terminal)
             with progress.showing():
-                result = run_job(spec, resources, args.job, instance=instance, run_id=run_id, watch=progress)
+                result = run_job(spec, resources, args.job, instance=instance, run_id=run_id, watch=progress,
+                                 last=history_last)
+            before, replayed = replay_after_history(spec, resources, instance, days if result.success else [],
+                                                    lambda line: print(line, file=terminal, flush=True))
             with contextlib.redirect_stdout(terminal):
                 if progress.not_run():
                     print(f"{len(progress.not_run())} of {progress.total} steps not run (downstream of the failure)")
                 summary(result)
+    failed = [r for d in replayed for r in [d.daily, *(run for _, run in d.retrains)] if not r.success]
     if not result.success:
         print("\n".join(failure_lines(result, log)), file=sys.stderr)
-    return 0 if result.success else 1
+    for run in failed:
+        print("\n".join(failure_lines(run, log)), file=sys.stderr)
+    return 0 if result.success and not failed else 1
+
+
+def _day_before(day: str) -> str:
+    from datetime import date, timedelta
+
+    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
 
 
 # what the run decided, in a sentence each: (asset, metadata key, label)
@@ -270,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--job", default="full_pipeline")
     run.add_argument("--verbose", action="store_true",
                      help="Dagster's full event stream on the terminal instead of the step lines and the log file")
+    run.add_argument("--replay-from", metavar="DAY",
+                     help="run the days before DAY at once, then replay the days from DAY as the daemon runs them "
+                          "(daily run, drift sensor, retraining); the demo's default: two days before its shift")
+    run.add_argument("--no-replay", action="store_true", help="every day in one run, even for the demo with a shift")
     run.set_defaults(fn=cmd_run)
     status = sub.add_parser("status", parents=[common], help="tables, row counts, models and key figures")
     status.add_argument("--json", action="store_true", help="the champion's figures, baselines and each stage's state as JSON")

@@ -287,6 +287,9 @@ class Thresholds(BaseModel):
     drift_alpha: float = 0.01  # significance of the KS / chi-squared tests, after correction
     drift_correction: Literal["holm", "bonferroni", "fdr_bh", "none"] = "holm"
     retrain_cooldown_days: int = Field(default=7, ge=0)  # drifted days this close: same event
+    # feature drift asks for a retrain once this many consecutive partitions drifted (1: the
+    # first drifted one); a metric drop (metric_drop) asks at once
+    drift_persistence: int = Field(default=1, ge=1)
     retrain_new_gold_labels: int | None = Field(default=200, ge=1)  # this many new gold labels: retrain (null: off)
     # a partition's realized metric needs this many labeled rows that were not training rows;
     # with fewer it is "too few labels", not a number

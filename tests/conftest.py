@@ -31,6 +31,7 @@ def small_spec(rows: int = SMALL_ROWS, **updates: object) -> DatasetSpec:
     spec = load_spec(DEFAULT_SPEC)
     data = spec.model_dump()
     data["demo"]["rows"] = rows
+    data["demo"]["drift"]["day"] = None  # stationary unless a test passes its own `demo` (the spec's shift is make run's)
     data.update(updates)
     return DatasetSpec.model_validate(data)
 

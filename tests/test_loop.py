@@ -6,7 +6,7 @@ are executed in-process from the code location's job definitions."""
 
 import shutil
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 import duckdb
@@ -20,9 +20,9 @@ from mlinfra_assets.monitoring.sensors import (
     DRIFT_SENSOR,
     LABELS_SENSOR,
     NEW_LABELS_TAG,
-    RUN_FAILURE_SENSOR,
     TRIGGER_TAG,
 )
+from mlinfra_assets.replay import Daemon, Day, holdout_figure, loop_lines, replay_after_history
 from mlinfra_assets.resources import default_resources
 from mlinfra_assets.runner import run_job
 from mlinfra_assets.spec import PROJECT_ROOT
@@ -35,74 +35,11 @@ ROWS = 40_000
 SHIFT = 20  # demo day index: D = 2026-01-21
 START = date(2026, 1, 1)
 D = START + timedelta(days=SHIFT)
-SCHEDULE = "daily_ingest_and_score"
 ANSWERED = 1  # the day (offset from D) the annotators have answered the refreshed queue
 
 
 def day(offset: int) -> str:
     return (D + timedelta(days=offset)).isoformat()
-
-
-class Daemon:
-    """Evaluates the code location's schedule, sensors and automation conditions like the
-    daemon does (cursors kept between ticks) and executes the runs they request in-process."""
-
-    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
-        self.defs, self.instance = defs, instance
-        self.cursors: dict[str, str | None] = {}
-        self.automation_cursor = None
-        self.failures_reported = 0
-
-    def execute(self, job_name: str, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
-        job = self.defs.resolve_job_def(job_name)
-        result = job.execute_in_process(
-            instance=self.instance, partition_key=request.partition_key,
-            tags=request.tags, raise_on_error=False,
-        )
-        if not result.success:  # what the run-failure sensor would see
-            self.report_failure(result)
-        return result
-
-    def report_failure(self, result: dg.ExecuteInProcessResult) -> None:
-        sensor = self.defs.resolve_sensor_def(RUN_FAILURE_SENSOR)
-        resources = {"data_dir": self.defs.resources["data_dir"]}
-        context = dg.build_run_status_sensor_context(
-            sensor_name=RUN_FAILURE_SENSOR, dagster_instance=self.instance,
-            dagster_run=result.dagster_run, dagster_event=result.get_run_failure_event(),
-            resources=resources,
-        ).for_run_failure()
-        sensor(context)
-        self.failures_reported += 1
-
-    def schedule_tick(self, at: datetime) -> list[dg.ExecuteInProcessResult]:
-        schedule = self.defs.resolve_schedule_def(SCHEDULE)
-        data = schedule.evaluate_tick(
-            dg.build_schedule_context(instance=self.instance, scheduled_execution_time=at)
-        )
-        return [self.execute(schedule.job_name, r) for r in data.run_requests or []]
-
-    def sensor_tick(self, name: str) -> list[tuple[dg.RunRequest, dg.ExecuteInProcessResult]]:
-        sensor = self.defs.resolve_sensor_def(name)
-        context = dg.build_sensor_context(
-            instance=self.instance, cursor=self.cursors.get(name), definitions=self.defs
-        )
-        data = sensor.evaluate_tick(context)
-        self.cursors[name] = data.cursor
-        return [(r, self.execute(sensor.job_name, r)) for r in data.run_requests or []]
-
-    def automation_tick(self) -> list[str]:
-        result = dg.evaluate_automation_conditions(
-            defs=self.defs, instance=self.instance, cursor=self.automation_cursor
-        )
-        self.automation_cursor = result.cursor
-        requested = [
-            k for k in self.defs.resolve_all_asset_keys() if result.get_num_requested(k)
-        ]
-        if requested:
-            job = dg.define_asset_job("automation_run", selection=requested)
-            merged = dg.Definitions.merge(self.defs, dg.Definitions(jobs=[job]))
-            merged.resolve_job_def("automation_run").execute_in_process(instance=self.instance)
-        return [k.to_user_string() for k in requested]
 
 
 def post_shift_f1(resources: dict, spec, version: str, first: str) -> tuple[float, int]:
@@ -167,25 +104,28 @@ def loop(tmp_path_factory):
     assert first.success
     old_champion = registry.champion_version(resources["mlflow"], spec.name)
     daemon = Daemon(build_definitions(spec, resources), instance)
-    daemon.sensor_tick(DRIFT_SENSOR)  # the history's reports: read, nothing flagged
-    days = []
-    for offset in range(-3, 4):
-        midnight = datetime.combine(D + timedelta(days=offset + 1), datetime.min.time())
-        [daily] = daemon.schedule_tick(midnight)
-        report = daily.asset_materializations_for_node("monitoring__drift_report")[-1].metadata
-        retrains = daemon.sensor_tick(DRIFT_SENSOR)
+    extras = {}
+
+    def after_the_sensor(d: Day) -> None:  # what else the daemon and the annotators do that day
         answered = None
-        if offset == ANSWERED:  # annotators answer the queue the drift retrain refreshed
+        if d.day == day(ANSWERED):  # annotators answer the queue the drift retrain refreshed
             answered = daemon.execute(keys.ANNOTATIONS_JOB, dg.RunRequest())
         label_retrains = daemon.sensor_tick(LABELS_SENSOR)
-        refreshed = daemon.automation_tick()
-        days.append({
-            "day": day(offset), "daily_ok": daily.success, "flagged": report["drift_detected"].value,
-            "drifted_share": report["drifted_share"].value, "max_psi": report["max_psi"].value,
-            "retrains": retrains, "answered": answered, "label_retrains": label_retrains,
+        extras[d.day] = {
+            "answered": answered, "label_retrains": label_retrains, "refreshed": daemon.automation_tick(),
             "champion": registry.champion_version(resources["mlflow"], spec.name),
-            "refreshed": refreshed, "elapsed_s": round(time.monotonic() - started, 1),
-        })
+            "elapsed_s": round(time.monotonic() - started, 1),
+        }
+
+    shown = []  # what `mlinfra run` prints, a line per day (the history's reports flag nothing)
+    before, replayed = replay_after_history(spec, resources, instance, [day(offset) for offset in range(-3, 4)],
+                                            shown.append, after_the_sensor, daemon)
+    assert before == old_champion and len(shown) == 8 and "retrain_job" not in shown[0]
+    days = [{
+        "day": d.day, "daily_ok": d.daily.success, "flagged": d.flagged,
+        "drifted_share": d.report["drifted_share"], "max_psi": d.report["max_psi"],
+        "retrains": d.retrains, "replayed": d, **extras[d.day],
+    } for d in replayed]
     yield spec, resources, instance, daemon, days, old_champion
     instance.dispose()
 
@@ -260,3 +200,27 @@ def test_the_answered_queue_starts_one_retraining_on_the_new_labels(loop):
     assert_the_gate_followed_its_rule(resources, spec, gate, days[3 + ANSWERED]["champion"])
     runs = instance.get_runs(filters=dg.RunsFilter(job_name=keys.RETRAIN_JOB, tags={TRIGGER_TAG: LABELS_SENSOR}))
     assert len(runs) == 1
+
+
+def test_the_run_summary_tells_the_loop_in_a_few_lines(loop):
+    """What `mlinfra run` prints after a replay (replay.loop_lines): the quiet days, the first
+    drifted day, the retraining it started with the gate's decision, and the metric of the model
+    before and after on the holdout rows of the days from the shift."""
+    spec, resources, instance, daemon, days, old = loop
+    lines = loop_lines(spec, resources, [d["replayed"] for d in days], old)
+    print("\n".join(lines))
+    assert lines[0].startswith(f"== the loop ({day(-3)} .. {day(3)}")
+    assert lines[1] == f"  no drift on {day(-3)}, {day(-2)}, {day(-1)}"
+    assert lines[2].startswith(f"  first drifted day {D.isoformat()}: ")
+    [retrain] = [line for line in lines if "retrain_job run" in line]  # the labels retrain is not the drift sensor's
+    gate = days[3]["retrains"][0][1].asset_materializations_for_node("training__evaluation")[-1].metadata
+    assert retrain.startswith(f"  {D.isoformat()}: retrain_job run ") and f"gate {gate['decision'].value}" in retrain
+    last = lines[-1]
+    new = registry.champion_version(resources["mlflow"], spec.name)
+    assert last.startswith(f"  f1_fraud from {D.isoformat()} on the holdout rows (") and f"v{old} " in last
+    assert f"-> v{new} " in last if new != old else "kept" in last
+    for version in {old, new}:
+        figure = holdout_figure(spec, resources, version, D.isoformat())
+        assert 0 <= figure.low <= figure.value <= figure.high <= 1 and figure.positives > 0
+        assert f"v{version} {figure.value:.3f} [{figure.low:.3f}, {figure.high:.3f}]" in last
+    assert f"({figure.rows} rows, {figure.positives} fraud)" in last

@@ -25,7 +25,8 @@ def build_stage(spec: DatasetSpec) -> Stage:
     return Stage(
         assets=[build_predictions(spec), build_drift_report(spec), build_performance(spec)],
         sensors=[
-            build_drift_sensor(spec.thresholds.retrain_cooldown_days),
+            build_drift_sensor(spec.thresholds.retrain_cooldown_days, spec.thresholds.drift_persistence,
+                               spec.source.cadence),
             build_new_labels_sensor(spec.thresholds.retrain_new_gold_labels),
             build_run_failure_sensor(),
         ],

@@ -101,7 +101,9 @@ def build_performance(spec: DatasetSpec) -> dg.AssetsDefinition:
         pool=keys.WAREHOUSE_POOL,
     )
     @round_figures
-    def performance_(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    def performance_(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, mlflow: MLflowTracker
+    ) -> dg.MaterializeResult:
         """How well the champion does on each partition, before and after labels arrive: the
         spec's metric (`training.metric`) estimated from the champion's calibrated probabilities
         alone, with the 95% interval the labels' chance spreads it by (monitoring/estimation.py,
@@ -111,6 +113,8 @@ def build_performance(spec: DatasetSpec) -> dg.AssetsDefinition:
         window's rows. Each partition's retraining decision (monitoring/performance_rule.py) is
         in the metadata (`decisions`, `dropped_partitions`): the drift sensor retrains on a drop
         as on drift."""
+        from mlinfra_assets.training.evaluation import estimated_metric
+
         pw = window_of(spec, context)
         if not warehouse.table_exists(scoring.TABLE):
             raise ValueError("monitoring.predictions does not exist: materialize monitoring/predictions first")
@@ -125,12 +129,13 @@ def build_performance(spec: DatasetSpec) -> dg.AssetsDefinition:
             estimation.replace_window(con, spec, pw.start, pw.end, table)
             total = con.execute(f"SELECT count(*) FROM {estimation.TABLE}").fetchall()[0][0]
             holdout = performance_rule.holdout_figures(con, spec)
+            expected = performance_rule.holdout_figures(con, spec, estimated_metric(spec.metric))
         drop = spec.thresholds.metric_drop
-        rule = performance_rule.decisions(table, holdout, drop)
+        versions = sorted({v for v in ",".join(table["model_version"].astype(str)).split(",") if v})
+        rule = performance_rule.decisions(table, holdout, drop, _training_windows(mlflow, spec, versions), expected)
         dropped = [pw.key_of(p) for p in rule.loc[rule["dropped"], "_partition"]]
         for row in rule[rule["dropped"]].to_dict("records"):
             context.log.warning(f"performance dropped on {pw.key_of(row['_partition'])}: {row['why']}")
-        versions = sorted({v for v in ",".join(table["model_version"].astype(str)).split(",") if v})
         metric = performance.metric_name(spec)
         both = table.dropna(subset=["estimated", "realized_metric"])
         last = table.dropna(subset=["estimated"])
@@ -328,6 +333,14 @@ def _drift_metadata(spec: DatasetSpec, pw: Window, table: pd.DataFrame, total: i
             size=(8, 4),
         ) if len(parts) else none,
     }
+
+
+def _training_windows(mlflow: MLflowTracker, spec: DatasetSpec, versions: list[str]) -> dict[str, tuple[str, str]]:
+    """The recorded training window of each model version that has one."""
+    from mlinfra_assets.training import registry
+
+    windows = {v: registry.training_window(mlflow, spec.name, v) for v in versions}
+    return {v: w for v, w in windows.items() if w is not None}
 
 
 def _reference_window(mlflow: MLflowTracker, spec: DatasetSpec, version: str | None

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from mlinfra_assets import keys
-from mlinfra_assets.monitoring.events import DriftState, plan
+from mlinfra_assets.monitoring.events import DriftState, persistent, plan
 from mlinfra_assets.resources import DataDir
 
 DRIFT_SENSOR = "drift_retrain_sensor"
@@ -56,7 +56,7 @@ def requested_events(instance: dg.DagsterInstance) -> list[list[str]]:
     return [r.tags[DAYS_TAG].split(",") for r in runs if r.tags.get(DAYS_TAG)]
 
 
-def build_drift_sensor(cooldown_days: int = 7) -> dg.SensorDefinition:
+def build_drift_sensor(cooldown_days: int = 7, persistence: int = 1, cadence: str = "daily") -> dg.SensorDefinition:
     @dg.sensor(
         name=DRIFT_SENSOR,
         job_name=keys.RETRAIN_JOB,
@@ -64,9 +64,10 @@ def build_drift_sensor(cooldown_days: int = 7) -> dg.SensorDefinition:
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def drift_retrain_sensor(context: dg.SensorEvaluationContext):
-        """Reads new monitoring/drift_report materializations (drifted features) and
-        monitoring/performance ones (a metric that dropped, see monitoring/performance_rule.py);
-        newly flagged days more than
+        """Reads new monitoring/drift_report materializations (drifted features: counted once
+        the partition and the thresholds.drift_persistence - 1 partitions before it all drifted)
+        and monitoring/performance ones (a metric that dropped, see monitoring/performance_rule.py:
+        counted at once); newly flagged days more than
         thresholds.retrain_cooldown_days after the first day of the last drift event start a
         new event: one retrain_job run for all of them (run key and tags name the days). Days
         within the cooldown join the earlier event. The cursor keeps the last event read and
@@ -84,11 +85,16 @@ def build_drift_sensor(cooldown_days: int = 7) -> dg.SensorDefinition:
         )[:BATCH]
         if not records:
             return dg.SkipReason("no new drift_report or performance materialization")
-        drifted: list[str] = []
+        drifted: list[str] = []  # partitions whose metric dropped: at once
+        features: list[str] = []  # partitions whose features drifted: once drift persisted
         for record in records:
             event = record.asset_materialization
-            drifted += drifted_days(event.metadata, event.partition, FLAGS[event.asset_key])
-        new, absorbed = plan(state, drifted, cooldown_days)
+            days = drifted_days(event.metadata, event.partition, FLAGS[event.asset_key])
+            (features if event.asset_key == keys.DRIFT_REPORT else drifted).extend(days)
+        flagged = set(state.flagged) | set(features)
+        held, waiting = persistent(flagged, features, persistence, cadence)
+        state.flagged = sorted(flagged)
+        new, absorbed = plan(state, drifted + held, cooldown_days)
         state.after = records[-1].storage_id
         state.absorbed = sorted(set(state.absorbed) | set(absorbed))
         if new:
@@ -96,6 +102,9 @@ def build_drift_sensor(cooldown_days: int = 7) -> dg.SensorDefinition:
         context.update_cursor(state.dumps())
         if not new:
             note = f"; {len(absorbed)} day(s) within the cooldown of an earlier event" if absorbed else ""
+            if waiting:
+                note += (f"; feature drift on {', '.join(waiting)} not yet persistent "
+                         f"(thresholds.drift_persistence {persistence} consecutive partitions)")
             return dg.SkipReason(f"{len(records)} new drift or performance report(s), no new drift event{note}")
         return dg.RunRequest(
             run_key=f"drift:{','.join(new)}",

@@ -20,7 +20,7 @@ from mlinfra_assets.resources import transaction
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.training.dataset import LABEL, sql
 from mlinfra_assets.training.figures import FIGURE_NAMES
-from mlinfra_assets.training.metrics import baselines, per_class, slice_table
+from mlinfra_assets.training.metrics import baselines, expected_metric, per_class, slice_table
 
 if TYPE_CHECKING:  # torch (~2.5 s), which loading the code location does not need
     from mlinfra_assets.training.model import ScoringModel
@@ -72,6 +72,12 @@ class Decision:
         return PROMOTE if self.promote else KEEP
 
 
+def estimated_metric(metric: str) -> str:
+    """The name of the holdout figure the calibrated probabilities expect (no label used): the
+    baseline of the metric estimated per partition (monitoring/performance_rule.py)."""
+    return f"estimated_{metric}"
+
+
 def not_evaluable(holdout: pd.DataFrame, spec: DatasetSpec) -> str | None:
     """Why the holdout cannot score the spec's metric (None when it can): no labelled row, or
     for the positive class's F1 no row of that class."""
@@ -112,8 +118,11 @@ def score(model: ScoringModel, holdout: pd.DataFrame, spec: DatasetSpec,
     long = classes.melt(id_vars="class", var_name="metric", value_name="value").rename(columns={"class": "slice_value"})
     long.insert(0, "slice", CLASS_SLICE)
     reference = holdout_baselines(holdout, spec) if reference is None else reference
+    expected = expected_metric(spec.metric, model.calibration.apply(probs), probs.argmax(axis=1), spec.n_classes,
+                               spec.positive_index)
     base = pd.DataFrame([("overall", "all", baseline_metric(kind, spec.metric), value)
-                         for kind, value in reference.items()], columns=table.columns)
+                         for kind, value in reference.items()]
+                        + [("overall", "all", estimated_metric(spec.metric), expected)], columns=table.columns)
     table = pd.concat([table, base, long], ignore_index=True)
     table["value"] = [None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v) for v in table["value"]]
     return Scored(model.version, probs, table, spec.metric)

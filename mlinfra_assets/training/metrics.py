@@ -103,6 +103,24 @@ def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int 
     return float(ece)
 
 
+def expected_metric(metric: str, calibrated: np.ndarray, pred: np.ndarray, n_classes: int, positive: int) -> float:
+    """The metric the calibrated probabilities expect on rows predicted as `pred` (no label
+    needed): each class's expected true positives, false positives and false negatives (CBPE),
+    as monitoring/estimation.py computes it in SQL per partition."""
+    if not len(pred):
+        return float("nan")
+    if metric == "accuracy":
+        return float(calibrated[np.arange(len(pred)), pred].mean())
+    f1 = []
+    for k in range(n_classes):
+        tp, fp = calibrated[pred == k, k].sum(), (1 - calibrated[pred == k, k]).sum()
+        fn = calibrated[pred != k, k].sum()
+        f1.append(2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn > 0 else np.nan)
+    if metric == "f1":
+        return float(f1[positive])
+    return float(np.nanmean(f1)) if not np.all(np.isnan(f1)) else float("nan")
+
+
 def summary(labels: np.ndarray, probs: np.ndarray, positive: int, metric: str = "f1") -> dict[str, float]:
     """The figures of one set of rows: F1 and PR-AUC of the positive class (two classes, or
     `metric` "f1"), macro-F1 (three or more classes, or `metric` "macro_f1"), accuracy, ECE,

@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 
 from mlinfra_assets import keys
-from mlinfra_assets.monitoring.events import DriftState, plan
+from mlinfra_assets.monitoring.events import DriftState, persistent, plan, previous_key
 from mlinfra_assets.monitoring.sensors import (
     DAYS_TAG,
     RUN_FAILURE_SENSOR,
@@ -112,6 +112,53 @@ def test_cooldown_absorbs_persistent_drift_then_allows_a_new_event():
         assert state.absorbed == ["2026-01-17", "2026-01-18", "2026-01-20", "2026-01-21", "2026-01-23"]
 
 
+@pytest.mark.parametrize(
+    ("key", "cadence", "previous"),
+    [
+        ("2026-03-01", "daily", "2026-02-28"),
+        ("2026-01-12", "weekly", "2026-01-05"),
+        ("2026-01-01", "monthly", "2025-12-01"),
+        ("2026-03-01-00:00", "hourly", "2026-02-28-23:00"),
+        ("batch-00010", "daily", "batch-00009"),
+        ("batch-00001", "daily", None),
+        ("unpartitioned", "daily", None),
+    ],
+)
+def test_previous_partition_of_each_cadence(key, cadence, previous):
+    assert previous_key(key, cadence) == previous
+
+
+def test_drift_persists_only_over_consecutive_partitions():
+    flagged = {"2026-01-16", "2026-01-17", "2026-01-18", "2026-01-20", "2026-01-21"}
+    held, waiting = persistent(flagged, sorted(flagged), 3, "daily")
+    assert held == ["2026-01-18"] and waiting == ["2026-01-16", "2026-01-17", "2026-01-20", "2026-01-21"]
+    assert persistent(flagged, ["2026-01-20"], 1, "daily") == (["2026-01-20"], [])
+    assert persistent({"batch-00002", "batch-00003"}, ["batch-00003"], 2, "daily") == (["batch-00003"], [])
+
+
+def test_feature_drift_waits_for_persistence_a_metric_drop_does_not():
+    """thresholds.drift_persistence 3: one drifted day, then a quiet one, then three in a row;
+    the request comes on the third of them, and a metric drop still requests at once."""
+    sensor = build_drift_sensor(cooldown_days=0, persistence=3)
+    with dg.DagsterInstance.ephemeral() as instance:
+        cursor, requested, skipped = None, [], []
+        for day, drifted in [(14, True), (15, False), (16, True), (17, True), (18, True), (19, True)]:
+            report_drift(instance, [f"2026-01-{day}"] if drifted else [])
+            data = tick(sensor, instance, cursor)
+            cursor = data.cursor
+            requested += [r.tags[DAYS_TAG] for r in data.run_requests]
+            skipped.append(data.skip_message or "")
+        assert requested == ["2026-01-18", "2026-01-19"]
+        assert "feature drift on 2026-01-14 not yet persistent (thresholds.drift_persistence 3" in skipped[0]
+        assert "2026-01-17 not yet persistent" in skipped[3]
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=keys.PERFORMANCE,
+            metadata={"drop_detected": True, "dropped_partitions": dg.MetadataValue.json(["2026-01-25"])},
+        ))
+        [drop] = tick(sensor, instance, cursor).run_requests
+        assert drop.tags[DAYS_TAG] == "2026-01-25"
+
+
 def test_no_duplicate_after_a_daemon_restart(tmp_path):
     """The instance reopened from the same DAGSTER_HOME, the cursor lost: the runs tell."""
     sensor = build_drift_sensor(cooldown_days=7)
@@ -166,7 +213,8 @@ def test_run_failure_sensor_reports_the_failed_step(tmp_path):
     assert "step broken failed" in record["error"] and "no alias 'champion'" in record["error"]
 
 
-KEPT = DriftState(after=41, events=[["2026-01-21", "2026-01-22"]], absorbed=["2026-01-23"])
+KEPT = DriftState(after=41, events=[["2026-01-21", "2026-01-22"]], absorbed=["2026-01-23"],
+                  flagged=["2026-01-21", "2026-01-22", "2026-01-23"])
 
 
 @pytest.mark.parametrize(

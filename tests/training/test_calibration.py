@@ -52,3 +52,19 @@ def test_too_few_gold_rows_are_not_calibrated():
     assert cal.reason.startswith("not calibrated: 20 gold validation rows")
     one_class = fit(np.zeros(200, dtype=int), np.full((200, 2), 0.5))
     assert one_class.method == "none" and "class counts [200, 0]" in one_class.reason
+
+
+def test_the_expected_metric_is_the_estimators_figure_on_the_same_rows():
+    """training.metrics.expected_metric (the holdout's estimated figure) is what the SQL
+    estimate of monitoring.performance computes for the same rows (tests/monitoring's direct)."""
+    import numpy as np
+
+    from mlinfra_assets.training.metrics import expected_metric
+    from tests.monitoring.test_estimation import direct, spec_of
+
+    rng = np.random.default_rng(3)
+    for classes, metric in ((["legit", "fraud"], "f1"), (["a", "b", "c"], "macro_f1"), (["a", "b", "c"], "accuracy")):
+        spec = spec_of(classes, metric)
+        cal = rng.dirichlet(np.ones(len(classes)), 500)
+        pred = rng.integers(0, len(classes), 500)
+        assert expected_metric(metric, cal, pred, len(classes), spec.positive_index) == pytest.approx(direct(spec, cal, pred))
