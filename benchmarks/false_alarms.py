@@ -151,9 +151,18 @@ def per_100(alarms: int, checks: int) -> str:
     return f"{100 * alarms / checks:.1f}" if checks else "-"
 
 
+def upper_95(alarms: int, checks: int) -> str:
+    """The one-sided 95% upper bound of the rate per 100 checks (exact binomial, Clopper-Pearson;
+    with no alarm the "rule of three", 300 / checks)."""
+    from scipy.stats import beta
+
+    return f"{100 * beta.ppf(0.95, alarms + 1, checks - alarms):.1f}" if checks else "-"
+
+
 def table(results: list[Replay]) -> str:
     lines = [
-        "| rows a partition | A/A checks | drift report: false alarms per 100 checks | p < 0.05 (KS / chi²): per 100 "
+        "| rows a partition | A/A checks | drift report: false alarms per 100 checks (95% upper bound) "
+        "| p < 0.05 (KS / chi²): per 100 "
         "| A/A partitions flagged | shift: days to first feature alarm (report / p-value) | shift: days to "
         "partition alarm | report s a partition | KS+chi² s a partition |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -170,7 +179,7 @@ def table(results: list[Replay]) -> str:
             return "none" if value is None else str(value)
 
         lines.append(
-            f"| {rows:,} | {checks} | {per_100(platform, checks)} | {per_100(anchor, checks)} "
+            f"| {rows:,} | {checks} | {per_100(platform, checks)} ({upper_95(platform, checks)}) | {per_100(anchor, checks)} "
             f"| {aa.platform_partitions + sh.platform_partitions} | {days(sh.first_feature_alarm)} / "
             f"{days(sh.anchor_first)} | {days(sh.first_partition_alarm)} | {aa.report_s:.2f} | {aa.anchor_s:.2f} |"
         )
