@@ -174,7 +174,10 @@ def build_performance(spec: DatasetSpec) -> dg.AssetsDefinition:
     return performance_
 
 
-HELD_OUT_BLOCKS = 4  # the partitions a model was trained on are compared in this many blocks
+# the partitions a model was trained on are compared in this many blocks: each comparison
+# reads the reference without its block, so two read it about once in all (four cost 12% more
+# of a whole 20k-row demo run)
+HELD_OUT_BLOCKS = 2
 
 
 def _groups(spec: DatasetSpec, pw: Window, trained: tuple[object, object] | None
@@ -183,7 +186,7 @@ def _groups(spec: DatasetSpec, pw: Window, trained: tuple[object, object] | None
     was trained on (inside `trained`, the reference's first and last partition) are split into
     up to HELD_OUT_BLOCKS contiguous blocks, each compared with the reference without that
     block (held out, as in cross-validation: a partition never meets itself, and a history of
-    any length costs four comparisons, not one per partition); each run of the window's other
+    any length costs two comparisons, not one per partition); each run of the window's other
     partitions is compared with the whole reference (without a timestamp, each batch alone)."""
     spans = list(zip(pw.starts, pw.ends, strict=True))
     inside = [s for s in spans if trained is not None and trained[0] <= s[0] <= trained[1]]
