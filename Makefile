@@ -44,8 +44,9 @@ home:
 	@mkdir -p $(DAGSTER_HOME)
 	@cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
-## make run: install, generate the demo warehouse, materialize every asset, print a summary
-## (a line per step; Dagster's event stream goes to data/logs/run-*.log; ARGS=--verbose shows it)
+## make run: install, generate the demo warehouse, materialize every asset over the history, replay
+## the last days as the daemon would (the demo's shift, its drift alarm, the retraining), print a summary
+## (a line per step and day; Dagster's event stream goes to data/logs/run-*.log; ARGS=--verbose shows it)
 run: install home bytecode
 	@$(BIN)/mlinfra run $(ARGS)
 
