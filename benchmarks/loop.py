@@ -54,7 +54,6 @@ def day(offset: int) -> str:
 def world(seed: int, rows: int, folder: Path) -> dict:
     import dagster as dg
     import duckdb
-    import yaml
 
     from mlinfra_assets import keys
     from mlinfra_assets.definitions import build_definitions
@@ -71,7 +70,7 @@ def world(seed: int, rows: int, folder: Path) -> dict:
     spec = DatasetSpec.model_validate(data)
     home = folder / "home"
     home.mkdir(parents=True)
-    (home / "dagster.yaml").write_text(yaml.safe_dump(yaml.safe_load((ROOT / "dagster.yaml").read_text())))
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     resources = default_resources(folder / "data")
     instance = dg.DagsterInstance.from_config(str(home))
     started = time.monotonic()

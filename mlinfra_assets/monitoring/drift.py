@@ -118,9 +118,7 @@ REFERENCE = "drift_reference_all"  # temp table: the model's whole reference, `_
 REFERENCE_SCORES = "drift_reference_scores_all"  # temp table: the model's output on it
 
 
-def stage_reference(
-    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, span: tuple[str, str] | None = None
-) -> int:
+def stage_reference(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, span: tuple[str, str] | None = None) -> int:
     """Stage the reference of a model (every raw row of the partitions it was trained on) as
     the temp table `drift_reference_all`; returns its rows.
 
@@ -131,25 +129,16 @@ def stage_reference(
     span : the (first, last) partition the model version recorded at training; None (a
         version that did not record it): the partitions training.training_set's real rows span
     """
-    if span is None:
-        set_id, set_source = training_set_columns(con)
-        trained = (
-            f"SELECT min(r._partition) AS first_partition, max(r._partition) AS last_partition "
-            f"FROM {spec.raw_table} AS r WHERE CAST(r.{spec.id_column} AS VARCHAR) IN (SELECT CAST({set_id} "
-            f"AS VARCHAR) FROM training.training_set WHERE {set_source} <> 'synthetic')"
-        )
-        params: list[object] = []
-    else:
-        kind = con.execute(f"SELECT typeof(_partition) FROM {spec.raw_table} LIMIT 1").fetchall()
-        cast = kind[0][0] if kind else "VARCHAR"
-        trained = f"SELECT CAST(? AS {cast}) AS first_partition, CAST(? AS {cast}) AS last_partition"
-        params = list(span)
+    from mlinfra_assets.training.dataset import training_window
+
+    span = span or training_window(con, spec, training_set_columns(con))
+    kind = con.execute(f"SELECT typeof(_partition) FROM {spec.raw_table} LIMIT 1").fetchall()
     con.execute(
         _sql("stage_reference.sql").format(
-            target=REFERENCE, trained=trained, relation=spec.raw_table,
-            columns=", ".join(spec.numeric + spec.categorical),
+            target=REFERENCE, relation=spec.raw_table, columns=", ".join(spec.numeric + spec.categorical),
+            type=kind[0][0] if kind else "VARCHAR",
         ),
-        params,
+        list(span) if span else [None, None],
     )
     return int(con.execute(f"SELECT count(*) FROM {REFERENCE}").fetchall()[0][0])
 

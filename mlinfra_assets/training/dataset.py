@@ -148,11 +148,13 @@ def data_version(con: duckdb.DuckDBPyConnection, table: str = TABLE) -> str:
     return str(con.execute(sql("data_version", table=table)).fetchall()[0][0])
 
 
-def training_window(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> tuple[str, str] | None:
+def training_window(con: duckdb.DuckDBPyConnection, spec: DatasetSpec,
+                    columns: tuple[str, str] = ("_row_id", "_source")) -> tuple[str, str] | None:
     """(first, last) `_partition` of the raw rows behind the training set's real (non-synthetic)
     rows, as text (a date, or a batch number): the window a model trained on it has seen, the
     drift reference of that model. None when the training set holds no real row (or the raw
-    table has no partitions, as a table written by hand)."""
+    table has no partitions, as a table written by hand). `columns`: the training set's row id
+    and provenance columns (older training sets: `row_id, source`)."""
     schema, table = spec.raw_table.split(".")
     if not con.execute(
         "SELECT count(*) FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
@@ -162,7 +164,7 @@ def training_window(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> tuple[
     first, last = con.execute(
         f"SELECT min(_partition), max(_partition) FROM {spec.raw_table} "
         f"WHERE CAST({spec.id_column} AS VARCHAR) IN "
-        f"(SELECT CAST(_row_id AS VARCHAR) FROM {TABLE} WHERE _source <> 'synthetic')"
+        f"(SELECT CAST({columns[0]} AS VARCHAR) FROM {TABLE} WHERE {columns[1]} <> 'synthetic')"
     ).fetchall()[0]
     return None if first is None else (str(first), str(last))
 
