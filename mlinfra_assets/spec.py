@@ -256,6 +256,10 @@ class Training(BaseModel):
     holdout_percent: int = 10
     seed: int = 7
     promotion_margin: float = 0.01
+    # two classes: the decision flags at most 1.5x the estimated positive share (the champion's
+    # calibrated probabilities) of the rows of the latest this many scored partitions, so a
+    # retrain after a shift does not flag several times the positives they hold; 0: no cap
+    recent_partitions: int = Field(default=3, ge=0)
 
 
 class Edge(BaseModel):

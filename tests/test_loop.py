@@ -27,6 +27,7 @@ from mlinfra_assets.resources import default_resources
 from mlinfra_assets.runner import run_job
 from mlinfra_assets.spec import PROJECT_ROOT
 from mlinfra_assets.training import evaluation, registry
+from mlinfra_assets.training.trainer import TrainConfig
 from tests.conftest import small_spec
 
 pytestmark = pytest.mark.integration
@@ -42,13 +43,8 @@ def day(offset: int) -> str:
     return (D + timedelta(days=offset)).isoformat()
 
 
-def post_shift_f1(resources: dict, spec, version: str, first: str) -> tuple[float, int]:
-    """F1 of a registered model on every day from `first` that the demo's source holds: the days
-    the daily runs scored and the month's remaining ones (~10 days, ~320 fraud rows at 40k rows).
-    Three days hold ~100 fraud rows, and their F1 moved by a few hundredths with any change of
-    the net (docs/edge.md, "The loop, and why the switch waited..."). Returns (F1, fraud rows)."""
-    from sklearn.metrics import f1_score
-
+def _post_shift(resources: dict, spec, version: str, first: str):  # noqa: ANN202
+    """The registered model's decisions and the truth on every day from `first` the source holds."""
     con = duckdb.connect(resources["warehouse"].path, read_only=True)
     rows = con.execute(
         f"SELECT s.*, o.{spec.gold.column} AS _gold FROM {spec.source.table} s "
@@ -57,8 +53,23 @@ def post_shift_f1(resources: dict, spec, version: str, first: str) -> tuple[floa
     ).df()
     con.close()
     model = registry.load_version(resources["mlflow"], spec.name, version)
-    predicted = model.predict_proba(rows[spec.feature_columns]).argmax(axis=1)
-    truth = rows["_gold"].to_numpy()
+    return model.predict_proba(rows[spec.feature_columns]).argmax(axis=1), rows["_gold"].to_numpy()
+
+
+def post_shift_flagged(resources: dict, spec, version: str, first: str) -> tuple[int, int]:
+    """(rows the version flags, fraud rows) on every day from `first` the source holds."""
+    predicted, truth = _post_shift(resources, spec, version, first)
+    return int((predicted == spec.positive_index).sum()), int((truth == spec.positive_index).sum())
+
+
+def post_shift_f1(resources: dict, spec, version: str, first: str) -> tuple[float, int]:
+    """F1 of a registered model on every day from `first` that the demo's source holds: the days
+    the daily runs scored and the month's remaining ones (~10 days, ~320 fraud rows at 40k rows).
+    Three days hold ~100 fraud rows, and their F1 moved by a few hundredths with any change of
+    the net (docs/edge.md, "The loop, and why the switch waited..."). Returns (F1, fraud rows)."""
+    from sklearn.metrics import f1_score
+
+    predicted, truth = _post_shift(resources, spec, version, first)
     return float(f1_score(truth, predicted, pos_label=spec.positive_index)), int((truth == spec.positive_index).sum())
 
 
@@ -200,6 +211,24 @@ def test_the_answered_queue_starts_one_retraining_on_the_new_labels(loop):
     assert_the_gate_followed_its_rule(resources, spec, gate, days[3 + ANSWERED]["champion"])
     runs = instance.get_runs(filters=dg.RunsFilter(job_name=keys.RETRAIN_JOB, tags={TRIGGER_TAG: LABELS_SENSOR}))
     assert len(runs) == 1
+
+
+def test_no_retrain_flags_more_than_twice_the_fraud_rows_of_the_days_after_the_shift(loop):
+    """Each retrain's decision is capped on the latest scored days (at most 1.5x the positive
+    share the champion's calibrated probabilities expect there), so after the shift it flags at
+    most twice the fraud rows of the days from D+1 (the issue's target)."""
+    spec, resources, instance, daemon, days, old = loop
+    factor = TrainConfig.prevalence_factor
+    for d, kind in ((days[3], "retrains"), (days[3 + ANSWERED], "label_retrains")):
+        [(_, run)] = d[kind]
+        meta = run.asset_materializations_for_node("training__model")[-1].metadata
+        version = meta["registered_version"].value
+        assert f".. {d['day']} (" in meta["recent_rows"].value  # the latest days, up to the retrain's
+        rows = int(meta["recent_rows"].value.split(" rows")[0].replace(",", ""))
+        assert meta["recent_flagged_share"].value <= factor * meta["recent_expected_positive_share"].value + 2 / rows
+        flagged, fraud = post_shift_flagged(resources, spec, version, day(1))
+        print(f"{kind} v{version}: flags {flagged} rows from {day(1)} for {fraud} fraud rows; {meta['decision'].value}")
+        assert flagged <= 2 * fraud
 
 
 def test_the_run_summary_tells_the_loop_in_a_few_lines(loop):

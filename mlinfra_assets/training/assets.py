@@ -88,13 +88,14 @@ def build_model(spec: DatasetSpec) -> dg.AssetsDefinition:
             version = dataset.data_version(con)
             example = dataset.raw_example(con, spec)
             window = dataset.training_window(con, spec)
+            recent = dataset.recent_rows(con, spec)
         cfg = TrainConfig.from_spec(spec)
         if cfg.epochs < 1:
             context.log.warning("training.epochs is 0: the model is the untrained network")
         imputed = {c: n for c, n in data.missing.items() if n}
         if imputed:
             context.log.warning(f"missing numerics imputed with the training mean: {imputed}")
-        result = train(data, spec, cfg, log=context.log.info)
+        result = train(data, spec, cfg, log=context.log.info, recent=recent)
         folder = data_dir.path("models", context.run_id)
         result.model.save(folder)
         pos = spec.positive_index
@@ -149,6 +150,8 @@ def build_model(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "seconds": round(result.seconds, 2),
                 "samples_per_s": round(result.samples_per_s),
                 "decision_shift": result.decision_shift,
+                "decision": result.decision,
+                **_recent_metadata(spec, result, recent),
                 "synthetic_scale": dg.MetadataValue.json(
                     dict(zip(spec.classes, result.synthetic_scale, strict=True))),
                 "imputed_values": sum(imputed.values()),
@@ -158,6 +161,17 @@ def build_model(spec: DatasetSpec) -> dg.AssetsDefinition:
         )
 
     return model
+
+
+def _recent_metadata(spec: DatasetSpec, result, recent: dataset.Recent) -> dict:  # noqa: ANN001 - a trainer.TrainResult
+    """The decision on the latest scored partitions' rows: the share it flags beside the
+    positive share the champion expects there (the cap's baseline), or why it was not looked at."""
+    if result.recent is None:
+        why = recent.where if not len(recent.rows) else f"not capped: the decision is the argmax ({spec.n_classes} classes, metric {spec.metric})"
+        return {"recent_rows": why}
+    r = result.recent
+    return {"recent_rows": f"{r.rows:,} rows of {r.where}", "recent_expected_positive_share": r.expected_share,
+            "recent_flagged_share": r.flagged_share, "recent_cap_lowered_shift_by": r.lowered_by}
 
 
 def build_evaluation(spec: DatasetSpec) -> dg.AssetsDefinition:

@@ -137,3 +137,18 @@ def from_frame(df: pd.DataFrame, spec: DatasetSpec) -> TrainingArrays:
     if df.empty:
         raise ValueError("the training set is empty: materialize training/training_set first")
     return collect(pa.Table.from_pandas(df, preserve_index=False).to_batches(BATCH_ROWS), spec)
+
+
+@dataclass(frozen=True)
+class Recent:
+    """Rows of the latest scored partitions (features only, a sample) and the positive share the
+    champion's calibrated probabilities expect there: what the decision may flag at most
+    (`trainer`, `decision.cap_to_recent`). `rows` empty: no cap, `where` says why."""
+
+    rows: pd.DataFrame
+    positive_share: float
+    where: str
+
+    @classmethod
+    def none(cls, why: str) -> Recent:
+        return cls(pd.DataFrame(), float("nan"), why)

@@ -20,12 +20,14 @@ from mlinfra_assets.training.batches import (
     SOURCE,
     SOURCES,
     WEIGHT,
+    Recent,
     TrainingArrays,
     stream_arrays,
     target_columns,
 )
 
 TABLE = "training.training_set"
+PREDICTIONS = "monitoring.predictions"  # the champion's scores (monitoring.scoring.TABLE)
 UPSTREAM_TABLES = ("labeling.weak_labels", "labeling.gold_labels", "synthetic.synthetic_rows")
 _SQL = Path(__file__).parent / "sql"
 __all__ = ["LABEL", "ROW_ID", "SOURCE", "WEIGHT", "target_columns"]  # the platform's columns, re-exported
@@ -155,11 +157,7 @@ def training_window(con: duckdb.DuckDBPyConnection, spec: DatasetSpec,
     drift reference of that model. None when the training set holds no real row (or the raw
     table has no partitions, as a table written by hand). `columns`: the training set's row id
     and provenance columns (older training sets: `row_id, source`)."""
-    schema, table = spec.raw_table.split(".")
-    if not con.execute(
-        "SELECT count(*) FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
-        "AND column_name = '_partition'", [schema, table],
-    ).fetchall()[0][0]:
+    if not _has_column(con, spec.raw_table, "_partition"):
         return None
     first, last = con.execute(
         f"SELECT min(_partition), max(_partition) FROM {spec.raw_table} "
@@ -167,6 +165,44 @@ def training_window(con: duckdb.DuckDBPyConnection, spec: DatasetSpec,
         f"(SELECT CAST({columns[0]} AS VARCHAR) FROM {TABLE} WHERE {columns[1]} <> 'synthetic')"
     ).fetchall()[0]
     return None if first is None else (str(first), str(last))
+
+
+def recent_rows(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, limit: int = 20_000) -> Recent:
+    """The latest `training.recent_partitions` partitions the champion scored: the mean of its
+    calibrated positive probability over all their rows (the positive share it expects there)
+    and a seeded sample of at most `limit` of their raw non-holdout rows (features). Two
+    classes only; otherwise, or without such partitions, a `Recent` with no rows that says why."""
+    n = spec.training.recent_partitions
+    if spec.n_classes != 2 or n == 0:
+        return Recent.none("not capped: " + ("training.recent_partitions is 0" if n == 0 else
+                                             f"{spec.n_classes} classes take the argmax"))
+    calibrated = spec.calibrated_columns[spec.positive_index]
+    unscored = Recent.none(f"not capped: no calibrated predictions in {PREDICTIONS} yet (no champion scored a partition)")
+    if not _has_column(con, spec.raw_table, "_partition"):
+        return Recent.none(f"not capped: {spec.raw_table} has no partitions")
+    if not _has_column(con, PREDICTIONS, calibrated):
+        return unscored
+    partitions = [p for (p,) in con.execute(
+        f"SELECT DISTINCT _partition FROM {PREDICTIONS} WHERE {calibrated} IS NOT NULL "
+        "ORDER BY _partition DESC LIMIT ?", [n]).fetchall()]
+    if not partitions:
+        return unscored
+    share, scored = con.execute(
+        f"SELECT avg({calibrated}), count(*) FROM {PREDICTIONS} "
+        f"WHERE _partition IN (SELECT unnest(?)) AND {calibrated} IS NOT NULL", [partitions]).fetchall()[0]
+    rows = con.execute(sql("recent_rows", id=spec.id_column, raw_features=feature_select(spec, "r"),
+                           raw_table=spec.raw_table, holdout=holdout_predicate(spec, f"r.{spec.id_column}")),
+                       [partitions, str(spec.training.seed), limit]).df()
+    first, last = min(partitions), max(partitions)
+    span = str(first) if first == last else f"{first} .. {last}"
+    return Recent(rows, float(share), f"partitions {span} ({scored:,} rows scored by the champion)")
+
+
+def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    schema, name = table.split(".")
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+        "AND column_name = ?", [schema, name, column]).fetchall()[0][0])
 
 
 def frame_version(frame: pd.DataFrame) -> str:

@@ -10,6 +10,12 @@ best F1 is a poor guide for the population: on three demo worlds matching the pr
 gave a steadier and better holdout F1. Folding the shift into the last layer's bias keeps one
 artifact whose argmax is the decision everywhere (scoring, monitoring, the edge variants).
 
+Whatever chose the shift, it is then capped on the rows of the latest scored partitions
+(`cap_to_recent`): a retrain after a shift learns from a few hundred uncertain answers and weak
+rows of the whole history, and its decision can flag several times the positives the recent
+rows hold (on one demo world, 1,263 rows for 383 fraud rows); it flags at most
+`prevalence_factor` x the positive share the champion's calibrated probabilities expect there.
+
 Two classes with the positive-class F1 as the metric only (`applies`). With three or more
 classes a shift of one class's logit buys its F1 with the others' rows: on wine-like 3-class
 data it took macro-F1 from 0.39 (argmax) to 0.30, below the majority class. There the
@@ -87,3 +93,12 @@ def clip_to_prevalence(shift: float, population_margins: np.ndarray, prevalence:
     lo = -float(np.quantile(population_margins, 1 - min(prevalence / factor, 1.0)))
     hi = -float(np.quantile(population_margins, 1 - min(prevalence * factor, 1.0)))
     return float(np.clip(shift, lo, hi))
+
+
+def cap_to_recent(shift: float, recent_margins: np.ndarray, share: float, factor: float) -> float:
+    """The shift, lowered where it would flag more than `share * factor` of the recent rows
+    (their margins before the shift); unchanged without recent rows or a share in (0, 1)."""
+    if len(recent_margins) == 0 or not 0 < share < 1:
+        return shift
+    most = min(share * factor, 1.0)
+    return float(min(shift, -float(np.quantile(recent_margins, 1 - most))))

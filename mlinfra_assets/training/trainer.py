@@ -20,7 +20,7 @@ import torch
 
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.training import calibration, decision
-from mlinfra_assets.training.batches import SOURCES, TrainingArrays, from_frame
+from mlinfra_assets.training.batches import SOURCES, Recent, TrainingArrays, from_frame
 from mlinfra_assets.training.calibration import Calibration
 from mlinfra_assets.training.metrics import f1_positive, metric_score, pr_auc
 from mlinfra_assets.training.model import Preprocessor, ScoringModel, TabularMLP
@@ -121,6 +121,21 @@ class TrainResult:
     val_labels: np.ndarray = field(repr=False)
     val_probs: np.ndarray = field(repr=False)
     weak: WeakChoice | None = None  # whether the weak rows trained, and why
+    decision: str = "argmax"  # how the decision shift was chosen, in words
+    recent: RecentCap | None = None  # the decision on the latest scored partitions' rows
+
+
+@dataclass(frozen=True)
+class RecentCap:
+    """The final decision on a sample of the latest scored partitions' rows: the share it flags
+    against the positive share the champion's calibrated probabilities expect there, and
+    whether the cap (`decision.cap_to_recent`) lowered the shift (by `lowered_by`)."""
+
+    where: str
+    rows: int
+    expected_share: float
+    flagged_share: float
+    lowered_by: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -275,7 +290,8 @@ def _decision_shift(model: TabularMLP, pre: Preprocessor, fit: TrainingArrays, v
         f"{prevalence * factor:.2%} of the weak rows"
 
 
-def train(data: TrainingArrays | pd.DataFrame, spec: DatasetSpec, cfg: TrainConfig, log=print) -> TrainResult:  # noqa: ANN001
+def train(data: TrainingArrays | pd.DataFrame, spec: DatasetSpec, cfg: TrainConfig, log=print,  # noqa: ANN001
+          recent: Recent | None = None) -> TrainResult:
     """Fit a `TabularMLP`; keep the epoch with the best validation figure (`cfg.selection`:
     the spec's metric, PR-AUC for the positive-class F1; ties by loss). Weak rows train it
     only where they beat gold rows alone on gold validation rows (`choose_weak`).
@@ -286,6 +302,8 @@ def train(data: TrainingArrays | pd.DataFrame, spec: DatasetSpec, cfg: TrainConf
     spec : the dataset spec (feature lists, classes).
     cfg : the training knobs; `cfg.epochs = 0` returns the untrained network.
     log : called with one line per epoch.
+    recent : rows of the latest scored partitions and the positive share expected there: the
+        tuned decision flags at most `cfg.prevalence_factor` times that share of them.
     """
     if isinstance(data, pd.DataFrame):
         data = from_frame(data, spec)
@@ -295,11 +313,41 @@ def train(data: TrainingArrays | pd.DataFrame, spec: DatasetSpec, cfg: TrainConf
     torch.set_num_threads(cfg.threads)
     try:
         result = choose_weak(data, spec, cfg, log)
+        if recent is not None and len(recent.rows) and cfg.tune_decision and decision.applies(cfg.n_classes, cfg.metric):
+            _cap_to_recent(result, recent, cfg, log)
     finally:
         torch.set_num_threads(threads)
     result.model.calibration = calibrate(result, cfg)
     log(f"calibration: {result.model.calibration.reason}")
     return result
+
+
+def _cap_to_recent(result: TrainResult, recent: Recent, cfg: TrainConfig, log) -> None:  # noqa: ANN001
+    """Lower the tuned decision where it flags more than `cfg.prevalence_factor` x the expected
+    positive share of the recent rows (`decision.cap_to_recent`); the validation figures follow."""
+    pos, model = cfg.positive_index, result.model
+    num, cat = model.pre.encode(recent.rows)
+    m = decision.margins(_logits(model.model, [torch.from_numpy(num), torch.from_numpy(cat)]).numpy(), pos)
+    delta = decision.cap_to_recent(0.0, m, recent.positive_share, cfg.prevalence_factor)
+    flagged = float(np.mean(m + delta > 0))
+    result.recent = RecentCap(recent.where, len(m), recent.positive_share, flagged, -delta)
+    if delta >= 0.0:
+        return
+    decision.fold_shift(model.model, pos, delta)
+    result.decision_shift += delta
+    result.decision += (f"; lowered by {-delta:.3f} to flag {flagged:.2%} of the latest rows "
+                        f"({cfg.prevalence_factor:g} x the {recent.positive_share:.2%} positive share "
+                        f"the champion expects on {recent.where})")
+    log(f"decision: {result.decision}")
+    odds = result.val_probs[:, pos] * np.exp(delta)  # the validation rows' probabilities after the shift
+    probs = result.val_probs.copy()
+    probs[:, pos] = odds / (odds + 1.0 - result.val_probs[:, pos])
+    others = np.delete(np.arange(probs.shape[1]), pos)
+    probs[:, others] *= ((1.0 - probs[:, pos]) / np.clip(1.0 - result.val_probs[:, pos], 1e-12, None))[:, None]
+    result.val_probs = probs
+    pred = probs.argmax(1)
+    result.best_val_f1 = f1_positive(result.val_labels, pred, pos)
+    result.best_val_metric = metric_score(cfg.metric, result.val_labels, pred, cfg.n_classes, pos)
 
 
 def calibrate(result: TrainResult, cfg: TrainConfig) -> Calibration:
@@ -476,10 +524,12 @@ def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log,  # no
     if tune and history:
         chosen = ((fixed_shift, "the mean of the gold folds' shifts") if fixed_shift is not None
                   else _decision_shift(model, pre, fit, va, cfg, val_kind.startswith("gold")))
+    how = "argmax" if not tune else "argmax (nothing to tune the decision on)"
     if chosen is not None:
         shift, how = chosen
         decision.fold_shift(model, cfg.positive_index, shift)
-        log(f"decision: positive logit shifted by {shift:+.3f} ({how})")
+        how = f"positive logit shifted by {shift:+.3f} ({how})"
+        log(f"decision: {how}")
     val_probs = torch.softmax(_logits(model, va), dim=1).numpy()
     val_labels = va[4].numpy()
     return TrainResult(
@@ -491,5 +541,5 @@ def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log,  # no
         seconds=time.perf_counter() - start,
         samples_per_s=steps * bs * len(history) / train_seconds if train_seconds else 0.0,
         decision_shift=shift, missing=dict(data.missing), synthetic_scale=[float(s) for s in scale],
-        val_labels=val_labels, val_probs=val_probs,
+        val_labels=val_labels, val_probs=val_probs, decision=how,
     )
