@@ -242,7 +242,8 @@ def holdout_figure(spec: DatasetSpec, resources: dict[str, Any], version: str, f
         rows = con.execute(
             f"SELECT {features}, g.label AS _gold FROM {spec.raw_table} r "
             f"JOIN ({evaluation_labels(spec)}) g ON CAST(r.{spec.id_column} AS VARCHAR) = g.row_id "
-            f"WHERE r._partition >= CAST(? AS DATE) AND {holdout_predicate(spec, 'g.row_id')}",
+            f"WHERE r._partition >= CAST(? AS DATE) AND {holdout_predicate(spec, 'g.row_id')} "
+            f"ORDER BY g.row_id",  # the bootstrap interval's resamples index rows: one order
             [first],
         ).df()
     if rows.empty:
