@@ -330,8 +330,8 @@ def _cap_to_recent(result: TrainResult, recent: Recent, cfg: TrainConfig, log) -
     m = decision.margins(_logits(model.model, [torch.from_numpy(num), torch.from_numpy(cat)]).numpy(), pos)
     delta = decision.cap_to_recent(0.0, m, recent.positive_share, cfg.prevalence_factor)
     flagged = float(np.mean(m + delta > 0))
-    result.recent = RecentCap(recent.where, len(m), recent.positive_share, flagged, -delta)
-    if delta >= 0.0:
+    result.recent = RecentCap(recent.where, len(m), recent.positive_share, flagged, 0.0 if delta >= 0.0 else -delta)
+    if delta >= 0.0:  # the cap only ever lowers the shift
         return
     decision.fold_shift(model.model, pos, delta)
     result.decision_shift += delta
