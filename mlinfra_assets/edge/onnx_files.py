@@ -89,12 +89,11 @@ def mlp_graph(model: nn.Module, pre: Preprocessor):  # noqa: ANN201 - an onnx.Mo
             nodes.append(helper.make_node("Relu", [x], [f"relu_{i}"]))
             x = f"relu_{i}"
     nodes.append(helper.make_node("Softmax", [x], ["probabilities"], axis=1))
-    n_classes = state[f"mlp.{len(model.mlp) - 1}.weight"].shape[0]
     graph = helper.make_graph(
         nodes, "main_graph",
         [helper.make_tensor_value_info("numeric", TensorProto.FLOAT, ["batch", len(pre.numeric)]),
          helper.make_tensor_value_info("categorical", TensorProto.INT64, ["batch", len(pre.categorical)])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", n_classes])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", model.mlp[-1].out_features])],
         initializer=inits,
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,

@@ -130,13 +130,13 @@ def stage_reference(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, span: tup
         version that did not record it): the partitions training.training_set's real rows span
     """
     from mlinfra_assets.training.dataset import training_window
+    from mlinfra_assets.warehouse.partitions import partition_type
 
     span = span or training_window(con, spec, training_set_columns(con))
-    kind = con.execute(f"SELECT typeof(_partition) FROM {spec.raw_table} LIMIT 1").fetchall()
     con.execute(
         _sql("stage_reference.sql").format(
             target=REFERENCE, relation=spec.raw_table, columns=", ".join(spec.numeric + spec.categorical),
-            type=kind[0][0] if kind else "VARCHAR",
+            type=partition_type(spec),
         ),
         list(span) if span else [None, None],
     )

@@ -340,10 +340,9 @@ def _cap_to_recent(result: TrainResult, recent: Recent, cfg: TrainConfig, log) -
                         f"the champion expects on {recent.where})")
     log(f"decision: {result.decision}")
     odds = result.val_probs[:, pos] * np.exp(delta)  # the validation rows' probabilities after the shift
-    probs = result.val_probs.copy()
+    probs = np.empty_like(result.val_probs)  # two classes (decision.applies)
     probs[:, pos] = odds / (odds + 1.0 - result.val_probs[:, pos])
-    others = np.delete(np.arange(probs.shape[1]), pos)
-    probs[:, others] *= ((1.0 - probs[:, pos]) / np.clip(1.0 - result.val_probs[:, pos], 1e-12, None))[:, None]
+    probs[:, 1 - pos] = 1.0 - probs[:, pos]
     result.val_probs = probs
     pred = probs.argmax(1)
     result.best_val_f1 = f1_positive(result.val_labels, pred, pos)
