@@ -18,34 +18,12 @@ from mlinfra_assets import (
     training,
     warehouse,
 )
+from mlinfra_assets.executor import EXECUTOR
 from mlinfra_assets.resources import default_resources
 from mlinfra_assets.spec import DatasetSpec, current_spec
 from mlinfra_assets.validate import check_spec
 
 STAGES = (warehouse, labeling, synthetic, training, edge, monitoring, analytics)
-
-# Runs launched from the UI, schedules and sensors execute each step in a process of its own.
-# Spawned fresh, a step re-imports dagster, this code location and the heavy libraries (3-7 s
-# each); a forkserver that preloaded them forks a step in about a second. On the small demo
-# (`dagster job execute`, two rounds each): retrain_job 85-88 s spawned, 39 s forked; daily_job
-# 26-27 s / 17-18 s; annotations_job (light steps) 12-13 s either way.
-# It stays Dagster's multiprocess executor and its run config (`execution: config:`):
-# `start_method`, `max_concurrent` or `retries` there replace these defaults. `execute_in_process`
-# (`mlinfra run`, the tests) is not affected. Linux and macOS only.
-PRELOAD_MODULES = [
-    "mlinfra_assets.definitions", "torch", "sklearn.ensemble", "mlflow", "sdv.single_table",
-    "snorkel.labeling.model", "cleanlab.filter",
-]
-
-
-def _forkserver_unless_configured(config: dict[str, Any]) -> dict[str, Any]:
-    return {"start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}}, **config}
-
-
-EXECUTOR = dg.multiprocess_executor.configured(
-    _forkserver_unless_configured, name="multiprocess",
-    config_schema=dg.multiprocess_executor.config_field.config_type,
-)
 
 
 def build_jobs(spec: DatasetSpec) -> list[dg.UnresolvedAssetJobDefinition]:

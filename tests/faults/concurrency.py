@@ -47,8 +47,9 @@ LOCK_ERRORS = re.compile(
 )
 BUSY = "busy: warehouse "  # the clear wait message of `mlinfra query` (exit code 3)
 # an analyst reads the answer before asking again; back to back, the loop's `mlinfra query`
-# processes (about 1.5 s of CPU each) took a whole core from the runs on a 2-core machine
-ANALYST_PAUSE_S = 2.0
+# processes (about 0.75 s of CPU each) took a whole core from the runs on a 2-core machine; every
+# 2 s, ~100 queries in a campaign, a third of a core
+ANALYST_PAUSE_S = 4.0
 def small_demo_spec(rows: int = ROWS) -> DatasetSpec:
     """The demo at test size with short training and fine-tuning and the small [64, 32] net
     (the job's shape is unchanged): these campaigns are about files, locks and secrets, not

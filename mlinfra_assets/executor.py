@@ -1,0 +1,84 @@
+"""The code location's executor: Dagster's multiprocess executor, with its forkserver started
+before the run asks for its first pool slot.
+
+Runs launched from the UI, schedules and sensors execute each step in a process of its own.
+Spawned fresh, a step re-imports dagster, this code location and the heavy libraries (3-7 s
+each); a forkserver that preloaded them forks a step in about a second. Dagster starts that
+forkserver when it launches the run's first step, after the step has claimed its slot of the
+`warehouse` pool: the run then held the pool for the 6-8 s the forkserver took to import torch,
+MLflow, SDV and the rest, while the steps of the runs beside it waited. Here the forkserver is
+started, and waited for, before the first claim.
+
+It stays Dagster's multiprocess executor and its run config (`execution: config:`): a
+`start_method`, `max_concurrent` or `retries` there replaces the defaults. `execute_in_process`
+(`mlinfra run`, the tests) is not affected. Linux and macOS only.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+from dagster._core.definitions.executor_definition import (
+    _core_multiprocess_executor_creation,
+    multiple_process_executor_requirements,
+)
+from dagster._core.executor.multiprocess import MultiprocessExecutor
+
+PRELOAD_MODULES = [
+    "mlinfra_assets.definitions", "torch", "sklearn.ensemble", "mlflow", "sdv.single_table",
+    "snorkel.labeling.model", "cleanlab.filter",
+]
+# what Dagster's executor preloads before the configured modules (multiprocess.py)
+DAGSTER_FIRST = "dagster._core.executor.multiprocess"
+
+
+class WarmForkserverExecutor(MultiprocessExecutor):
+    """MultiprocessExecutor whose forkserver has imported its preload modules before any step
+    claims a pool slot."""
+
+    def execute(self, plan_context: Any, execution_plan: Any) -> Iterator[dg.DagsterEvent]:
+        if self._start_method == "forkserver":
+            started = time.perf_counter()
+            preload = list(self._explicit_forkserver_preload or [])
+            warm_forkserver([DAGSTER_FIRST, *[m for m in preload if m != DAGSTER_FIRST]])
+            plan_context.log.debug(
+                f"forkserver ready in {time.perf_counter() - started:.1f} s (preloaded {', '.join(preload)})"
+            )
+        yield from super().execute(plan_context, execution_plan)
+
+
+def warm_forkserver(preload: list[str]) -> None:
+    """Start the process's forkserver with `preload` and wait until it forks: a no-op child's
+    start returns once the server has imported the modules (the later preload list Dagster
+    sets is the same one, and a running server is reused)."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(preload)
+    child = ctx.Process(target=time.sleep, args=(0,), daemon=True)
+    child.start()
+    child.join()
+
+
+@dg.executor(
+    name="multiprocess",
+    config_schema=dg.multiprocess_executor.config_field.config_type,
+    requirements=multiple_process_executor_requirements(),
+)
+def _warm_multiprocess_executor(init_context: dg.InitExecutorContext) -> WarmForkserverExecutor:
+    base = _core_multiprocess_executor_creation(init_context.executor_config)
+    executor = WarmForkserverExecutor.__new__(WarmForkserverExecutor)
+    executor.__dict__.update(base.__dict__)  # the same executor, configured as Dagster configures it
+    return executor
+
+
+def _forkserver_unless_configured(config: dict[str, Any]) -> dict[str, Any]:
+    return {"start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}}, **config}
+
+
+EXECUTOR = _warm_multiprocess_executor.configured(
+    _forkserver_unless_configured, name="multiprocess",
+    config_schema=dg.multiprocess_executor.config_field.config_type,
+)
