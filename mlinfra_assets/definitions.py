@@ -28,7 +28,7 @@ STAGES = (warehouse, labeling, synthetic, training, edge, monitoring, analytics)
 
 def build_jobs(spec: DatasetSpec) -> list[dg.UnresolvedAssetJobDefinition]:
     partitioned = dg.AssetSelection.assets(
-        keys.raw_key(spec), keys.QUARANTINE, keys.PREDICTIONS, keys.DRIFT_REPORT, keys.PERFORMANCE
+        keys.raw_key(spec), keys.QUARANTINE, keys.PREDICTIONS, keys.SHADOW, keys.DRIFT_REPORT, keys.PERFORMANCE
     )
     retrain = dg.AssetSelection.groups("labeling", "synthetic", "training", "edge")
     return [
@@ -40,7 +40,7 @@ def build_jobs(spec: DatasetSpec) -> list[dg.UnresolvedAssetJobDefinition]:
         dg.define_asset_job(
             keys.DAILY_JOB,
             selection=partitioned,
-            description="Ingest and score one day: raw rows, predictions, drift, performance.",
+            description="Ingest and score one day: raw rows, predictions (and the shadow's), drift, performance.",
         ),
         dg.define_asset_job(
             keys.RETRAIN_JOB,

@@ -25,6 +25,7 @@ EVALUATION = dg.AssetKey(["training", "evaluation"])
 COMPRESSED_MODELS = dg.AssetKey(["edge", "compressed_models"])
 COMPRESSION_REPORT = dg.AssetKey(["edge", "compression_report"])
 PREDICTIONS = dg.AssetKey(["monitoring", "predictions"])
+SHADOW = dg.AssetKey(["monitoring", "shadow"])  # the shadow model's scores and its promotion
 DRIFT_REPORT = dg.AssetKey(["monitoring", "drift_report"])
 PERFORMANCE = dg.AssetKey(["monitoring", "performance"])
 

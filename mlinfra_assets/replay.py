@@ -108,6 +108,17 @@ class Day:
         gates = [r.asset_materializations_for_node("training__evaluation") for _, r in self.retrains]
         return [{k: v.value for k, v in g[-1].metadata.items()} if g else {} for g in gates]
 
+    @property
+    def shadow(self) -> dict[str, Any]:
+        """The daily run's monitoring/shadow metadata (empty when it did not run)."""
+        found = self.daily.asset_materializations_for_node("monitoring__shadow")
+        return {k: v.value for k, v in found[-1].metadata.items()} if found else {}
+
+    @property
+    def shadow_decided(self) -> bool:
+        """Whether this day's shadow period ended (promoted or kept out)."""
+        return self.shadow.get("decision") in ("promote", "keep_out")
+
 
 def default_replay_from(spec: DatasetSpec) -> str | None:
     """The demo with a shift (`demo.drift.day`): two days before it, so the replay shows quiet
@@ -154,6 +165,8 @@ def day_line(day: Day) -> str:
     else:
         drift = f"no drift (max PSI {_number(day.report.get('max_psi'))})"
     line = f"  {day.day}  daily run {state}  {drift}"
+    if day.shadow.get("decision"):
+        line += f"  shadow v{day.shadow['shadow_version']}: {day.shadow['decision']}"
     for (_, run), gate in zip(day.retrains, day.gates(), strict=True):
         line += (f"  -> retrain_job {'ok' if run.success else 'FAILED'}: gate {gate.get('decision', 'not reached')}, "
                  f"champion v{day.champion}")
@@ -268,8 +281,8 @@ def _shown(figure: Figure | str) -> str:
 
 def loop_lines(spec: DatasetSpec, resources: dict[str, Any], days: list[Day], before: str | None) -> list[str]:
     """The loop in a few lines: the days replayed, the first drifted day, the retraining it
-    started, the gate's decision, and the metric before and after on the holdout rows of the
-    days from the first drifted one."""
+    started, the gate's decision, the shadow periods that ended, and the metric before and after
+    on the holdout rows of the days from the first drifted one."""
     from mlinfra_assets.monitoring.performance import metric_name
 
     flagged = [d for d in days if d.flagged]
@@ -293,6 +306,10 @@ def loop_lines(spec: DatasetSpec, resources: dict[str, Any], days: list[Day], be
             lines.append(f"  {d.day}: retrain_job run {run.run_id[:8]} ({'ok' if run.success else 'FAILED'}) "
                          f"for {request.tags.get('mlinfra/drifted_partitions')}: gate "
                          f"{gate.get('decision', 'not reached')}: {gate.get('reason', '')}".rstrip(": "))
+    for d in days:
+        if d.shadow_decided:
+            lines.append(f"  {d.day}: shadow v{d.shadow['shadow_version']} after {d.shadow['partitions_scored']} "
+                         f"partition(s): {d.shadow['decision']}: {d.shadow['reason']}")
     after = days[-1].champion
     if before is None or after is None:
         return lines

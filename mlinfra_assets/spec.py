@@ -262,6 +262,17 @@ class Training(BaseModel):
     recent_partitions: int = Field(default=3, ge=0)
 
 
+class Serving(BaseModel):
+    # a challenger the gate would promote first scores this many live partitions beside the
+    # champion as alias `shadow` (monitoring.shadow_predictions); 0: promoted at once
+    shadow_days: int = Field(default=1, ge=0)
+    # kept out when its predicted class shares move more than this (total variation) from the
+    # champion's on the same rows, or its realized metric (where labels arrived) falls more than
+    # shadow_metric_margin below the champion's
+    shadow_share_margin: float = Field(default=0.1, ge=0.0, le=1.0)
+    shadow_metric_margin: float = Field(default=0.02, ge=0.0)
+
+
 class Edge(BaseModel):
     f1_margin: float = 0.02
     prune_amounts: list[float] = Field(default_factory=lambda: [0.5, 0.8])  # shares of Linear weights zeroed
@@ -326,6 +337,7 @@ class DatasetSpec(BaseModel):
     synthetic: Synthetic = Field(default_factory=Synthetic)
     training: Training = Field(default_factory=Training)
     edge: Edge = Field(default_factory=Edge)
+    serving: Serving = Field(default_factory=Serving)
     thresholds: Thresholds = Field(default_factory=Thresholds)
 
     # path of the spec file, set by load_spec: relative paths in the spec are relative to it

@@ -17,7 +17,7 @@ EXPECTED = {
     "synthetic/synthesizer", "synthetic/synthetic_rows", "synthetic/synthetic_quality",
     "training/training_set", "training/model", "training/evaluation",
     "edge/compressed_models", "edge/compression_report",
-    "monitoring/predictions", "monitoring/drift_report",
+    "monitoring/predictions", "monitoring/shadow", "monitoring/drift_report",
 }
 
 

@@ -90,11 +90,19 @@ def assert_the_gate_followed_its_rule(resources: dict, spec, gate: dict, champio
     print(f"gate v{gate['challenger_version'].value}: {spec.metric} {value:.4f}, champion "
           f"v{gate['champion_version_before'].value} {champion:.4f}, majority {majority:.4f}: "
           f"{gate['decision'].value}")
-    assert {(c, d) for *_, c, d in rows} == {(gate["champion_version_before"].value,
-                                              evaluation.PROMOTE if promote else evaluation.KEEP)}
-    assert gate["decision"].value == (evaluation.PROMOTE if promote else evaluation.KEEP), gate["reason"].value
-    after = gate["challenger_version"].value if promote else gate["champion_version_before"].value
-    assert gate["champion_version_after"].value == after == champion_now
+    # a promotion with a champion in place goes through serving.shadow_days of shadow scoring
+    expected = evaluation.SHADOW if promote else evaluation.KEEP
+    assert {(c, d) for *_, c, d in rows} == {(gate["champion_version_before"].value, expected)}
+    assert gate["decision"].value == expected, gate["reason"].value
+    assert gate["shadow_version"].value == (gate["challenger_version"].value if promote else "none")
+    assert gate["champion_version_after"].value == gate["champion_version_before"].value == champion_now
+
+
+def shadow_outcome(days: list[dict], version: str) -> dict:
+    """The daily run's monitoring/shadow metadata on the day `version`'s shadow period ended."""
+    [outcome] = [d["replayed"].shadow for d in days
+                 if d["replayed"].shadow_decided and d["replayed"].shadow["shadow_version"] == version]
+    return outcome
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +171,11 @@ def test_exactly_one_retraining_and_the_challenger_is_gated(loop):
     gate = result.asset_materializations_for_node("training__evaluation")[-1].metadata
     assert gate["champion_version_before"].value == old
     assert_the_gate_followed_its_rule(resources, spec, gate, days[3]["champion"])
+    if gate["decision"].value == evaluation.SHADOW:  # the next day's daily run scores it beside the champion
+        outcome = shadow_outcome(days, gate["challenger_version"].value)
+        assert days[4]["replayed"].shadow is outcome and outcome["partitions_scored"] == spec.serving.shadow_days
+        promoted = outcome["decision"] == "promote"
+        assert days[4]["replayed"].champion == (gate["challenger_version"].value if promoted else old)
     # days after D still drift (the new reference holds one shifted day): the cooldown holds
     assert all(d["flagged"] and not d["retrains"] for d in days[4:])
 
@@ -171,13 +184,17 @@ def test_the_promoted_model_scores_the_days_after_the_shift_better(loop):
     spec, resources, instance, daemon, days, old = loop
     new = registry.champion_version(resources["mlflow"], spec.name)
     assert new != old
+    # the champion changes when a shadow period ends, in a daily run after its own predictions
+    [last] = [d["day"] for d in days if d["replayed"].shadow_decided and d["replayed"].champion == new
+              and d["replayed"].shadow["decision"] == "promote"]
+    assert last < day(3)
     con = duckdb.connect(resources["warehouse"].path, read_only=True)
     versions = con.execute(
-        "SELECT DISTINCT _model_version FROM monitoring.predictions WHERE _partition > ?", [day(ANSWERED)]
+        "SELECT DISTINCT _model_version FROM monitoring.predictions WHERE _partition > ?", [last]
     ).fetchall()
     history = con.execute("SELECT * FROM analytics.drift_history ORDER BY day").df()
     con.close()
-    assert versions == [(new,)]  # the days after the last retraining are scored by its champion
+    assert versions == [(new,)]  # the days after the last promotion are scored by that champion
     (before, fraud), (after, _) = post_shift_f1(resources, spec, old, day(1)), post_shift_f1(resources, spec, new, day(1))
     print(f"F1 from {day(1)} ({fraud} fraud rows): old champion v{old} {before:.3f}, promoted v{new} {after:.3f}")
     assert after > before
@@ -207,7 +224,8 @@ def test_the_answered_queue_starts_one_retraining_on_the_new_labels(loop):
                  for r in (drift_run, result)]
     assert gold_rows[1] - gold_rows[0] >= 0.8 * spec.active_learning.batch_size  # the answers train (holdout rows don't)
     gate = result.asset_materializations_for_node("training__evaluation")[-1].metadata
-    assert gate["champion_version_before"].value == days[3]["champion"]
+    # the champion after that day's daily run (the drift retrain's shadow period ended there)
+    assert gate["champion_version_before"].value == days[3 + ANSWERED]["replayed"].champion
     assert_the_gate_followed_its_rule(resources, spec, gate, days[3 + ANSWERED]["champion"])
     runs = instance.get_runs(filters=dg.RunsFilter(job_name=keys.RETRAIN_JOB, tags={TRIGGER_TAG: LABELS_SENSOR}))
     assert len(runs) == 1
@@ -244,6 +262,11 @@ def test_the_run_summary_tells_the_loop_in_a_few_lines(loop):
     [retrain] = [line for line in lines if "retrain_job run" in line]  # the labels retrain is not the drift sensor's
     gate = days[3]["retrains"][0][1].asset_materializations_for_node("training__evaluation")[-1].metadata
     assert retrain.startswith(f"  {D.isoformat()}: retrain_job run ") and f"gate {gate['decision'].value}" in retrain
+    ended = [d["replayed"] for d in days if d["replayed"].shadow_decided]
+    shadows = [line for line in lines if ": shadow v" in line]  # each shadow period that ended, with its reason
+    assert len(shadows) == len(ended) >= 1
+    for d, line in zip(ended, shadows, strict=True):
+        assert line.startswith(f"  {d.day}: shadow v{d.shadow['shadow_version']} after ") and d.shadow["reason"] in line
     last = lines[-1]
     new = registry.champion_version(resources["mlflow"], spec.name)
     assert last.startswith(f"  f1_fraud from {D.isoformat()} on the holdout rows (") and f"v{old} " in last

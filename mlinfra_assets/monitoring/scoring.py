@@ -86,27 +86,30 @@ def score(
 
 
 def replace_window(
-    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, start: date, end: date, scored: pd.DataFrame
+    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, start: date, end: date, scored: pd.DataFrame,
+    table: str = TABLE,
 ) -> int:
-    """Delete the window's predictions and insert `scored`, in one transaction; returns rows written."""
+    """Delete the window's rows of `table` (the predictions, or the shadow's) and insert `scored`, in
+    one transaction; returns rows written."""
     names = [ROW_ID, "_partition", *spec.prob_columns, PREDICTION, VERSION, SCORED_AT, *spec.calibrated_columns]
     columns = ", ".join(names)
     ptype = partition_type(spec)
     typed = ", ".join(f"CAST(_partition AS {ptype}) AS _partition" if n == "_partition" else n for n in names)
     with transaction(con, _scored=scored):
-        con.execute("CREATE SCHEMA IF NOT EXISTS monitoring")
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
+        schema, name = table.split(".")
         existing = {r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = 'monitoring' AND table_name = 'predictions'"
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            [schema, name],
         ).fetchall()}
         for old, new in RENAMED.items():  # a table made by an earlier version
             if old in existing and new not in existing:
-                con.execute(f"ALTER TABLE {TABLE} RENAME COLUMN {old} TO {new}")
-        con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} AS SELECT {typed} FROM _scored LIMIT 0")
+                con.execute(f"ALTER TABLE {table} RENAME COLUMN {old} TO {new}")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT {typed} FROM _scored LIMIT 0")
         for col in spec.calibrated_columns:  # a table made before calibration: NULL for earlier rows
-            con.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {col} DOUBLE")
-        con.execute(f"DELETE FROM {TABLE} WHERE _partition >= ? AND _partition < ?", [start, end])
-        con.execute(f"INSERT INTO {TABLE} ({columns}) SELECT {typed} FROM _scored")
+            con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {col} DOUBLE")
+        con.execute(f"DELETE FROM {table} WHERE _partition >= ? AND _partition < ?", [start, end])
+        con.execute(f"INSERT INTO {table} ({columns}) SELECT {typed} FROM _scored")
     return len(scored)
 
 

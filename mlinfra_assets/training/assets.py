@@ -196,9 +196,10 @@ def build_evaluation(spec: DatasetSpec) -> dg.AssetsDefinition:
         majority-class and class-prior baselines; also PR-AUC (two classes), per-class
         precision/recall/F1, accuracy, calibration error, overall and per slice. The gate moves
         alias `champion` to the challenger when it beats the majority-class baseline and there is
-        no champion yet or its metric >= the champion's - training.promotion_margin. Without any
-        labelled holdout row nothing is scored: a first model becomes champion unevaluated, a
-        champion stays."""
+        no champion yet or its metric >= the champion's - training.promotion_margin; with a
+        champion in place it first gets alias `shadow` and scores serving.shadow_days live
+        partitions beside the champion (monitoring/shadow decides). Without any labelled holdout
+        row nothing is scored: a first model becomes champion unevaluated, a champion stays."""
         from mlinfra_assets.training import tracking
 
         tracking.check_reachable(mlflow)
@@ -223,9 +224,11 @@ def build_evaluation(spec: DatasetSpec) -> dg.AssetsDefinition:
         majority = reference["majority"]
         decision = evaluation.gate(challenger.value, champion.value if champion else None,
                                    spec.training.promotion_margin, majority, spec.metric)
+        if champion is not challenger:  # a promotion with a champion in place: shadow scoring first
+            decision = evaluation.through_shadow(decision, champ_version, spec.serving.shadow_days)
         context.log.info(f"gate: {decision.name} version {challenger.version} ({decision.reason})")
         rows = evaluation.evaluation_rows(challenger, champion, decision, datetime.now())
-        after = challenger if decision.promote else champion
+        after = challenger if decision.promote and not decision.shadow else champion
         verdict = evaluation.champion_vs_baseline(after.version if after else None,
                                                   after.value if after else float("nan"), majority, spec.metric)
         if verdict.startswith("WARNING"):
@@ -263,7 +266,9 @@ def build_evaluation(spec: DatasetSpec) -> dg.AssetsDefinition:
             evaluation.write(con, rows)
         # the alias moves last: a failure or a kill anywhere above leaves the champion where it
         # was (re-materializing replaces this version's rows and decides again)
-        if decision.promote:
+        if decision.shadow:
+            registry.set_alias(mlflow, spec.name, registry.SHADOW, challenger.version)
+        elif decision.promote:
             registry.set_alias(mlflow, spec.name, registry.CHAMPION, challenger.version)
         return dg.MaterializeResult(
             metadata={
@@ -274,6 +279,7 @@ def build_evaluation(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "challenger_version": challenger.version,
                 "champion_version_before": champ_version or "none",
                 "champion_version_after": (after.version if after else None) or "none",
+                "shadow_version": challenger.version if decision.shadow else "none",
                 "metric": spec.metric,
                 "metric_value": _figure(challenger.value, "undefined on the holdout"),
                 "baseline_majority": _figure(majority, "undefined on the holdout"),

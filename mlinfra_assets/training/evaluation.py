@@ -29,6 +29,7 @@ TABLE = "training.evaluation"
 COLUMNS = ["model_version", "slice", "slice_value", "metric", "value", "champion_version", "decision", "evaluated_at"]
 PROMOTE = "promote"
 KEEP = "keep_champion"
+SHADOW = "shadow"  # the figures say promote; it scores live partitions as `shadow` first (monitoring.shadow)
 NOT_EVALUATED = (
     "not evaluated: no labelled holdout rows; annotate the queue (mlinfra label) so that holdout rows "
     "get labels, then re-materialize training/evaluation"
@@ -66,10 +67,20 @@ class Scored:
 class Decision:
     promote: bool
     reason: str
+    shadow: bool = False  # promote through the shadow period (alias `shadow`, not `champion`)
 
     @property
     def name(self) -> str:
-        return PROMOTE if self.promote else KEEP
+        return (SHADOW if self.shadow else PROMOTE) if self.promote else KEEP
+
+
+def through_shadow(decision: Decision, champion_version: str | None, shadow_days: int) -> Decision:
+    """A promotion with a champion in place goes through `shadow_days` partitions of shadow
+    scoring first (serving.shadow_days; 0, or no champion yet: straight to champion)."""
+    if not decision.promote or champion_version is None or shadow_days <= 0:
+        return decision
+    return Decision(True, f"{decision.reason}; it scores {shadow_days} live partition(s) as shadow beside "
+                          f"champion v{champion_version} before it replaces it (serving.shadow_days)", shadow=True)
 
 
 def estimated_metric(metric: str) -> str:

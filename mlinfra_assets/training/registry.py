@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # torch (~2.5 s): imported where a model is loaded, not with 
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+SHADOW = "shadow"  # a challenger scoring live partitions before promotion (monitoring.shadow)
 SCORING_ARTIFACT = "scoring_model"  # run artifact folder holding ScoringModel.save()
 
 
@@ -165,3 +166,14 @@ def promote(mlflow: MLflowTracker, name: str, version: str) -> str | None:
     client.set_model_version_tag(name, str(version), "promoted_by_hand",
                                  f"{datetime.now().isoformat(timespec='seconds')} (was {previous})")
     return previous
+
+
+def remove_alias(mlflow: MLflowTracker, name: str, alias: str) -> None:
+    """Delete `alias` of registered model `name` (nothing to do when it does not exist)."""
+    if alias_version(mlflow, name, alias) is not None:
+        _client(mlflow).delete_registered_model_alias(name, alias)
+
+
+def tag_version(mlflow: MLflowTracker, name: str, version: str, key: str, value: str) -> None:
+    """Set tag `key` of version `version` of registered model `name`."""
+    _client(mlflow).set_model_version_tag(name, str(version), key, value)
