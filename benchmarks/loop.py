@@ -4,7 +4,8 @@ retrains score the days after the shift better than the model trained before it?
 Each world (demo seeds 7, 11, 13; 40,000 rows over January, a covariate and a concept shift
 from D = 2026-01-21) runs as tests/test_loop.py runs one: the history up to D-4 in one run
 (the first champion, pre-shift days only), then days D-3..D+3 replayed as the daemon runs them
-(replay.py: the daily run, the drift sensor and the retraining it requests); on D+1 the
+(replay.py: the daily run, the drift sensor and the retraining it requests; a retrain the gate
+passes scores one daily partition as shadow before it becomes champion); on D+1 the
 annotators answer the queue the drift retrain refreshed (the demo's simulated annotator) and
 the new-labels sensor retrains on them. Figures against the demo's oracle:
 
@@ -94,6 +95,11 @@ def world(seed: int, rows: int, folder: Path) -> dict:
 
     before, days = replay_after_history(spec, resources, instance, [day(o) for o in range(-3, 4)],
                                         lambda line: None, after, daemon)
+    ended = {d.shadow["shadow_version"]: (d.day, d.shadow["decision"]) for d in days if d.shadow_decided}
+    for r in retrains:  # a passing gate with a champion in place: its shadow period decides (docs/serving.md)
+        if r["decision"] == "shadow":
+            when, outcome = ended.get(r["version"], (None, "still in its shadow period"))
+            r["decision"] = f"shadow -> {outcome}" + (f" on {when}" if when else "")
     after_version = registry.champion_version(resources["mlflow"], spec.name)
     con = duckdb.connect(resources["warehouse"].path, read_only=True)
     rows_after = con.execute(

@@ -146,13 +146,15 @@ DECISIONS = (
     ("synthetic/synthetic_rows", "withheld_reason", "synthetic rows"),
     ("training/model", "weak_rows_reason", "training set"),
     ("training/evaluation", "reason", "gate"),
+    ("monitoring/shadow", "reason", "shadow"),
     ("training/evaluation", "champion_vs_baseline", "champion"),
 )
 
 
 def print_decisions(result) -> None:  # noqa: ANN001 - an ExecuteInProcessResult
     """The run's decisions from its own materializations: which labeler wrote the weak labels,
-    whether synthetic rows were withheld, the gate, and the champion against the majority class."""
+    whether synthetic rows were withheld, the gate, a shadow period's end, and the champion
+    against the majority class."""
     found = {}
     for event in result.get_asset_materialization_events():
         meta = event.materialization.metadata

@@ -173,7 +173,7 @@ def test_exactly_one_retraining_and_the_challenger_is_gated(loop):
     assert_the_gate_followed_its_rule(resources, spec, gate, days[3]["champion"])
     if gate["decision"].value == evaluation.SHADOW:  # the next day's daily run scores it beside the champion
         outcome = shadow_outcome(days, gate["challenger_version"].value)
-        assert days[4]["replayed"].shadow is outcome and outcome["partitions_scored"] == spec.serving.shadow_days
+        assert days[4]["replayed"].shadow == outcome and outcome["partitions_scored"] == spec.serving.shadow_days
         promoted = outcome["decision"] == "promote"
         assert days[4]["replayed"].champion == (gate["challenger_version"].value if promoted else old)
     # days after D still drift (the new reference holds one shifted day): the cooldown holds
