@@ -126,7 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 if progress.not_run():
                     print(f"{len(progress.not_run())} of {progress.total} steps not run (downstream of the failure)")
                 summary(result)
-    failed = [r for d in replayed for r in [d.daily, *(run for _, run in d.retrains)] if not r.success]
+    failed = [r for d in replayed for r in [d.daily, *(run for _, run in [*d.retrains, *d.edge])] if not r.success]
     if not result.success:
         print("\n".join(failure_lines(result, log)), file=sys.stderr)
     for run in failed:

@@ -48,6 +48,12 @@ def build_jobs(spec: DatasetSpec) -> list[dg.UnresolvedAssetJobDefinition]:
             description="Weak labels, queue, synthetic rows, training, gate, edge variants.",
         ),
         dg.define_asset_job(
+            keys.EDGE_JOB,
+            selection=dg.AssetSelection.groups("edge"),
+            description="The champion's edge variants and their report (edge_follows_champion starts it "
+            "when the champion moves outside retrain_job).",
+        ),
+        dg.define_asset_job(
             keys.ANNOTATIONS_JOB,
             selection=dg.AssetSelection.assets(keys.ANNOTATIONS, keys.GOLD_LABELS),
             description="Land dropped annotation files into labeling.annotations.",

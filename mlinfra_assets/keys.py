@@ -47,3 +47,4 @@ FULL_JOB = "full_pipeline"
 DAILY_JOB = "daily_job"
 RETRAIN_JOB = "retrain_job"
 ANNOTATIONS_JOB = "annotations_job"
+EDGE_JOB = "edge_job"  # the edge variants again, for a champion retrain_job did not build them from

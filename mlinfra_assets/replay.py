@@ -98,6 +98,8 @@ class Day:
     retrains: list[tuple[dg.RunRequest, dg.ExecuteInProcessResult]] = field(default_factory=list)
     champion: str | None = None
     seconds: float = 0.0
+    # edge_job runs edge_follows_champion started (the champion moved outside retrain_job)
+    edge: list[tuple[dg.RunRequest, dg.ExecuteInProcessResult]] = field(default_factory=list)
 
     @property
     def flagged(self) -> bool:
@@ -170,6 +172,8 @@ def day_line(day: Day) -> str:
     for (_, run), gate in zip(day.retrains, day.gates(), strict=True):
         line += (f"  -> retrain_job {'ok' if run.success else 'FAILED'}: gate {gate.get('decision', 'not reached')}, "
                  f"champion v{day.champion}")
+    for request, run in day.edge:
+        line += f"  -> edge_job {'ok' if run.success else 'FAILED'} for v{request.tags.get('mlinfra/champion_version')}"
     return f"{line}  ({day.seconds:.0f} s)"
 
 
@@ -177,7 +181,9 @@ def replay(
     spec: DatasetSpec, daemon: Daemon, days: list[str], on_day: Callable[[Day], None] | None = None
 ) -> list[Day]:
     """Each day: the schedule's tick at its end (the daily run of that day), then the drift
-    sensor's tick (a retraining when the day drifted or its metric dropped)."""
+    sensor's tick (a retraining when the day drifted or its metric dropped), then the edge
+    sensor's (the variants rebuilt when a shadow period promoted a new champion)."""
+    from mlinfra_assets.edge.sensors import EDGE_SENSOR
     from mlinfra_assets.monitoring.sensors import DRIFT_SENSOR
     from mlinfra_assets.training import registry
 
@@ -190,8 +196,9 @@ def replay(
         reports = daily.asset_materializations_for_node("monitoring__drift_report")
         report = {k: v.value for k, v in reports[-1].metadata.items()} if reports else {}
         retrains = daemon.sensor_tick(DRIFT_SENSOR) if daily.success else []
+        edge = daemon.sensor_tick(EDGE_SENSOR)
         day = Day(key, daily, report, retrains, registry.champion_version(mlflow, spec.name),
-                  time.monotonic() - started)
+                  time.monotonic() - started, edge)
         out.append(day)
         if on_day is not None:
             on_day(day)

@@ -152,10 +152,14 @@ def test_the_champion_scores_in_a_clean_environment(pipeline, tmp_path):
     tracker = resources["mlflow"]
     champion = registry.champion_version(tracker, spec.name)
     con = duckdb.connect(resources["warehouse"].path, read_only=True)
+    # the champion's scores: as champion (monitoring.predictions) or, promoted by a shadow period
+    # (the re-run's challenger), as shadow (monitoring.shadow_predictions: the same scoring)
+    tables = ["monitoring.predictions"] + (["monitoring.shadow_predictions"] if con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'shadow_predictions'").fetchall()[0][0] else [])
+    union = " UNION ALL ".join(f"SELECT * EXCLUDE (_partition) FROM {t} WHERE _model_version = ?" for t in tables)
     scored = con.execute(
-        f"SELECT r.*, p.* EXCLUDE (_partition) FROM monitoring.predictions p "
-        f"JOIN {spec.raw_table} r ON r.{spec.id_column} = p._row_id WHERE p._model_version = ? "
-        f"ORDER BY p._row_id LIMIT 1000", [champion]).df()
+        f"SELECT r.*, p.* FROM ({union}) p JOIN {spec.raw_table} r ON r.{spec.id_column} = p._row_id "
+        f"ORDER BY p._row_id LIMIT 1000", [champion] * len(tables)).df()
     edge_deployable = con.execute(
         "SELECT deployable FROM edge.compression_report WHERE variant = 'edge_onnx'").fetchall()[0][0]
     con.close()

@@ -15,6 +15,7 @@ import pytest
 
 from mlinfra_assets import keys
 from mlinfra_assets.definitions import build_definitions
+from mlinfra_assets.edge.sensors import built_for
 from mlinfra_assets.monitoring.sensors import (
     DAYS_TAG,
     DRIFT_SENSOR,
@@ -176,6 +177,10 @@ def test_exactly_one_retraining_and_the_challenger_is_gated(loop):
         assert days[4]["replayed"].shadow == outcome and outcome["partitions_scored"] == spec.serving.shadow_days
         promoted = outcome["decision"] == "promote"
         assert days[4]["replayed"].champion == (gate["challenger_version"].value if promoted else old)
+        # the champion moved outside retrain_job: edge_follows_champion rebuilds the edge variants
+        edge = days[4]["replayed"].edge
+        assert [(r.tags["mlinfra/champion_version"], run.success) for r, run in edge] == (
+            [(gate["challenger_version"].value, True)] if promoted else [])
     # days after D still drift (the new reference holds one shifted day): the cooldown holds
     assert all(d["flagged"] and not d["retrains"] for d in days[4:])
 
@@ -195,6 +200,7 @@ def test_the_promoted_model_scores_the_days_after_the_shift_better(loop):
     history = con.execute("SELECT * FROM analytics.drift_history ORDER BY day").df()
     con.close()
     assert versions == [(new,)]  # the days after the last promotion are scored by that champion
+    assert built_for(instance)[0] == new  # and the edge variants are of that champion
     (before, fraud), (after, _) = post_shift_f1(resources, spec, old, day(1)), post_shift_f1(resources, spec, new, day(1))
     print(f"F1 from {day(1)} ({fraud} fraud rows): old champion v{old} {before:.3f}, promoted v{new} {after:.3f}")
     assert after > before
