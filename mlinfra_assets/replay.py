@@ -69,7 +69,8 @@ class Daemon:
     def sensor_tick(self, name: str) -> list[tuple[dg.RunRequest, dg.ExecuteInProcessResult]]:
         sensor = self.defs.resolve_sensor_def(name)
         context = dg.build_sensor_context(
-            instance=self.instance, cursor=self.cursors.get(name), definitions=self.defs
+            instance=self.instance, cursor=self.cursors.get(name), definitions=self.defs,
+            resources=self.defs.resources,  # a sensor may take resources (edge_follows_champion: mlflow)
         )
         data = sensor.evaluate_tick(context)
         self.cursors[name] = data.cursor

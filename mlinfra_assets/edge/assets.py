@@ -105,7 +105,9 @@ def finetune_rows(spec: DatasetSpec, warehouse: Warehouse) -> pd.DataFrame | Non
 def build_compressed_models(spec: DatasetSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=keys.COMPRESSED_MODELS,
-        deps=[keys.EVALUATION, keys.TRAINING_SET],
+        # after monitoring/shadow where a run holds both (full_pipeline): a shadow period that ends
+        # in the run promotes its champion first, and the variants are built from that champion
+        deps=[keys.EVALUATION, keys.TRAINING_SET, keys.SHADOW],
         group_name="edge",
         kinds={"pytorch", "onnx", "triton"},
         pool=keys.WAREHOUSE_POOL,
