@@ -142,7 +142,8 @@ def list_versions(mlflow: MLflowTracker, name: str) -> list[dict[str, object]]:
 
 
 def promote(mlflow: MLflowTracker, name: str, version: str) -> str | None:
-    """Move alias `champion` to `version` by hand (a rollback); returns the previous champion.
+    """Move alias `champion` to `version` by hand (a rollback); returns the previous champion. A
+    challenger in its shadow period loses alias `shadow` (the person's choice stands).
 
     Raises
     ------
@@ -163,8 +164,13 @@ def promote(mlflow: MLflowTracker, name: str, version: str) -> str | None:
         ) from exc
     previous = champion_version(mlflow, name)
     client.set_registered_model_alias(name, CHAMPION, str(version))
-    client.set_model_version_tag(name, str(version), "promoted_by_hand",
-                                 f"{datetime.now().isoformat(timespec='seconds')} (was {previous})")
+    when = datetime.now().isoformat(timespec="seconds")
+    client.set_model_version_tag(name, str(version), "promoted_by_hand", f"{when} (was {previous})")
+    shadow = alias_version(mlflow, name, SHADOW)
+    if shadow is not None:  # a person chose the champion: a pending shadow period must not overrule it
+        client.delete_registered_model_alias(name, SHADOW)
+        client.set_model_version_tag(name, shadow, "shadow_decision",
+                                     f"ended by hand: {when}, champion set to version {version} (mlinfra model promote)")
     return previous
 
 

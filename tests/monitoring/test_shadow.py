@@ -149,3 +149,18 @@ def test_the_gate_sends_a_promotion_through_the_shadow_period_when_a_champion_ex
     shadowed = evaluation.through_shadow(promote, "3", 2)
     assert shadowed.promote and shadowed.shadow and shadowed.name == evaluation.SHADOW
     assert "scores 2 live partition(s) as shadow beside champion v3" in shadowed.reason
+
+
+def test_a_promotion_by_hand_ends_a_shadow_period(warehouse):
+    """`mlinfra model promote` (a rollback) is a person's choice: a pending shadow must not overrule it."""
+    spec, resources = warehouse
+    tracker = resources["mlflow"]
+    model = fixture_model(spec, resources["warehouse"].path)
+    kept, pending = register_champion(resources, spec, model), register_champion(resources, spec, model)
+    registry.set_alias(tracker, spec.name, registry.CHAMPION, kept)
+    registry.set_alias(tracker, spec.name, registry.SHADOW, pending)
+    assert registry.promote(tracker, spec.name, kept) == kept
+    assert registry.champion_version(tracker, spec.name) == kept
+    assert registry.alias_version(tracker, spec.name, registry.SHADOW) is None
+    tags = registry._client(tracker).get_model_version(spec.name, pending).tags
+    assert tags["shadow_decision"].startswith("ended by hand") and f"version {kept}" in tags["shadow_decision"]
