@@ -112,6 +112,9 @@ def _unseen_labels(con: duckdb.DuckDBPyConnection, joined: pd.DataFrame) -> pd.D
 def decide(c: Comparison, spec: DatasetSpec) -> tuple[str, str]:
     """(PROMOTED | KEPT_OUT | WAITING, why)."""
     serving = spec.serving
+    if c.rows == 0:
+        return WAITING, (f"shadow v{c.shadow}: no row scored by both it and the champion yet "
+                         "(monitoring/predictions runs first)")
     if len(c.partitions) < serving.shadow_days:
         return WAITING, (f"shadow v{c.shadow} has scored {len(c.partitions)} of serving.shadow_days "
                          f"{serving.shadow_days} partitions")
