@@ -1,5 +1,6 @@
 """The project's Dagster instance (dagster.yaml's `instance_class`): Dagster's own SQLite storage
-under $DAGSTER_HOME, except for how a step waits for a pool slot.
+under $DAGSTER_HOME, except for how a step claims a pool slot (atomically across processes) and
+how it waits for one.
 
 Every step that touches the warehouse holds the `warehouse` pool (limit 1), so runs side by side
 take turns step by step. While all of a run's ready steps wait for a slot and none of its steps
@@ -15,7 +16,11 @@ freed slot within CLAIM_WAIT_S. A run with a step of its own running is not held
 already waits on that step's events): its blocked steps ask again every CLAIM_WAIT_S.
 """
 
+import fcntl
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as db
@@ -29,15 +34,41 @@ from dagster._serdes import ConfigurableClassData
 from dagster._utils.concurrency import ConcurrencyClaimStatus
 
 CLAIM_WAIT_S = 0.2
+CLAIM_LOCK = "concurrency_claims.lock"  # in the event log's folder: one claim or free at a time
 
 
 class PromptClaimEventLogStorage(SqliteEventLogStorage):
-    """SQLite event log whose blocked pool claims wait as the module says."""
+    """SQLite event log whose pool claims are atomic across processes and whose blocked claims
+    wait as the module says.
+
+    Dagster's SQL claim reads a free slot, then updates it by id (SQLite ignores the SELECT's FOR
+    UPDATE): two runs whose first steps claimed within the same few milliseconds both got the
+    `warehouse` slot of 1 (seen in the concurrency campaign, two steps at once). Here each claim
+    and each free holds an exclusive file lock beside the index database, so they follow one
+    another whatever the number of run processes."""
+
+    @contextmanager
+    def _serialized(self) -> Iterator[None]:
+        with open(os.path.join(self._base_dir, CLAIM_LOCK), "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def free_concurrency_slot_for_step(self, run_id: str, step_key: str) -> None:
+        with self._serialized():
+            super().free_concurrency_slot_for_step(run_id, step_key)
+
+    def free_concurrency_slots_for_run(self, run_id: str) -> None:
+        with self._serialized():
+            super().free_concurrency_slots_for_run(run_id)
 
     def claim_concurrency_slot(
         self, concurrency_key: str, run_id: str, step_key: str, priority: int | None = None
     ) -> ConcurrencyClaimStatus:
-        status = super().claim_concurrency_slot(concurrency_key, run_id, step_key, priority)
+        with self._serialized():
+            status = super().claim_concurrency_slot(concurrency_key, run_id, step_key, priority)
         if status.is_claimed:
             return status
         if self._holds_a_slot(run_id):

@@ -56,3 +56,40 @@ def test_a_run_with_nothing_running_waits_on_its_claim_and_gets_the_freed_slot(t
         assert not own.is_claimed and own.sleep_interval == CLAIM_WAIT_S
     finally:
         instance.dispose()
+
+
+def _claim_at_once(home: str, run: str, barrier, out) -> None:  # noqa: ANN001 - multiprocessing objects
+    instance = dg.DagsterInstance.from_config(home)
+    try:
+        barrier.wait(timeout=60)
+        out.put((run, instance.event_log_storage.claim_concurrency_slot("warehouse", run, "first_step").is_claimed))
+    finally:
+        instance.dispose()
+
+
+def test_first_claims_of_runs_started_together_get_one_slot(tmp_path):
+    """Dagster's SQL claim reads a free slot, then writes it by id: runs whose first steps claimed
+    in the same milliseconds both got the pool of 1. Here six processes claim behind a barrier,
+    three rounds: one slot each round."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    instance = _instance(tmp_path)
+    storage = instance.event_log_storage
+    storage.initialize_concurrency_limit_to_default("warehouse")
+    try:
+        for round_ in range(3):
+            barrier, out = ctx.Barrier(6), ctx.Queue()
+            runs = [f"run-{round_}-{i}" for i in range(6)]
+            procs = [ctx.Process(target=_claim_at_once, args=(str(tmp_path), r, barrier, out)) for r in runs]
+            for p in procs:
+                p.start()
+            claimed = [out.get(timeout=120) for _ in procs]
+            for p in procs:
+                p.join(timeout=60)
+            winners = [run for run, ok in claimed if ok]
+            assert len(winners) == 1, claimed
+            for run in runs:
+                storage.free_concurrency_slots_for_run(run)
+    finally:
+        instance.dispose()
