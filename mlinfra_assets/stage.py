@@ -36,6 +36,11 @@ def significant(x: float, digits: int = DIGITS) -> float:
     return float(round(x, max(0, digits - 1 - math.floor(math.log10(abs(x))))))
 
 
+def figure_or_reason(value: float | None, why: str) -> float | str:
+    """A figure for metadata: the number, or why it is missing (never a silent 0)."""
+    return why if value is None or math.isnan(value) else float(value)
+
+
 def shown(value: Any) -> Any:
     """A metadata value with each float rounded by `significant` (inside JSON too); every other
     value (ints, booleans, text, markdown, URLs) as it was."""

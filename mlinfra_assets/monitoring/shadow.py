@@ -63,50 +63,51 @@ class Comparison:
         return pd.DataFrame(rows, columns=["figure", f"champion v{self.champion}", f"shadow v{self.shadow}"])
 
 
+# the shadow's rows beside the champion's predictions of the same rows (parameter $shadow: its version)
+BOTH = f"""{TABLE} s JOIN monitoring.predictions p
+    ON CAST(p._row_id AS VARCHAR) = CAST(s._row_id AS VARCHAR) AND p._partition = s._partition"""
+
+
 def compare(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, shadow: str) -> Comparison:
     """The shadow version's predictions beside the champion's stored predictions of the same rows
-    (every partition the shadow scored)."""
-    joined = con.execute(
-        f"""SELECT s._partition, s._prediction AS shadow, p._prediction AS champion,
-                   p._model_version AS champion_version, CAST(s._row_id AS VARCHAR) AS row_id
-            FROM {TABLE} s JOIN monitoring.predictions p
-              ON CAST(p._row_id AS VARCHAR) = CAST(s._row_id AS VARCHAR) AND p._partition = s._partition
-            WHERE s._model_version = ?""",
-        [shadow],
+    (every partition the shadow scored): counted in SQL, only the labeled rows come back."""
+    counts = con.execute(
+        f"""SELECT s._partition, p._model_version AS champion_version, s._prediction AS shadow,
+                   p._prediction AS champion, count(*) AS n
+            FROM {BOTH} WHERE s._model_version = $shadow GROUP BY ALL""",
+        {"shadow": shadow},
     ).df()
-    k = spec.n_classes
-    share = {m: np.bincount(joined[m].to_numpy(dtype="int64"), minlength=k)[:k] / max(len(joined), 1)
+    k, rows = spec.n_classes, int(counts["n"].sum())
+    share = {m: np.bincount(counts[m].to_numpy(dtype="int64"), weights=counts["n"], minlength=k)[:k] / max(rows, 1)
              for m in ("champion", "shadow")}
-    shares = pd.DataFrame({"class": spec.classes, "champion": share["champion"], "shadow": share["shadow"]})
-    champions = sorted(set(joined["champion_version"]))
-    labeled = _unseen_labels(con, joined)
+    labeled = _unseen_labels(con, shadow)
     realized = {"champion": float("nan"), "shadow": float("nan")}
     if len(labeled) >= spec.thresholds.min_labeled_rows:
         truth = labeled["label"].to_numpy()
         for m in realized:
             realized[m] = float(metric_score(spec.metric, truth, labeled[m].to_numpy(), k, spec.positive_index))
     return Comparison(
-        shadow=shadow, champion=", ".join(champions) or None,
-        partitions=[str(p) for p in sorted(set(joined["_partition"]))], rows=len(joined), shares=shares,
-        share_change=float(0.5 * np.abs(share["champion"] - share["shadow"]).sum()) if len(joined) else float("nan"),
+        shadow=shadow, champion=", ".join(sorted(set(counts["champion_version"]))) or None,
+        partitions=[str(p) for p in sorted(set(counts["_partition"]))], rows=rows,
+        shares=pd.DataFrame({"class": spec.classes, "champion": share["champion"], "shadow": share["shadow"]}),
+        share_change=float(0.5 * np.abs(share["champion"] - share["shadow"]).sum()) if rows else float("nan"),
         labeled_rows=len(labeled), realized=realized,
     )
 
 
-def _unseen_labels(con: duckdb.DuckDBPyConnection, joined: pd.DataFrame) -> pd.DataFrame:
-    """The rows of `joined` with a human label (labeling.gold_labels) that are not training rows."""
-    if joined.empty or not performance._exists(con, "labeling.gold_labels"):
-        return joined.assign(label=pd.Series(dtype="int64")).iloc[:0]
+def _unseen_labels(con: duckdb.DuckDBPyConnection, shadow: str) -> pd.DataFrame:
+    """shadow, champion, label of the rows both scored that have a human label
+    (labeling.gold_labels) and are not training rows."""
+    if not performance._exists(con, "labeling.gold_labels"):
+        return pd.DataFrame({"shadow": [], "champion": [], "label": []}, dtype="int64")
     training = performance.TRAINING if performance._exists(con, performance.TRAINING) else performance.NO_TRAINING_SET
-    con.register("_shadow_joined", joined)
-    try:
-        return con.execute(
-            f"""SELECT j.*, g.label FROM _shadow_joined j
-                JOIN labeling.gold_labels g ON CAST(g.row_id AS VARCHAR) = j.row_id
-                WHERE g.label >= 0 AND j.row_id NOT IN (SELECT CAST(_row_id AS VARCHAR) FROM {training})"""
-        ).df()
-    finally:
-        con.unregister("_shadow_joined")
+    return con.execute(
+        f"""SELECT s._prediction AS shadow, p._prediction AS champion, g.label
+            FROM {BOTH} JOIN labeling.gold_labels g ON CAST(g.row_id AS VARCHAR) = CAST(s._row_id AS VARCHAR)
+            WHERE s._model_version = $shadow AND g.label >= 0
+              AND CAST(s._row_id AS VARCHAR) NOT IN (SELECT CAST(_row_id AS VARCHAR) FROM {training})""",
+        {"shadow": shadow},
+    ).df()
 
 
 def decide(c: Comparison, spec: DatasetSpec) -> tuple[str, str]:

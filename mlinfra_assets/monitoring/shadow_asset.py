@@ -1,7 +1,6 @@
 """The `monitoring/shadow` asset: the shadow model scores each partition the champion scored, and
 after `serving.shadow_days` partitions it is promoted or kept out (monitoring.shadow)."""
 
-import math
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -11,6 +10,7 @@ from mlinfra_assets.monitoring import scoring, shadow
 from mlinfra_assets.plots import df_markdown, png_markdown
 from mlinfra_assets.resources import MLflowTracker, Warehouse
 from mlinfra_assets.spec import DatasetSpec
+from mlinfra_assets.stage import figure_or_reason as _figure
 from mlinfra_assets.stage import round_figures
 from mlinfra_assets.warehouse.partitions import partitions_for, window_of
 
@@ -86,10 +86,6 @@ def build_shadow(spec: DatasetSpec) -> dg.AssetsDefinition:
         })
 
     return shadow_
-
-
-def _figure(value: float, why: str) -> float | str:
-    return why if value is None or math.isnan(value) else float(value)
 
 
 def _rows(warehouse: Warehouse) -> int:

@@ -9,6 +9,7 @@ from mlinfra_assets import keys
 from mlinfra_assets.plots import df_markdown, png_markdown
 from mlinfra_assets.resources import DataDir, MLflowTracker, Warehouse, failpoint
 from mlinfra_assets.spec import DatasetSpec, class_column
+from mlinfra_assets.stage import figure_or_reason as _figure
 from mlinfra_assets.stage import round_figures
 from mlinfra_assets.training import dataset, evaluation, figures, metrics, registry
 
@@ -304,13 +305,6 @@ def build_evaluation(spec: DatasetSpec) -> dg.AssetsDefinition:
         )
 
     return evaluation_
-
-
-def _figure(value: float, why: str) -> float | str:
-    """A figure for metadata: the number, or why it is missing (never a silent 0)."""
-    import math
-
-    return why if value is None or math.isnan(value) else float(value)
 
 
 def _not_evaluated(context: dg.AssetExecutionContext, spec: DatasetSpec, model: dict, warehouse: Warehouse,

@@ -168,9 +168,9 @@ def promote(mlflow: MLflowTracker, name: str, version: str) -> str | None:
     client.set_model_version_tag(name, str(version), "promoted_by_hand", f"{when} (was {previous})")
     shadow = alias_version(mlflow, name, SHADOW)
     if shadow is not None:  # a person chose the champion: a pending shadow period must not overrule it
-        client.delete_registered_model_alias(name, SHADOW)
-        client.set_model_version_tag(name, shadow, "shadow_decision",
-                                     f"ended by hand: {when}, champion set to version {version} (mlinfra model promote)")
+        remove_alias(mlflow, name, SHADOW)
+        tag_version(mlflow, name, shadow, "shadow_decision",
+                    f"ended by hand: {when}, champion set to version {version} (mlinfra model promote)")
     return previous
 
 
