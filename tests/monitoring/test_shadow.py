@@ -116,27 +116,31 @@ def _tables(con: duckdb.DuckDBPyConnection, champion: list[int], shadowed: list[
 
 
 def test_the_realized_metric_decides_where_labels_arrived(warehouse):
-    """40 labeled rows, 10 of them training rows: 30 compared. The champion finds the positives,
-    the shadow predicts the same shares on the wrong rows: kept out by its realized metric."""
+    """40 labeled rows, 10 of them training rows: 30 compared (the default
+    thresholds.min_labeled_rows). The champion finds the positives, the shadow predicts the same
+    shares on the wrong rows: kept out by its realized metric."""
     spec = warehouse[0].model_copy(deep=True)
-    spec.serving.shadow_days = 1
-    spec.thresholds.min_labeled_rows = 30
+    spec.serving.shadow_days = 1  # the default (the module's fixture waits 2)
+    least = spec.thresholds.min_labeled_rows
+    assert least == 30
     labels = [1] * 10 + [0] * 30
     champion = list(labels)
     shadowed = [0] * 10 + [1] * 10 + [0] * 20  # the same share of positives, other rows
     con = duckdb.connect()
-    _tables(con, champion, shadowed, labels, trained=list(range(30, 40)))
+    _tables(con, champion, shadowed, labels, trained=list(range(least, 40)))
     c = shadow.compare(con, spec, "2")
-    assert c.rows == 40 and c.share_change == 0.0 and c.labeled_rows == 30 and c.champion == "1"
+    assert c.rows == 40 and c.share_change == 0.0 and c.labeled_rows == least and c.champion == "1"
     assert c.realized == {"champion": 1.0, "shadow": 0.0}
     decision, reason = shadow.decide(c, spec)
     assert decision == shadow.KEPT_OUT and "realized f1_fraud 0.000 vs the champion's 1.000" in reason
-    # one label fewer than min_labeled_rows: the realized test says so and does not decide
-    spec.thresholds.min_labeled_rows = 31
+    con.close()
+    # one labeled row fewer than min_labeled_rows: the realized test says so and does not decide
+    con = duckdb.connect()
+    _tables(con, champion, shadowed, labels, trained=list(range(least - 1, 40)))
     c = shadow.compare(con, spec, "2")
     assert np.isnan(c.realized["shadow"])
     decision, reason = shadow.decide(c, spec)
-    assert decision == shadow.PROMOTED and "too few labels (30 labeled rows" in reason
+    assert decision == shadow.PROMOTED and f"too few labels ({least - 1} labeled rows" in reason
     con.close()
 
 
