@@ -33,8 +33,7 @@ def warehouse_section(spec: DatasetSpec, warehouse: Warehouse, tables: bool = Tr
             covered, total = con.execute(
                 f"SELECT (SELECT count(*) FROM labeling.weak_labels), (SELECT count(*) FROM {spec.raw_table})"
             ).fetchall()[0]
-            out.append("== weak labels")
-            out.append(f"  coverage {covered / max(total, 1):.1%} of {total:,} raw rows")
+            out.append(f"== weak labels: coverage {covered / max(total, 1):.1%} of {total:,} raw rows")
             if spec.gold is not None and _exists(listing, "raw.gold"):
                 acc, n = con.execute(
                     f"SELECT avg((w.label = g.label)::INT), count(*) FROM labeling.weak_labels w "
@@ -43,7 +42,10 @@ def warehouse_section(spec: DatasetSpec, warehouse: Warehouse, tables: bool = Tr
                 out.append(f"  label-model accuracy vs gold {acc:.3f} on {n:,} rows")
         if _exists(listing, "labeling.annotations"):
             n = con.execute("SELECT count(*) FROM labeling.annotations").fetchall()[0][0]
-            out.append(f"  human annotations {n:,}")
+            if out[-1].startswith("  label-model accuracy"):
+                out[-1] += f"; human annotations {n:,}"
+            else:
+                out.append(f"  human annotations {n:,}")
         if _exists(listing, "training.evaluation"):
             rows = con.execute(
                 "SELECT model_version, metric, value, decision FROM training.evaluation "
@@ -53,14 +55,11 @@ def warehouse_section(spec: DatasetSpec, warehouse: Warehouse, tables: bool = Tr
             out.append("== latest model evaluation (holdout)")
             out += evaluation_lines(rows)
         if _exists(listing, "edge.compression_report"):
-            out.append("== edge variants")
-            for row in con.execute(
+            variants = con.execute(
                 "SELECT variant, size_bytes, latency_b1_p50_ms, metric_value, deployable "
                 "FROM edge.compression_report ORDER BY variant"
-            ).fetchall():
-                figure = "not judged (no labelled holdout)" if row[3] is None else f"{row[3]:.4f}"
-                out.append(f"  {row[0]:<22} {row[1] / 1024:8.1f} KiB  p50@1 {row[2]:.3f} ms  "
-                           f"{spec.metric} {figure}  deployable={row[4]}")
+            ).fetchall()
+            out += edge_lines(spec, variants) if tables else edge_summary(spec, variants)
         if _exists(listing, "monitoring.drift_report"):
             flagged = con.execute(
                 "SELECT count(DISTINCT _partition) FILTER (WHERE drifted), count(DISTINCT _partition) "
@@ -86,8 +85,39 @@ def performance_lines(con) -> list[str]:  # noqa: ANN001 - a DuckDB connection
         "avg(abs(estimated - realized_metric)) FROM monitoring.performance").fetchall()[0]
     out = [f"== performance (estimated without labels): {metric} {value:.3f} [{low:.3f}, {high:.3f}] "
            f"on {partition}, lowest {lowest:.3f} on {at}"]
-    out.append(f"  realized on {realized} partitions, mean |estimated - realized| {error:.3f}" if realized
-               else "  no realized figure yet (annotations of non-training rows)")
+    if realized:
+        out.append(f"  realized on {realized} partitions, mean |estimated - realized| {error:.3f}")
+    else:
+        out[-1] += "; no realized figure yet (annotations of non-training rows)"
+    return out
+
+
+def _figure(spec: DatasetSpec, value: float | None) -> str:
+    return "not judged (no labelled holdout)" if value is None else f"{spec.metric} {value:.4f}"
+
+
+def edge_lines(spec: DatasetSpec, variants: list[tuple]) -> list[str]:
+    """(variant, size_bytes, latency_b1_p50_ms, metric_value, deployable) rows: one line each."""
+    return ["== edge variants"] + [
+        f"  {name:<22} {size / 1024:8.1f} KiB  p50@1 {ms:.3f} ms  {_figure(spec, value)}  deployable={ok}"
+        for name, size, ms, value, ok in variants
+    ]
+
+
+def edge_summary(spec: DatasetSpec, variants: list[tuple]) -> list[str]:
+    """The edge variants in two lines (`mlinfra status` lists each): how many are deployable, the
+    smallest and the fastest of those against fp32, and the ones that are not with their metric."""
+    ok = [v for v in variants if v[4]]
+    out = [f"== edge variants: {len(ok)} of {len(variants)} deployable (mlinfra status lists them)"]
+    fp32 = next((v for v in variants if v[0] == "fp32"), None)
+    if ok:
+        small, fast = min(ok, key=lambda v: v[1]), min(ok, key=lambda v: v[2])
+        base = f" (fp32 {fp32[1] / 1024:.1f} KiB, {fp32[2]:.3f} ms)" if fp32 else ""
+        out[0] += (f"; smallest {small[0]} {small[1] / 1024:.1f} KiB, fastest {fast[0]} p50@1 {fast[2]:.3f} ms"
+                   + base)
+    kept_out = [f"{name} ({_figure(spec, value)})" for name, _, _, value, deployable in variants if not deployable]
+    if kept_out:
+        out.append("  not deployable: " + ", ".join(kept_out))
     return out
 
 
@@ -154,10 +184,9 @@ def platform_status(spec: DatasetSpec, resources: dict[str, Any], tables: bool =
         lines.append(str(exc))
     lines += mlflow_section(spec, resources["mlflow"])
     lines += [
-        "== next",
-        "  make ui                      Dagster UI on http://127.0.0.1:3000, MLflow UI on http://127.0.0.1:5000",
+        "== next: make ui (the Dagster UI on http://127.0.0.1:3000, MLflow's on :5000), "
+        ".venv/bin/mlinfra serve (the champion on http://127.0.0.1:8080)",
         "  .venv/bin/mlinfra query \"SELECT * FROM analytics.drift_history LIMIT 5\"",
-        "  .venv/bin/mlinfra serve      the champion over HTTP on http://127.0.0.1:8080",
     ]
     return "\n".join(lines)
 

@@ -256,15 +256,14 @@ def test_no_retrain_flags_more_than_twice_the_fraud_rows_of_the_days_after_the_s
 
 
 def test_the_run_summary_tells_the_loop_in_a_few_lines(loop):
-    """What `mlinfra run` prints after a replay (replay.loop_lines): the quiet days, the first
-    drifted day, the retraining it started with the gate's decision, and the metric of the model
+    """What `mlinfra run` prints after a replay (replay.loop_lines): the quiet days and the first
+    drifted day (one line), the retraining it started with the gate's decision, and the metric of the model
     before and after on the holdout rows of the days from the shift."""
     spec, resources, instance, daemon, days, old = loop
     lines = loop_lines(spec, resources, [d["replayed"] for d in days], old)
     print("\n".join(lines))
     assert lines[0].startswith(f"== the loop ({day(-3)} .. {day(3)}")
-    assert lines[1] == f"  no drift on {day(-3)}, {day(-2)}, {day(-1)}"
-    assert lines[2].startswith(f"  first drifted day {D.isoformat()}: ")
+    assert lines[1].startswith(f"  no drift on {day(-3)}, {day(-2)}, {day(-1)}; first drifted day {D.isoformat()}: ")
     [retrain] = [line for line in lines if "retrain_job run" in line]  # the labels retrain is not the drift sensor's
     gate = days[3]["retrains"][0][1].asset_materializations_for_node("training__evaluation")[-1].metadata
     assert retrain.startswith(f"  {D.isoformat()}: retrain_job run ") and f"gate {gate['decision'].value}" in retrain

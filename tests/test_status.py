@@ -5,7 +5,7 @@ import dagster as dg
 import pytest
 
 from mlinfra_assets.resources import MLflowTracker, default_resources
-from mlinfra_assets.status import mlflow_section, read_registry, status_dict
+from mlinfra_assets.status import edge_lines, edge_summary, mlflow_section, read_registry, status_dict
 from mlinfra_assets.training import registry
 from tests.conftest import small_spec
 
@@ -82,3 +82,25 @@ def test_an_evaluation_is_one_line_per_version_with_the_champion_and_baselines_b
         "    baselines: majority_macro_f1 0.2000",
     ]
     assert evaluation_lines([("1", "f1", 0.5, "promote")]) == ["  v1 (promote): f1 0.5000"]
+
+
+def test_the_run_summary_tells_the_edge_variants_in_two_lines_and_status_lists_each():
+    spec = small_spec()
+    variants = [  # variant, size_bytes, latency_b1_p50_ms, metric_value, deployable
+        ("fp32", 200 * 1024, 0.080, 0.50, True),
+        ("onnx_int8", 60 * 1024, 0.020, 0.49, True),
+        ("onnx_fp32", 190 * 1024, 0.015, 0.50, True),
+        ("pruned_80", 200 * 1024, 0.079, 0.41, False),
+    ]
+    assert edge_summary(spec, variants) == [
+        "== edge variants: 3 of 4 deployable (mlinfra status lists them); smallest onnx_int8 60.0 KiB, "
+        "fastest onnx_fp32 p50@1 0.015 ms (fp32 200.0 KiB, 0.080 ms)",
+        f"  not deployable: pruned_80 ({spec.metric} 0.4100)",
+    ]
+    listed = edge_lines(spec, variants)
+    assert len(listed) == 1 + len(variants) and "deployable=False" in listed[-1]
+    # nothing deployable, no labelled holdout: said, not a figure
+    unjudged = [(name, size, ms, None, False) for name, size, ms, _, _ in variants]
+    [head, kept_out] = edge_summary(spec, unjudged)
+    assert head == "== edge variants: 0 of 4 deployable (mlinfra status lists them)"
+    assert kept_out.count("not judged (no labelled holdout)") == len(variants)
