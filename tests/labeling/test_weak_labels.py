@@ -121,3 +121,35 @@ def test_the_label_model_agrees_with_its_class_balance_whatever_the_seed(oracle_
     meta = metadata(result, keys.WEAK_LABELS)
     assert meta["label_model_version"] == fits[0].version
     assert meta["label_model_init_scale"] == significant(fits[0].init_scale)
+
+
+def test_a_fit_of_the_same_votes_is_read_back_and_any_other_input_fits_again(oracle_run):
+    """The label model's fit is kept under a key of its inputs: materializing weak_labels again on
+    the same label matrix reads it back (the same labels, no 13 starts again); another seed, class
+    balance or vote count is another key."""
+    import duckdb
+
+    from mlinfra_assets.labeling import fit_cache, label_model
+
+    spec, resources, result = oracle_run
+    first = metadata(result, keys.WEAK_LABELS)
+    assert first["label_model_fit"].startswith("fitted in ")
+    before = _frame(resources, "SELECT * FROM labeling.weak_labels ORDER BY row_id")
+    again = run_assets(spec, resources, selection=[keys.WEAK_LABELS])
+    meta = metadata(again, keys.WEAK_LABELS)
+    assert meta["label_model_fit"].startswith("reused: ")
+    assert meta["label_model_version"] == first["label_model_version"]
+    pd.testing.assert_frame_equal(_frame(resources, "SELECT * FROM labeling.weak_labels ORDER BY row_id"), before)
+
+    names = load_lfs(spec).names
+    con = duckdb.connect(resources["warehouse"].path, read_only=True)
+    patterns = label_model.read_patterns(con, names)
+    con.close()
+    args = (patterns, names, spec.classes, [0.985, 0.015], "spec", 100_000, 0)
+    key = fit_cache.fit_key(*args)
+    assert fit_cache.fit_key(*args) == key
+    assert fit_cache.fit_key(*args[:-1], 1) != key
+    assert fit_cache.fit_key(patterns, names, spec.classes, [0.98, 0.02], "spec", 100_000, 0) != key
+    fewer = patterns.assign(n=patterns["n"].where(patterns.index != 0, patterns["n"] + 1))
+    assert fit_cache.fit_key(fewer, *args[1:]) != key
+    assert fit_cache.fit_key(patterns.iloc[::-1], *args[1:]) == key  # the patterns' order does not matter

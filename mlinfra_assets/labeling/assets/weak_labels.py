@@ -6,11 +6,11 @@ import pandas as pd
 
 from mlinfra_assets import keys
 from mlinfra_assets.holdout import holdout_predicate
-from mlinfra_assets.labeling import evaluation, label_model
+from mlinfra_assets.labeling import evaluation, fit_cache, label_model
 from mlinfra_assets.labeling.assets.weak import GROUP, check_matrix, gold_deps, gold_sources
 from mlinfra_assets.labeling.lfs import load_lfs, spec_class_balance
 from mlinfra_assets.plots import df_markdown, png_markdown
-from mlinfra_assets.resources import Warehouse, replace_table
+from mlinfra_assets.resources import DataDir, Warehouse, replace_table
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.stage import round_figures
 
@@ -53,7 +53,7 @@ def build_weak_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
         ],
     )
     @round_figures
-    def weak_labels(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    def weak_labels(context: dg.AssetExecutionContext, warehouse: Warehouse, data_dir: DataDir) -> dg.MaterializeResult:
         """Weak labels from the labeling functions' votes: one `prob_<class>` per class,
         `label` (class index, the argmax), `confidence` (its probability) and
         `label_model_version` (`lm-...` Snorkel's LabelModel, `mv-...` majority vote).
@@ -68,19 +68,19 @@ def build_weak_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
         classes (most LFs estimated below chance, or agreeing LFs overruled) is rejected
         (`label_model_rejected_starts`); when every start is, majority vote writes the labels
         and `label_model_reason` says so. The class balance comes from the
-        spec, else the LF module, else annotated gold, else the LFs' majority vote."""
+        spec, else the LF module, else annotated gold, else the LFs' majority vote. A fit of the
+        same inputs as an earlier one is read back (`label_model_fit`; labeling/fit_cache.py)."""
         lf_set = load_lfs(spec)
         names = lf_set.names
         check_matrix(warehouse, names)
         balance, source = class_balance(spec, lf_set.class_balance, warehouse)
         with warehouse.connect(read_only=True) as con:
             patterns = label_model.read_patterns(con, names)
-        fits = {
-            label_model.LABEL_MODEL: label_model.fit(
-                patterns, names, spec.classes, balance, source, spec.labeling.fit_rows, spec.training.seed
-            ),
-        }
-        lm = fits[label_model.LABEL_MODEL]
+        lm, how_fitted = fit_cache.fit(
+            data_dir.path(fit_cache.FOLDER, mkdir=False), patterns, names, spec.classes, balance, source,
+            spec.labeling.fit_rows, spec.training.seed,
+        )
+        fits = {label_model.LABEL_MODEL: lm}
         fits[label_model.MAJORITY] = label_model.majority_fit(
             patterns, names, spec.classes, lm.class_balance, lm.balance_source
         )
@@ -125,6 +125,7 @@ def build_weak_labels(spec: DatasetSpec) -> dg.AssetsDefinition:
             "posterior_balance": str([round(p, 4) for p in fit.posterior_balance]),
             "label_model_init_scale": lm.init_scale if lm.init_scale is not None else "no valid label model fit",
             "label_model_rejected_starts": lm.rejected_starts,
+            "label_model_fit": how_fitted,
             "fit_rows": lm.fit_rows,
             "vote_patterns": len(fit.patterns),
             "class_distribution": df_markdown(pd.DataFrame({"class": spec.classes, "rows": counts.to_numpy()})),
