@@ -5,7 +5,13 @@ import dagster as dg
 import pytest
 
 from mlinfra_assets.resources import MLflowTracker, default_resources
-from mlinfra_assets.status import edge_lines, edge_summary, mlflow_section, read_registry, status_dict
+from mlinfra_assets.status import (
+    edge_lines,
+    edge_summary,
+    mlflow_section,
+    read_registry,
+    status_dict,
+)
 from mlinfra_assets.training import registry
 from tests.conftest import small_spec
 
