@@ -141,7 +141,7 @@ def judge(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, model: Model, fit_r
     else:
         with _timed(seconds, "utility"):
             try:
-                u = measure_utility(con, spec, model, fit_rows)
+                u = measure_utility(con, spec, model, fit_rows, problems)
                 parts.append(u.scores())
             except Exception as exc:  # noqa: BLE001 - reported only: its failure must not stop the rows
                 notes.append(f"utility not measured: {type(exc).__name__}: {exc}")
@@ -152,9 +152,11 @@ def judge(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, model: Model, fit_r
 
 
 def measure_utility(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, model: Model,
-                    fit_rows: pd.DataFrame) -> utility.UtilityResult:
+                    fit_rows: pd.DataFrame, problems: list[str] | None = None) -> utility.UtilityResult:
     """TSTR vs TRTR on the gold holdout, and the platform's model with and without the candidates,
-    on the spec's metric over the sampled classes (`utility.sampled_score`)."""
+    on the spec's metric over the sampled classes (`utility.sampled_score`). With `problems` (the
+    quality and privacy gates withhold the candidates) the model figures are not measured, and
+    `model_note` says why."""
     holdout = utility.holdout_frame(con, spec)
     if holdout.empty:
         raise ValueError(
@@ -163,6 +165,10 @@ def measure_utility(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, model: Mo
         )
     synthetic_train = sampling.sample_rows(model, spec, len(fit_rows))
     tstr, trtr = utility.tstr(synthetic_train, fit_rows, holdout, spec)
+    if problems:
+        note = f"not measured: the gates withhold the candidates ({'; '.join(problems)})"
+        return utility.UtilityResult(tstr, trtr, None, None, len(holdout), len(fit_rows), metric=spec.metric,
+                                     model_note=note)
     without, with_ = utility.model_f1(utility.training_frame(con, spec, data.CANDIDATES_TABLE), holdout, spec)
     return utility.UtilityResult(tstr, trtr, without, with_, len(holdout), len(fit_rows), metric=spec.metric)
 

@@ -35,10 +35,9 @@ def _figures(verdict: Verdict) -> dict[str, float | int]:
             "dcr_baseline_protection": p.baseline_protection,
         })
     if u is not None:
+        out.update({"tstr_f1": u.tstr_f1, "trtr_f1": u.trtr_f1, "tstr_trtr_ratio": u.tstr_ratio})
+    if u is not None and u.model_f1_without is not None and u.model_f1_with is not None:
         out.update({
-            "tstr_f1": u.tstr_f1,
-            "trtr_f1": u.trtr_f1,
-            "tstr_trtr_ratio": u.tstr_ratio,
             "model_f1_without_synthetic": u.model_f1_without,
             "model_f1_with_synthetic": u.model_f1_with,
             "model_f1_gain": u.model_f1_with - u.model_f1_without,
@@ -70,6 +69,7 @@ def report(context: dg.AssetExecutionContext, spec: DatasetSpec, verdict: Verdic
         **({} if verdict.quality else {"overall_quality": not_measured["quality"]}),
         **({} if verdict.privacy else {"dcr_ratio": not_measured["privacy"]}),
         **({} if verdict.utility else {"utility": not_measured["utility"]}),
+        **({"model_f1_gain": verdict.utility.model_note} if verdict.utility and verdict.utility.model_note else {}),
     }
     gate_rows = [
         ("overall quality", numbers.get("overall_quality"), f">= {s.quality_threshold}"),
