@@ -56,7 +56,8 @@ def register_variants(tracker: MLflowTracker, spec: DatasetSpec, champion: str, 
     data_version = client.get_run(client.get_model_version(spec.name, champion).run_id).data.tags.get(
         "data_version", "unknown")
     rows = []
-    for variant, deployable, reason in report[["variant", "deployable", "reason"]].itertuples(index=False):
+    for variant, deployable, reason, value in report[["variant", "deployable", "reason", "metric_value"]].itertuples(
+            index=False):
         alias = alias_of(variant)
         current = registry.alias_version(tracker, spec.name, alias)
         why_not = NOT_PORTABLE.get(variant) or (None if deployable else f"not deployable: {reason}")
@@ -71,7 +72,8 @@ def register_variants(tracker: MLflowTracker, spec: DatasetSpec, champion: str, 
             continue
         tags = {"edge_variant": variant, "source_version": champion}
         version = _log_variant(spec, experiment, Path(folder), variant, example,
-                               {"dataset": spec.name, "data_version": data_version, **tags})
+                               {"dataset": spec.name, "data_version": data_version, "metric": spec.metric, **tags},
+                               {} if pd.isna(value) else {f"holdout_{spec.metric}": float(value)})
         for key, value in {**tags, "edge_build": build}.items():
             client.set_model_version_tag(spec.name, version, key, value)
         client.set_registered_model_alias(spec.name, alias, version)
@@ -80,8 +82,9 @@ def register_variants(tracker: MLflowTracker, spec: DatasetSpec, champion: str, 
 
 
 def _log_variant(spec: DatasetSpec, experiment: str, folder: Path, variant: str, example: pd.DataFrame,
-                 run_tags: dict[str, str]) -> str:
-    """One MLflow run holding the variant as a portable pyfunc, registered as a version of spec.name."""
+                 run_tags: dict[str, str], metrics: dict[str, float]) -> str:
+    """One MLflow run holding the variant as a portable pyfunc, registered as a version of spec.name;
+    `metrics`: its figure on the champion's holdout (`mlinfra model list` shows it)."""
     import mlflow
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types import ColSpec, Schema
@@ -113,6 +116,7 @@ def _log_variant(spec: DatasetSpec, experiment: str, folder: Path, variant: str,
             requirements = portable_requirements()
         with mlflow.start_run(experiment_id=experiment, run_name=f"{spec.name}-v{run_tags['source_version']}-{variant}") as run:
             mlflow.set_tags(run_tags)
+            mlflow.log_metrics(metrics)
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=str(code), code_paths=paths, artifacts={key: str(artifact)},
                 signature=signature, registered_model_name=spec.name, pip_requirements=requirements,

@@ -483,6 +483,13 @@ def test_deployable_portable_variants_are_registered_with_their_alias(edge_run):
         mv = client.get_model_version(spec.name, registry.alias_version(tracker, spec.name, alias_of(variant)))
         assert mv.tags["edge_variant"] == variant and mv.tags["source_version"] == "1"
         assert client.get_run(mv.run_id).data.tags["data_version"] == champion_tags.get("data_version", "unknown")
+    # `mlinfra model list`: a variant's row names the spec's metric and its figure on the holdout
+    listing = {v["version"]: v for v in registry.list_versions(tracker, spec.name)}
+    for variant in portable:
+        row = listing[registry.alias_version(tracker, spec.name, alias_of(variant))]
+        figure = report.set_index("variant").loc[variant, "metric_value"]
+        assert row["edge_variant"] == variant and row["metric"] == spec.metric
+        assert row["holdout_metric"] == pytest.approx(figure)
     before = len(client.search_model_versions(f"name = '{spec.name}'"))
     with resources["warehouse"].connect(read_only=True) as con:
         example = raw_example(con, spec)
