@@ -155,12 +155,20 @@ def print_decisions(result) -> None:  # noqa: ANN001 - an ExecuteInProcessResult
     """The run's decisions from its own materializations: which labeler wrote the weak labels,
     whether synthetic rows were withheld, the gate, a shadow period's end, and the champion
     against the majority class."""
-    found = {}
+    from mlinfra_assets.monitoring.shadow import PROMOTED
+
+    found, promoted = {}, None
     for event in result.get_asset_materialization_events():
         meta = event.materialization.metadata
         for asset, key, label in DECISIONS:
             if event.asset_key.to_user_string() == asset and key in meta:
                 found[(asset, key)] = (label, meta[key].value)
+        if event.asset_key.to_user_string() == "monitoring/shadow" and "decision" in meta:
+            promoted = meta["shadow_version"].value if meta["decision"].value == PROMOTED else None
+    champion = ("training/evaluation", "champion_vs_baseline")
+    if promoted is not None and champion in found:  # the gate wrote it before the shadow period ended
+        label, text = found[champion]
+        found[champion] = (label, f"{text}; then shadow version {promoted} became champion (shadow: above)")
     if found:
         print("== decisions of this run")
         for asset, key, _ in DECISIONS:

@@ -93,11 +93,17 @@ def test_whole_graph_on_a_new_table(case_run: tuple) -> None:
         assert state["champion"]["evaluation"].get("holdout_rows", 0) in (0, None) or "not evaluated" in json.dumps(state)
         answered = answer_queue(case, spec_path)
         assert answered > 0
+        before = state["champion"]["version"]
         run = mlinfra("run", "--spec", str(spec_path))
         assert "succeeded" in run.stdout, run.stdout[-3000:]
         reasons = list((spec_path.parent / "data" / "annotations" / "rejected").glob("tulips*.reason"))
         assert reasons and "tulip" in reasons[0].read_text(), reasons
         state = status(spec_path)
+        decisions = run.stdout[run.stdout.index("== decisions of this run"):].splitlines()
+        champion_line = next(line for line in decisions if line.startswith("  champion:"))
+        if state["champion"]["version"] != before:  # the gate's shadow, promoted within the run
+            assert champion_line.endswith(
+                f"; then shadow version {state['champion']['version']} became champion (shadow: above)"), decisions
     evaluation = state["champion"]["evaluation"]
     metric = state["spec"]["metric"]
     assert state["champion"]["version"] is not None, state
