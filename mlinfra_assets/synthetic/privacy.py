@@ -1,8 +1,9 @@
 """Privacy of synthetic rows: exact copies, the DCR ratio, sdmetrics' DCR metrics (Dagster-free).
 
 DCR (distance to the closest record) of a row is its distance to the nearest fit row
-(sdmetrics' `calculate_dcr`: numeric gaps scaled by the column range, categories 0/1,
-averaged over the columns, so a DCR lies in [0, 1]). A synthesizer that memorizes puts its rows
+(sdmetrics' `calculate_dcr` definition, computed in numpy blocks by synthetic/dcr.py: numeric
+gaps scaled by the column range, categories 0/1, averaged over the columns, so a DCR lies in
+[0, 1]). A synthesizer that memorizes puts its rows
 closer to the fit rows than unseen real rows are. Figures, each finite on data with duplicate
 rows (where many real holdout rows equal a fit row and their median DCR is 0):
 
@@ -23,7 +24,6 @@ rows (where many real holdout rows equal a fit row and their median DCR is 0):
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,8 +156,7 @@ def evaluate(
     ValueError
         When the holdout or the fit rows hold no row of a class the synthetic rows have.
     """
-    from sdmetrics.single_table import DCRBaselineProtection, DCROverfittingProtection
-    from sdmetrics.single_table.privacy.dcr_utils import calculate_dcr
+    from mlinfra_assets.synthetic import dcr
 
     columns = list(metadata.tables[TABLE].columns)
     md = metadata.to_dict()["tables"][TABLE]
@@ -173,17 +172,13 @@ def evaluate(
     hold_full = matched(holdout, mix, rows, seed)
     hold = hold_full[columns]
     train = fit_rows.loc[fit_rows[LABEL].isin(mix.index), columns]
-    syn_dcr = calculate_dcr(dataset=syn, reference_dataset=train, metadata=md).to_numpy(dtype=float)
-    hold_dcr = calculate_dcr(dataset=hold, reference_dataset=train, metadata=md).to_numpy(dtype=float)
+    syn_dcr, hold_dcr = dcr.dcr(syn, train, md), dcr.dcr(hold, train, md)
     syn_median, hold_median = float(np.median(syn_dcr)), float(np.median(hold_dcr))
     n = min(len(syn), len(hold), len(train))
-    np.random.seed(seed)  # sdmetrics subsamples with numpy's global generator
-    with warnings.catch_warnings():  # sdmetrics warns on unequal sizes: we subsample equal ones
-        warnings.simplefilter("ignore")
-        overfit = DCROverfittingProtection.compute_breakdown(
-            train, syn, hold, md, TABLE, num_rows_subsample=n if n < max(len(syn), len(train)) else None
-        )
-        baseline = DCRBaselineProtection.compute(train, syn, md, TABLE)
+    overfit, closer_to_training = dcr.overfitting_protection(
+        train, syn, hold, md, n if n < max(len(syn), len(train)) else None, seed
+    )
+    baseline = dcr.baseline_protection(train, syn_dcr, len(syn), md, seed)
     return PrivacyResult(
         exact_matches=exact_matches,
         exact_copy_share=float(exact_copy_share),
@@ -192,8 +187,8 @@ def evaluate(
         holdout_dcr=hold_median,
         dcr_ratio=dcr_ratio(syn_median, hold_median),
         closer_share=closer_share(syn_dcr, hold_dcr),
-        overfitting_protection=float(overfit["score"]),
-        closer_to_training=float(overfit["synthetic_data_percentages"]["closer_to_training"]),
-        baseline_protection=float(baseline),
+        overfitting_protection=overfit,
+        closer_to_training=closer_to_training,
+        baseline_protection=baseline,
         rows=len(syn),
     )

@@ -74,3 +74,59 @@ def test_privacy_problems_name_copies_and_the_dcr_ratio():
     assert problems[0] == "2 synthetic rows equal a real row on every feature"
     assert "DCR ratio 0.200 < synthetic.privacy.min_dcr_ratio 0.8" in problems[1]
     assert not PrivacyResult(exact_matches=0, dcr_ratio=1.0, **figures).problems(SyntheticPrivacy().min_dcr_ratio)
+
+
+def _mixed(n: int, seed: int) -> pd.DataFrame:
+    """Every kind of column DCR measures, with missing values and a constant column."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "amount": rng.gamma(2.0, 30.0, n).round(1),
+        "count": rng.integers(0, 5, n).astype(float),
+        "flat": np.full(n, 3.0),
+        "channel": rng.choice(["web", "pos", "atm"], n).astype(object),
+        "flag": rng.random(n) < 0.3,
+        "seen": pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.integers(0, 86_400 * 30, n), unit="s"),
+        "_label": rng.choice(["legit", "fraud"], n, p=[0.8, 0.2]).astype(object),
+    })
+    frame.loc[rng.random(n) < 0.1, "amount"] = np.nan
+    frame.loc[rng.random(n) < 0.1, "channel"] = None
+    frame.loc[rng.random(n) < 0.1, "seen"] = pd.NaT
+    return frame
+
+
+MIXED_METADATA = {"columns": {
+    "amount": {"sdtype": "numerical"}, "count": {"sdtype": "numerical"}, "flat": {"sdtype": "numerical"},
+    "channel": {"sdtype": "categorical"}, "flag": {"sdtype": "boolean"}, "seen": {"sdtype": "datetime"},
+    "_label": {"sdtype": "categorical"},
+}}
+
+
+def test_the_vectorized_dcr_and_its_metrics_equal_sdmetrics(monkeypatch):
+    """synthetic/dcr.py computes sdmetrics' DCR definition in numpy blocks: the same distances as
+    `calculate_dcr` (past its 1,000-row chunks and across several of ours), and the same
+    DCROverfittingProtection and (seeded) DCRBaselineProtection."""
+    from sdmetrics.single_table import DCRBaselineProtection, DCROverfittingProtection
+    from sdmetrics.single_table.privacy.dcr_utils import calculate_dcr
+
+    from mlinfra_assets.synthetic import dcr
+
+    synthetic, train, holdout = _mixed(150, 1), _mixed(1100, 2), _mixed(400, 3)
+    monkeypatch.setattr(dcr, "BLOCK_CELLS", 50_000)  # several blocks of 45 rows
+    ours = dcr.dcr(synthetic, train, MIXED_METADATA)
+    theirs = calculate_dcr(dataset=synthetic, reference_dataset=train, metadata=MIXED_METADATA).to_numpy(dtype=float)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+    assert 0 < ours.min() and ours.max() <= 1
+
+    np.random.seed(5)
+    expected = DCROverfittingProtection.compute_breakdown(train, synthetic, holdout, MIXED_METADATA, None,
+                                                          num_rows_subsample=150)
+    score, closer = dcr.overfitting_protection(train, synthetic, holdout, MIXED_METADATA, 150, seed=5)
+    assert score == pytest.approx(expected["score"], abs=1e-12)
+    assert closer == pytest.approx(expected["synthetic_data_percentages"]["closer_to_training"], abs=1e-12)
+
+    class Seeded(DCRBaselineProtection):
+        _seed = 9
+
+    np.random.seed(9)
+    baseline = Seeded.compute(train, synthetic, MIXED_METADATA, None)
+    assert dcr.baseline_protection(train, ours, len(synthetic), MIXED_METADATA, seed=9) == pytest.approx(baseline, abs=1e-12)
