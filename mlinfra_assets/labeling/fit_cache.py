@@ -1,4 +1,4 @@
-"""Snorkel's label model fitted once per input: a fit (13 starts of 500 epochs, 4-7 s) is kept in
+"""Snorkel's label model fitted once per input: a fit (13 starts of 500 epochs) is kept in
 the data folder under a key of everything it depends on (the vote patterns and their counts, the
 LFs, the classes, the class balance and its source, `labeling.fit_rows`, the seed, this code and
 the library versions), and a later run with the same inputs reads it back instead of fitting

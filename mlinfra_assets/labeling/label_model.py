@@ -292,25 +292,78 @@ def _consistent_fit(L: np.ndarray, P: np.ndarray, counts: np.ndarray, cardinalit
     target = np.asarray(class_balance, dtype=float)
     rejected: list[str] = []
 
-    def attempt(scale: float) -> tuple[float, object, float, np.ndarray, np.ndarray] | None:
-        model = _label_model(L, cardinality, target, seed, scale)
-        probs = model.predict_proba(P)
-        if (why := invalid_fit(probs, model.get_weights(), P, counts, target)) is not None:
-            rejected.append(why)
-            return None
-        posterior = np.average(probs, axis=0, weights=counts)
-        return float(np.abs(posterior - target).sum() / 2), model, scale, probs, posterior
+    def attempts(scales: list[float]) -> list[tuple[float, object, float, np.ndarray, np.ndarray]]:
+        """The valid fits of `scales` (fitted together: `_label_models`), with their distance."""
+        valid = []
+        for scale, model in zip(scales, _label_models(L, cardinality, target, seed, scales) if scales else [],
+                                strict=True):
+            probs = model.predict_proba(P)
+            if (why := invalid_fit(probs, model.get_weights(), P, counts, target)) is not None:
+                rejected.append(why)
+                continue
+            posterior = np.average(probs, axis=0, weights=counts)
+            valid.append((float(np.abs(posterior - target).sum() / 2), model, scale, probs, posterior))
+        return valid
 
-    valid = [a for s in INIT_SCALES if (a := attempt(s)) is not None]
+    valid = attempts(list(INIT_SCALES))
     if not valid:
         return None, len(rejected), rejected[0]
     best = min(valid, key=lambda t: t[0])
     step = INIT_SCALES[1] / INIT_SCALES[0]
     for _ in range(REFINE_STEPS):
         step = float(np.sqrt(step))
-        near = [a for f in (1 / step, step) if best[2] * f <= 1.0 and (a := attempt(best[2] * f)) is not None]
+        near = attempts([best[2] * f for f in (1 / step, step) if best[2] * f <= 1.0])
         best = min([best, *near], key=lambda t: t[0])
     return best[1:], len(rejected), rejected[0] if rejected else None
+
+
+def _label_models(L: np.ndarray, cardinality: int, class_balance: np.ndarray, seed: int,
+                  init_scales: list[float]) -> list:
+    """Snorkel's LabelModel fit from each of `init_scales` (`_label_model`'s start), all starts in
+    one optimization: their parameters are disjoint, so the sum of their losses gives each start
+    the gradient of its own, and SGD (Snorkel's default: constant rate, momentum) updates each
+    element alone; 500 steps over a (starts x d x k) tensor instead of 500 per start, whose
+    per-step overhead was most of the fit. Snorkel's own set-up (O, P, the mask, mu_init, the
+    train config) and its post-processing (clamp, column permutation) are used as they are.
+    Another optimizer or schedule than that default: one fit per start."""
+    import copy
+
+    import torch
+    from snorkel.labeling.model import LabelModel
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # (m*k)^2 tensors: torch's thread pool only adds overhead
+    try:
+        base = LabelModel(cardinality=cardinality, verbose=False)
+        base.fit(L, class_balance=class_balance, n_epochs=0, seed=seed, progress_bar=False)  # set-up only
+        cfg = base.train_config
+        if cfg.optimizer != "sgd" or cfg.lr_scheduler != "constant" or cfg.lr_scheduler_config.warmup_steps:
+            return [_label_model(L, cardinality, class_balance, seed, s) for s in init_scales]
+        mu = torch.nn.Parameter(torch.stack([base.mu_init.clone() * s for s in init_scales]).float())
+        optimizer = torch.optim.SGD([mu], lr=cfg.lr, weight_decay=cfg.l2, **cfg.optimizer_config.sgd_config._asdict())
+        D = cfg.l2 * torch.eye(base.d)
+        diag = torch.diag(base.O)
+        for _ in range(EPOCHS):
+            optimizer.zero_grad()
+            fitted = base.O - mu @ base.P @ mu.transpose(1, 2)
+            loss = (torch.linalg.vector_norm(fitted[:, base.mask], dim=1) ** 2
+                    + torch.linalg.vector_norm(torch.sum(mu @ base.P, 2) - diag, dim=1) ** 2
+                    + torch.linalg.vector_norm(D @ (mu - base.mu_init), dim=(1, 2)) ** 2).sum()
+            if torch.isnan(loss):
+                raise Exception("Loss is NaN. Consider reducing learning rate.")  # noqa: TRY002 - Snorkel's
+            loss.backward()
+            optimizer.step()
+        models = []
+        for b in range(len(init_scales)):
+            model = copy.deepcopy(base)
+            model.mu = torch.nn.Parameter(mu.detach()[b].clone())
+            model._clamp_params()
+            model._break_col_permutation_symmetry()
+            model.eval()
+            models.append(model)
+        return models
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _label_model(L: np.ndarray, cardinality: int, class_balance: np.ndarray, seed: int,

@@ -129,3 +129,26 @@ def test_no_valid_start_falls_back_to_majority_vote(resources, monkeypatch):
     assert meta["label_model_init_scale"] == "no valid label model fit"
     (version,) = sql(resources, "SELECT DISTINCT label_model_version FROM labeling.weak_labels")[0]
     assert version.startswith("mv-")
+
+
+@pytest.mark.parametrize("case", ["iris", "binary"])
+def test_the_starts_fitted_together_equal_one_fit_per_start(case):
+    """`_label_models` fits every start in one optimization; each start ends where Snorkel's own
+    fit from that start (`_label_model`) ends: the same parameters, probabilities and weights."""
+    if case == "iris":
+        votes, _ = iris_votes()
+        L, k, balance = votes.to_numpy(), 3, np.asarray(label_model.gold_balance(IRIS_BUDGET, 3))
+    else:
+        rng = np.random.default_rng(3)
+        truth = (rng.random(3000) < 0.1).astype(int)
+        L = np.stack([np.where(rng.random(3000) < cover, np.where(rng.random(3000) < acc, truth, 1 - truth), -1)
+                      for cover, acc in [(0.6, 0.9), (0.3, 0.75), (0.5, 0.65), (0.2, 0.95)]], axis=1)
+        k, balance = 2, np.array([0.9, 0.1])
+    scales = [0.005, 0.1, 1.0]
+    together = label_model._label_models(L, k, balance, 7, scales)
+    for scale, model in zip(scales, together, strict=True):
+        alone = label_model._label_model(L, k, balance, 7, scale)
+        np.testing.assert_allclose(model.mu.detach().numpy(), alone.mu.detach().numpy(), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(model.predict_proba(L), alone.predict_proba(L), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(model.get_weights(), alone.get_weights(), rtol=0, atol=1e-6)
+    assert not np.allclose(together[0].mu.detach().numpy(), together[-1].mu.detach().numpy())  # distinct starts
