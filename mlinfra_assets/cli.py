@@ -155,6 +155,7 @@ def print_decisions(result) -> None:  # noqa: ANN001 - an ExecuteInProcessResult
     """The run's decisions from its own materializations: which labeler wrote the weak labels,
     whether synthetic rows were withheld, the gate, a shadow period's end, and the champion
     against the majority class."""
+    from mlinfra_assets import keys
     from mlinfra_assets.monitoring.shadow import PROMOTED
 
     found, promoted = {}, None
@@ -163,7 +164,7 @@ def print_decisions(result) -> None:  # noqa: ANN001 - an ExecuteInProcessResult
         for asset, key, label in DECISIONS:
             if event.asset_key.to_user_string() == asset and key in meta:
                 found[(asset, key)] = (label, meta[key].value)
-        if event.asset_key.to_user_string() == "monitoring/shadow" and "decision" in meta:
+        if event.asset_key == keys.SHADOW and "decision" in meta:
             promoted = meta["shadow_version"].value if meta["decision"].value == PROMOTED else None
     champion = ("training/evaluation", "champion_vs_baseline")
     if promoted is not None and champion in found:  # the gate wrote it before the shadow period ended

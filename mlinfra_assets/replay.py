@@ -297,12 +297,12 @@ def loop_lines(spec: DatasetSpec, resources: dict[str, Any], days: list[Day], be
     lines = [f"== the loop ({days[0].day} .. {days[-1].day} replayed as the daemon runs them: "
              f"the daily run, then the drift sensor)"]
     quiet = [d.day for d in days if not d.flagged and (not flagged or d.day < flagged[0].day)]
-    before_it = f"  no drift on {', '.join(quiet)}" if quiet else ""
     if not flagged:
         lines.append("  no day drifted: no retraining")
         return lines
     first = flagged[0]
-    lines.append(f"{before_it + ';' if quiet else ' '} first drifted day {first.day}: "
+    before_it = f"no drift on {', '.join(quiet)}; " if quiet else ""
+    lines.append(f"  {before_it}first drifted day {first.day}: "
                  f"{first.report.get('drifted_features')} features drifted "
                  f"(share {_number(first.report.get('drifted_share'))}, max PSI {_number(first.report.get('max_psi'))})")
     retrained = [d for d in days if d.retrains]

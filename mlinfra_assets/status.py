@@ -29,23 +29,24 @@ def warehouse_section(spec: DatasetSpec, warehouse: Warehouse, tables: bool = Tr
             out[0] += f"  ({len(listing)} tables and views: mlinfra status lists them)"
         for name, rows, kind in listing if tables else []:
             out.append(f"  {name:<36} {rows:>10,} rows{'  (view)' if kind == 'VIEW' else ''}")
-        if _exists(listing, "labeling.weak_labels") and _exists(listing, spec.raw_table):
+        weak = _exists(listing, "labeling.weak_labels") and _exists(listing, spec.raw_table)
+        if weak:
             covered, total = con.execute(
                 f"SELECT (SELECT count(*) FROM labeling.weak_labels), (SELECT count(*) FROM {spec.raw_table})"
             ).fetchall()[0]
             out.append(f"== weak labels: coverage {covered / max(total, 1):.1%} of {total:,} raw rows")
-            if spec.gold is not None and _exists(listing, "raw.gold"):
-                acc, n = con.execute(
-                    f"SELECT avg((w.label = g.label)::INT), count(*) FROM labeling.weak_labels w "
-                    f"JOIN ({gold_from(spec)}) g ON CAST(w.row_id AS VARCHAR) = CAST(g.row_id AS VARCHAR)"
-                ).fetchall()[0]
-                out.append(f"  label-model accuracy vs gold {acc:.3f} on {n:,} rows")
+        details = []  # on one line
+        if weak and spec.gold is not None and _exists(listing, "raw.gold"):
+            acc, n = con.execute(
+                f"SELECT avg((w.label = g.label)::INT), count(*) FROM labeling.weak_labels w "
+                f"JOIN ({gold_from(spec)}) g ON CAST(w.row_id AS VARCHAR) = CAST(g.row_id AS VARCHAR)"
+            ).fetchall()[0]
+            details.append(f"label-model accuracy vs gold {acc:.3f} on {n:,} rows")
         if _exists(listing, "labeling.annotations"):
             n = con.execute("SELECT count(*) FROM labeling.annotations").fetchall()[0][0]
-            if out[-1].startswith("  label-model accuracy"):
-                out[-1] += f"; human annotations {n:,}"
-            else:
-                out.append(f"  human annotations {n:,}")
+            details.append(f"human annotations {n:,}")
+        if details:
+            out.append("  " + "; ".join(details))
         if _exists(listing, "training.evaluation"):
             rows = con.execute(
                 "SELECT model_version, metric, value, decision FROM training.evaluation "

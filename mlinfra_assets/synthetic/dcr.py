@@ -103,15 +103,20 @@ def dcr(dataset: pd.DataFrame, reference: pd.DataFrame, metadata: dict) -> np.nd
 
 
 def overfitting_protection(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, metadata: dict,
-                           subsample: int | None, seed: int) -> tuple[float, float]:
+                           subsample: int | None, seed: int,
+                           synthetic_dcr: np.ndarray | None = None) -> tuple[float, float]:
     """sdmetrics' DCROverfittingProtection (one iteration): (score, share of synthetic rows closer
     to the training rows than to the holdout rows); with `subsample`, each frame sampled to that
-    many rows with numpy's global generator seeded with `seed`, as sdmetrics samples them."""
+    many rows with numpy's global generator seeded with `seed`, as sdmetrics samples them.
+    `synthetic_dcr`: `dcr(synthetic, train)` when the caller has it (used when nothing is
+    subsampled)."""
     if subsample is not None:
         np.random.seed(seed)
         synthetic, train, holdout = (synthetic.sample(n=subsample), train.sample(n=subsample),
                                      holdout.sample(n=subsample))
-    to_train, to_holdout = dcr(synthetic, train, metadata), dcr(synthetic, holdout, metadata)
+        synthetic_dcr = None  # other rows than the caller's
+    to_train = dcr(synthetic, train, metadata) if synthetic_dcr is None else synthetic_dcr
+    to_holdout = dcr(synthetic, holdout, metadata)
     closer = float(np.where(to_train < to_holdout, 1.0, 0.0).sum() / to_train.size)
     return min((1.0 - closer) * 2, 1.0), closer
 

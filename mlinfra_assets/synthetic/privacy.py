@@ -176,7 +176,7 @@ def evaluate(
     syn_median, hold_median = float(np.median(syn_dcr)), float(np.median(hold_dcr))
     n = min(len(syn), len(hold), len(train))
     overfit, closer_to_training = dcr.overfitting_protection(
-        train, syn, hold, md, n if n < max(len(syn), len(train)) else None, seed
+        train, syn, hold, md, n if n < max(len(syn), len(train)) else None, seed, syn_dcr
     )
     baseline = dcr.baseline_protection(train, syn_dcr, len(syn), md, seed)
     return PrivacyResult(
