@@ -1,4 +1,4 @@
-"""The champion's performance estimated before labels arrive, per partition, in SQL over
+"""The champion's performance estimated before labels arrive, per partition, from
 `monitoring.predictions` (confidence-based performance estimation, as NannyML's CBPE).
 
 The predictions table holds the champion's calibrated probabilities (`calibrated_<class>`,
@@ -9,6 +9,11 @@ positives, false positives and false negatives of each class, and from them the 
 probabilities alone. The interval is the spread of the metric when the labels are drawn from
 those probabilities (delta method): it says how much the realized figure may differ from the
 estimate by chance on a partition of this size, not how wrong the calibration may be.
+
+The rows are read once, in SQL where they live (`sql/estimation_moments.sql`: per partition
+and predicted class, the rows and the probabilities' first and second moments);
+the metric and its interval are a closed form of those few rows per partition, computed on
+arrays (a query planning five CTEs and two joins for it cost more than the scan).
 
 `monitoring.performance` puts the estimate beside the realized metric (annotated rows that were
 not training rows, `performance.realized_metric`) per partition.
@@ -34,62 +39,103 @@ COLUMNS = [*ESTIMATED, "metric", "realized_metric", "realized_low", "realized_hi
            "labeled_training_rows", "realized_note"]
 
 
-def _gradient(spec: DatasetSpec, k: int) -> str | None:
-    """The metric's derivative by a row's indicator of class k, for the rows predicted as `m.pred`
-    (SQL over `m` moments and `f` figures); None where it is 0 for every row."""
-    if spec.metric == "f1":
-        return f"(CASE WHEN m.pred = {k} THEN f.ga{k} ELSE f.gb{k} END)" if k == spec.positive_index else None
-    if spec.metric == "macro_f1":
-        return f"(CASE WHEN m.pred = {k} THEN f.ga{k} ELSE f.gb{k} END / f.m)"
-    return f"(CASE WHEN m.pred = {k} THEN 1.0 / f.n ELSE 0 END)"  # accuracy
+def _classes(spec: DatasetSpec) -> list[int]:
+    """The classes whose moments the metric needs: the positive class alone for F1, every class
+    for macro-F1 and accuracy."""
+    return [spec.positive_index] if spec.metric == "f1" else list(range(spec.n_classes))
 
 
-def _estimate(spec: DatasetSpec) -> str:
-    ks = range(spec.n_classes)
-    if spec.metric == "f1":
-        return f"f1_{spec.positive_index} AS estimated, 1 AS m"
-    if spec.metric == "macro_f1":
-        m = " + ".join(f"(f1_{k} IS NOT NULL)::INT" for k in ks)
-        total = " + ".join(f"coalesce(f1_{k}, 0)" for k in ks)
-        return f"({total}) / nullif({m}, 0) AS estimated, {m} AS m"
-    return f"({' + '.join(f'a{k}' for k in ks)}) / n AS estimated, 1 AS m"  # accuracy
+def _pairs(spec: DatasetSpec) -> list[tuple[int, int]]:
+    """The classes (k, l), k <= l, whose second moment the interval needs."""
+    ks = _classes(spec)
+    return [(k, j) for i, k in enumerate(ks) for j in ks[i:]]
 
 
-def estimated_sql(spec: DatasetSpec) -> str:
-    """The estimation query for the spec's classes and metric (parameters $start, $end)."""
-    ks = range(spec.n_classes)
+def moments_sql(spec: DatasetSpec) -> str:
+    """The one pass over `monitoring.predictions` (parameters $start, $end): per partition and
+    predicted class, its rows, the model version and the calibrated probabilities' moments."""
     cols = spec.calibrated_columns
-    grads = [(k, g) for k in ks if (g := _gradient(spec, k)) is not None]
-    pairs = [(k, j) for i, (k, _) in enumerate(grads) for (j, _) in grads[i:]]
-    d = "(n{k} + a{k} + b{k})"
-    return (SQL / "estimated_performance.sql").read_text().format(
-        moments=",\n           ".join(
-            [f"sum({cols[k]}) AS s{k}" for k in ks] + [f"sum({cols[k]} * {cols[j]}) AS s{k}_{j}" for k, j in pairs]
-        ),
-        class_counts=",\n           ".join(
-            f"coalesce(sum(rows_pred) FILTER (WHERE pred = {k}), 0) AS n{k}, "
-            f"coalesce(sum(s{k}) FILTER (WHERE pred = {k}), 0) AS a{k}, "
-            f"coalesce(sum(s{k}) FILTER (WHERE pred <> {k}), 0) AS b{k}" for k in ks
-        ),
-        class_f1=",\n           ".join(
-            f"CASE WHEN {d.format(k=k)} > 0 THEN 2 * a{k} / {d.format(k=k)} END AS f1_{k}, "
-            f"CASE WHEN {d.format(k=k)} > 0 THEN 2 * (n{k} + b{k}) / pow({d.format(k=k)}, 2) ELSE 0 END AS ga{k}, "
-            f"CASE WHEN {d.format(k=k)} > 0 THEN -2 * a{k} / pow({d.format(k=k)}, 2) ELSE 0 END AS gb{k}"
-            for k in ks
-        ),
-        estimate=_estimate(spec),
-        # sum over the rows of sum_k g_k^2 c_k, and of (sum_k g_k c_k)^2 expanded into second moments
-        first_term=" + ".join(f"pow({g}, 2) * m.s{k}" for k, g in grads),
-        second_term=" + ".join(
-            f"{1 if k == j else 2} * {dict(grads)[k]} * {dict(grads)[j]} * m.s{k}_{j}" for k, j in pairs
-        ),
-    )
+    moments = [f"sum({cols[k]}) AS s{k}" for k in _classes(spec)]
+    moments += [f"sum({cols[k]} * {cols[j]}) AS s{k}_{j}" for k, j in _pairs(spec)]
+    return (SQL / "estimation_moments.sql").read_text().format(moments=",\n       ".join(moments))
+
+
+def estimate_from_moments(moments: dict[str, np.ndarray], spec: DatasetSpec) -> pd.DataFrame:
+    """The estimate of each partition and its 95% interval (columns `ESTIMATED`) from the
+    moments of `moments_sql` (its columns as arrays; a few rows per partition, so plain array
+    arithmetic).
+
+    A row predicted as class k is a true positive of k with probability c_k; a row predicted
+    otherwise is a false negative of k with probability c_k. With n_k the rows predicted as k,
+    A_k their expected true positives and B_k the expected false negatives, F1_k = 2 A_k /
+    (n_k + A_k + B_k); the metric is F1 of the positive class, the mean F1 over the classes
+    whose F1 is defined (macro) or sum_k A_k / n (accuracy). Its variance when each row's label
+    is drawn from its calibrated probabilities, by the delta method: per row sum_k g_k^2 c_k -
+    (sum_k g_k c_k)^2, g_k the metric's derivative by the row's indicator of class k, which
+    depends on the row only through its predicted class, hence the per-class moments. NULL
+    moments (rows scored before calibration existed) give no estimate (NaN).
+    """
+    if len(moments["_partition"]) == 0:
+        return pd.DataFrame(columns=ESTIMATED)
+    parts, inv = np.unique(moments["_partition"], return_inverse=True)
+    p_n = len(parts)
+
+    def col(name: str) -> np.ndarray:  # a masked array where the column has NULLs
+        x = moments[name]
+        return np.ma.filled(x.astype(float), np.nan) if np.ma.isMaskedArray(x) else x.astype(float, copy=False)
+
+    def per_partition(x: np.ndarray) -> np.ndarray:
+        return np.bincount(inv, weights=x, minlength=p_n)
+
+    pred = np.asarray(moments["pred"])
+    rows = col("rows_pred")
+    n = per_partition(rows)
+    g: dict[int, np.ndarray] = {}  # per moments row: the metric's derivative by class k's indicator
+    f1: list[np.ndarray] = []
+    expected_right = np.zeros(p_n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for k in _classes(spec):
+            own = pred == k
+            s_k = col(f"s{k}")
+            a = per_partition(np.where(own, s_k, 0.0))  # expected true positives of k
+            b = per_partition(np.where(own, 0.0, s_k))  # expected false negatives of k
+            d = per_partition(np.where(own, rows, 0.0)) + a + b
+            f1.append(np.where(d > 0, 2 * a / d, np.nan))
+            ga = np.where(d > 0, 2 * (d - a) / d**2, 0.0)  # dF1_k / dA_k = 2 (n_k + B_k) / d^2
+            gb = np.where(d > 0, -2 * a / d**2, 0.0)  # dF1_k / dB_k
+            g[k] = np.where(own, ga[inv], gb[inv])
+            expected_right += a
+            if spec.metric == "accuracy":
+                g[k] = np.where(own, 1 / n[inv], 0.0)
+        if spec.metric == "f1":
+            estimated = f1[0]
+        elif spec.metric == "macro_f1":
+            defined = (~np.isnan(np.stack(f1))).sum(axis=0)
+            estimated = np.where(defined > 0, np.nansum(np.stack(f1), axis=0) / defined, np.nan)
+            g = {k: gk / defined[inv] for k, gk in g.items()}
+        else:  # accuracy
+            estimated = expected_right / n
+        per_row = sum(g[k] ** 2 * col(f"s{k}") for k in g) - sum(
+            (1 if k == j else 2) * g[k] * g[j] * col(f"s{k}_{j}") for k, j in _pairs(spec))
+    half = 1.96 * np.sqrt(np.maximum(per_partition(per_row), 0))
+    versions: list[set[str]] = [set() for _ in range(p_n)]
+    for i, version in zip(inv.tolist(), moments["model_version"].tolist(), strict=True):
+        versions[i].add(str(version))
+    return pd.DataFrame({
+        "_partition": parts,
+        "model_version": [",".join(sorted(v)) for v in versions],
+        "rows": n.astype("int64"),
+        "estimated": estimated,
+        "estimated_low": np.maximum(estimated - half, 0),  # NaN stays NaN: no figure, no interval
+        "estimated_high": np.minimum(estimated + half, 1),
+    })
 
 
 def estimated_metric(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, start: object, end: object) -> pd.DataFrame:
     """Per partition of [start, end) with predictions: the model version(s) that scored it, its
-    rows, the estimated metric and its 95% interval (columns `ESTIMATED`)."""
-    return con.execute(estimated_sql(spec), {"start": start, "end": end}).df()
+    rows, the estimated metric and its 95% interval (columns `ESTIMATED`): one SQL pass over the
+    predictions for the moments, then the closed form over a few rows per partition."""
+    return estimate_from_moments(con.execute(moments_sql(spec), {"start": start, "end": end}).fetchnumpy(), spec)
 
 
 def performance_table(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, start: object, end: object) -> pd.DataFrame:

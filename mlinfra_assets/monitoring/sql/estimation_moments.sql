@@ -1,0 +1,14 @@
+-- The one pass over the predictions that confidence-based performance estimation needs: per
+-- partition of [$start, $end) and predicted class, the rows and the first and second moments of
+-- the champion's calibrated probabilities (s<k> = sum of calibrated_<k>, s<k>_<l> = sum of
+-- calibrated_<k> * calibrated_<l>; the list in braces is generated from the spec's classes and
+-- metric by estimation.moments_sql). Every figure of the estimate and its interval follows from
+-- these few rows per partition (estimation.estimate_from_moments). A partition's predictions
+-- come from one scoring run (scoring.replace_window replaces whole partitions), so from one
+-- model version: any_value names it without grouping by the string (grouping by it cost a
+-- tenth of the query).
+SELECT _partition, _prediction AS pred, count(*) AS rows_pred, any_value(_model_version) AS model_version,
+       {moments}
+FROM monitoring.predictions
+WHERE _partition >= $start AND _partition < $end
+GROUP BY _partition, _prediction
