@@ -103,3 +103,13 @@ def test_performance_puts_the_realized_metric_beside_the_estimate():
     replace_window(con, spec, 1, 2, table.reset_index().iloc[1:])
     stored = con.execute("SELECT _partition, count(*) AS n FROM monitoring.performance GROUP BY 1 ORDER BY 1").df()
     assert stored["n"].tolist() == [1, 1]
+
+
+def test_predictions_scored_before_calibration_give_no_estimate_not_a_number():
+    spec = spec_of(["a", "b", "c"], "macro_f1")
+    frame = predictions(spec)
+    frame.loc[frame["_partition"] == 1, spec.calibrated_columns] = np.nan  # NULL in DuckDB
+    table = estimated_metric(warehouse(frame), spec, 0, 2).set_index("_partition")
+    assert np.isfinite(table.loc[0, ["estimated", "estimated_low", "estimated_high"]].astype(float)).all()
+    assert table.loc[1, ["estimated", "estimated_low", "estimated_high"]].isna().all()
+    assert table.loc[1, "rows"] == ROWS
