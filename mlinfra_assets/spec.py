@@ -214,6 +214,9 @@ class Synthetic(BaseModel):
     constraints: list[str] = Field(default_factory=list)  # "amount >= 0", "low <= high"
     privacy: SyntheticPrivacy = Field(default_factory=SyntheticPrivacy)
     utility: bool = True  # TSTR vs TRTR and the model's F1 with and without synthetic rows
+    # the model with / without synthetic trains on every gold row and at most this many weak and
+    # synthetic rows (the same seeded share of each): two trainings, not two of the full data
+    utility_rows: int = Field(default=100_000, gt=0)
 
     @field_validator("synthesizer")
     @classmethod

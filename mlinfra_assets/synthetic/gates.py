@@ -169,8 +169,10 @@ def measure_utility(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, model: Mo
         note = f"not measured: the gates withhold the candidates ({'; '.join(problems)})"
         return utility.UtilityResult(tstr, trtr, None, None, len(holdout), len(fit_rows), metric=spec.metric,
                                      model_note=note)
-    without, with_ = utility.model_f1(utility.training_frame(con, spec, data.CANDIDATES_TABLE), holdout, spec)
-    return utility.UtilityResult(tstr, trtr, without, with_, len(holdout), len(fit_rows), metric=spec.metric)
+    training, rows = utility.training_frame(con, spec, data.CANDIDATES_TABLE)
+    without, with_ = utility.model_f1(training, holdout, spec)
+    return utility.UtilityResult(tstr, trtr, without, with_, len(holdout), len(fit_rows), metric=spec.metric,
+                                 model_rows=rows)
 
 
 def verdict(con: duckdb.DuckDBPyConnection) -> bool | None:

@@ -107,6 +107,7 @@ def report(context: dg.AssetExecutionContext, spec: DatasetSpec, verdict: Verdic
             "class_plan": df_markdown(plan.table),
             **missing,
             "utility_metric": spec.metric,  # the tstr_f1 / model_f1_* figures are on this metric
+            **({"model_f1_rows": verdict.utility.model_rows} if verdict.utility and verdict.utility.model_rows else {}),
             "quality_threshold": s.quality_threshold,
             "min_dcr_ratio": s.privacy.min_dcr_ratio,
             **{f"{gate}_seconds": t for gate, t in verdict.seconds.items()},

@@ -8,7 +8,8 @@ spec's metric (`spec.metric`) over the classes that were sampled (`sampled_score
 - The final model with and without synthetic rows: the platform's trainer
   (`training/trainer.py`, `spec.training` settings) on the training set exactly as the
   training stage builds it (`training/dataset.training_set_sql`: gold + weak + synthetic rows,
-  weights, soft targets), once with the candidate synthetic rows and once without them. Only
+  weights, soft targets; beyond `synthetic.utility_rows` weak and synthetic rows, every gold row and
+  the same seeded share of the others), once with the candidate synthetic rows and once without them. Only
   for candidates the quality and privacy gates let through: for rows that are withheld anyway
   the two trainings (each as long as the training stage's, 2.4x the rest of a 20k-row run) would
   answer a question nobody asked; TSTR / TRTR are still measured.
@@ -44,6 +45,7 @@ class UtilityResult:
     train_rows: int
     metric: str = "f1"  # spec.metric
     model_note: str | None = None  # why the model figures were not measured
+    model_rows: str | None = None  # which training rows the model figures were measured on
 
     @property
     def tstr_ratio(self) -> float:
@@ -89,14 +91,31 @@ def holdout_frame(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> pd.DataF
     return con.execute(holdout_sql(spec)).df().rename(columns={HOLDOUT_LABEL: LABEL})
 
 
-def training_frame(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, candidates: str) -> pd.DataFrame:
-    """The training stage's training set, its synthetic rows read from `candidates`."""
+def training_frame(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, candidates: str) -> tuple[pd.DataFrame, str]:
+    """The training stage's training set, its synthetic rows read from `candidates`: every gold
+    row and, where the weak and synthetic rows are more than `synthetic.utility_rows`, the same
+    seeded share of each (a hash of the row id, so the rows with and without synthetic are the
+    same real rows); and a note saying which rows."""
     from mlinfra_assets.training.dataset import source_weights, training_set_sql
 
     select = training_set_sql(spec)
     if PUBLISHED not in select:
         raise RuntimeError(f"training/dataset.training_set_sql no longer reads {PUBLISHED}: update synthetic/utility.py")
-    return con.execute(select.replace(PUBLISHED, candidates), source_weights(spec)).df()
+    select = select.replace(PUBLISHED, candidates)
+    weights = source_weights(spec)
+    counts = dict(con.execute(f"SELECT _source, count(*) FROM ({select}) GROUP BY 1", weights).fetchall())
+    others = sum(n for source, n in counts.items() if source != "gold")
+    limit = spec.synthetic.utility_rows
+    if others <= limit:
+        return con.execute(select, weights).df(), f"on all {sum(counts.values()):,} training rows"
+    share = limit / others
+    frame = con.execute(
+        f"SELECT * FROM ({select}) WHERE _source = 'gold' OR hash(_row_id, ?) % 1000000 < ?",
+        [*weights, spec.training.seed, int(share * 1_000_000)],
+    ).df()
+    return frame, (f"on {len(frame):,} of {sum(counts.values()):,} training rows: every gold row "
+                   f"({counts.get('gold', 0):,}) and {share:.1%} of the weak and synthetic rows "
+                   f"(synthetic.utility_rows {limit:,})")
 
 
 def _encode(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:

@@ -193,3 +193,34 @@ def test_a_passing_gate_publishes_the_rows_again(first_run, upstream):
     rows = _metadata(result, keys.SYNTHETIC_ROWS)
     assert rows["withheld"] is False and rows["dagster/row_count"] == rows["candidate_rows"] > 0
     assert len(_published(upstream)) == rows["dagster/row_count"]
+
+
+def test_the_model_with_and_without_synthetic_trains_on_every_gold_row_and_a_bounded_share(first_run, upstream,
+                                                                                          tmp_path):
+    import shutil
+
+    from mlinfra_assets.synthetic import utility
+
+    spec = synthetic_spec()
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copy(upstream["warehouse"].path, path)
+    con = duckdb.connect(str(path))
+    con.execute("INSERT INTO labeling.gold_labels (row_id, label) SELECT row_id, label FROM labeling.weak_labels "
+                "ORDER BY row_id LIMIT 40")
+    full, everything = utility.training_frame(con, spec, data.CANDIDATES_TABLE)
+    small = synthetic_spec(utility_rows=2_000)
+    part, note = utility.training_frame(con, small, data.CANDIDATES_TABLE)
+    again, _ = utility.training_frame(con, small, data.CANDIDATES_TABLE)
+    con.close()
+    assert everything == f"on all {len(full):,} training rows" and len(full) > 10_000
+    gold = set(full.loc[full._source == "gold", "_row_id"])
+    assert 0 < len(gold) <= 40 and gold <= set(part._row_id)  # every gold row (the holdout's are not training rows)
+    others = part[part._source != "gold"]
+    assert 1_500 <= len(others) <= 2_500, len(others)
+    # the same share of weak and of synthetic rows
+    share = full._source.value_counts()
+    kept = others._source.value_counts()
+    assert kept["synthetic"] / share["synthetic"] == pytest.approx(kept["weak"] / share["weak"], rel=0.35)
+    assert part._row_id.tolist() == again._row_id.tolist()  # seeded: the same rows each time
+    assert note.startswith(f"on {len(part):,} of {len(full):,} training rows: every gold row ({len(gold)})")
+    assert "synthetic.utility_rows 2,000" in note
