@@ -127,27 +127,27 @@ def predicted_shares(scored: pd.DataFrame, spec: DatasetSpec) -> dict[str, float
 
 def summary(scored: pd.DataFrame, spec: DatasetSpec, key_of=str) -> pd.DataFrame:  # noqa: ANN001
     """Per partition: rows, mean confidence, the most predicted class and its share; for two
-    classes the mean positive probability and the predicted positive rate too."""
-    frame = scored.assign(
-        partition=[key_of(p) for p in scored["_partition"]],
-        confidence=confidence(scored, spec),
-        predicted=np.asarray(spec.classes, dtype=object)[scored[PREDICTION].to_numpy()],
-    )
-    grouped = frame.groupby("partition", sort=False)
-    top = grouped["predicted"].agg(lambda s: s.value_counts().index[0])
+    classes the mean positive probability and the predicted positive rate too. Counted on arrays
+    (a class count per partition), not per row in Python: a million rows in ~0.2 s."""
+    codes, parts = pd.factorize(scored["_partition"], sort=True)
+    k, n_parts = spec.n_classes, len(parts)
+    counts = np.bincount(codes * k + scored[PREDICTION].to_numpy(), minlength=n_parts * k).reshape(n_parts, k)
+    rows = counts.sum(axis=1)
+    top = counts.argmax(axis=1)
     out = pd.DataFrame(
         {
-            "rows": grouped.size(),
-            "mean_confidence": grouped["confidence"].mean(),
-            "most_predicted": top,
-            "most_predicted_share": grouped["predicted"].agg(lambda s: s.value_counts(normalize=True).iloc[0]),
+            "partition": [key_of(p) for p in parts],
+            "rows": rows,
+            "mean_confidence": np.bincount(codes, weights=confidence(scored, spec), minlength=n_parts) / rows,
+            "most_predicted": np.asarray(spec.classes, dtype=object)[top],
+            "most_predicted_share": counts[np.arange(n_parts), top] / rows,
         }
     )
-    if spec.n_classes == 2:
+    if k == 2:
         positive = spec.prob_columns[spec.positive_index]
-        out["mean_score"] = grouped[positive].mean()
-        out["positive_rate"] = grouped[PREDICTION].agg(lambda s: float((s == spec.positive_index).mean()))
-    return out.reset_index()
+        out["mean_score"] = np.bincount(codes, weights=scored[positive].to_numpy(), minlength=n_parts) / rows
+        out["positive_rate"] = counts[:, spec.positive_index] / rows
+    return out
 
 
 def score_histogram(scores: np.ndarray, title_column: str):  # noqa: ANN201 - a draw callback
