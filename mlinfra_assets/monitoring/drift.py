@@ -372,18 +372,35 @@ def categorical_drift(
     return df.drop(columns=["chi2_dof"])
 
 
+EXACT_KS_SIZE = 10_000  # above this effective size, Vrbik's corrected limit instead of kstwo
+
+
 def ks_pvalue(stat: np.ndarray, n_reference: np.ndarray, n_current: np.ndarray) -> np.ndarray:
     """Two-sided KS p-value from the statistic and the sample sizes.
 
-    Kolmogorov's distribution at the effective size round(n*m / (n+m)), as
-    `scipy.stats.ks_2samp(..., method="asymp")` computes it.
+    Kolmogorov's distribution at the effective size en = round(n*m / (n+m)), as
+    `scipy.stats.ks_2samp(..., method="asymp")` computes it (`kstwo.sf(d, en)`), up to an
+    effective size of `EXACT_KS_SIZE`. `kstwo.sf` costs O(en) per value (8 ms at 10k, 160 ms at
+    200k; a report of 31 partitions x 10 features at 10M rows would spend minutes on it), so
+    above that size the limit distribution with Vrbik's (2018) correction,
+    `kstwobign.sf(x + 1/(6 sqrt(en)) + (x - 1)/(4 en))`, x = sqrt(en) d, is used: within 2.2e-6
+    of `kstwo.sf` at en = 10k and 2.2e-7 at 100k (absolute; 0.03% relative where p > 1e-3),
+    tested against it in tests/monitoring/test_drift_stats.py.
     """
-    from scipy.stats.distributions import kstwo
+    from scipy.stats.distributions import kstwo, kstwobign
 
     n = np.asarray(n_reference, dtype="float64")
     m = np.asarray(n_current, dtype="float64")
+    d = np.asarray(stat, dtype="float64")
     effective = np.maximum(np.round(n * m / np.maximum(n + m, 1)), 1)
-    return np.clip(kstwo.sf(np.asarray(stat, dtype="float64"), effective), 0.0, 1.0)
+    out = np.empty(np.broadcast(d, effective).shape)
+    d, effective = np.broadcast_to(d, out.shape), np.broadcast_to(effective, out.shape)
+    small = effective <= EXACT_KS_SIZE
+    out[small] = kstwo.sf(d[small], effective[small])
+    root = np.sqrt(effective[~small])
+    x = root * d[~small]
+    out[~small] = kstwobign.sf(x + 1 / (6 * root) + (x - 1) / (4 * effective[~small]))
+    return np.clip(out, 0.0, 1.0)
 
 
 def drift_report(

@@ -168,3 +168,18 @@ def test_missing_shares_all_null_feature_and_unseen_category():
     assert cat["new_categories"] == 1 and cat["js_divergence"] == pytest.approx(1.0)
     assert cat["missing_reference"] == pytest.approx(cats_ref["value"].isna().mean())
     assert cat["missing_current"] == 0.0 and cat["chi2_pvalue"] < 1e-12
+
+
+def test_ks_pvalue_is_scipys_below_the_exact_size_and_within_its_bound_above():
+    from scipy.stats.distributions import kstwo
+
+    stat = np.linspace(0.0005, 0.08, 60)
+    small = drift.ks_pvalue(stat, np.full(60, 12_000), np.full(60, 12_000))  # effective size 6,000
+    np.testing.assert_allclose(small, kstwo.sf(stat, 6_000), rtol=1e-12, atol=0)
+    for size in (drift.EXACT_KS_SIZE + 2, 40_000):
+        n = np.full(60, 2 * size)
+        stat = np.linspace(0.0002, 9 / np.sqrt(size), 60)
+        large = drift.ks_pvalue(stat, n, n)
+        exact = kstwo.sf(stat, size)
+        assert np.max(np.abs(large - exact)) < 2.5e-6 * np.sqrt(10_000 / size)
+        assert np.all(np.abs(large - exact)[exact > 1e-3] / exact[exact > 1e-3] < 5e-4)
