@@ -245,7 +245,7 @@ def build_drift_report(spec: DatasetSpec) -> dg.AssetsDefinition:
                 raise ValueError(f"the drift reference ({reference_note}) has no row in {spec.raw_table}")
             trained = drift.reference_span(con)
             if model is not None:  # the model's output on its reference, scored once
-                drift.stage_reference_scores(con, spec, model.predict_proba(drift.reference_frame(con, spec)))
+                drift.stage_reference_scores(con, spec, model.predict_proba)
             for start, end, exclude in _groups(spec, pw, trained):
                 window = drift.stage_window(con, spec, start, end, exclude)
                 current, reference = drift.window_sizes(con, spec, window)

@@ -16,7 +16,7 @@ model's scores, and runs unchanged on another engine.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,26 +149,33 @@ def reference_span(con: duckdb.DuckDBPyConnection) -> tuple[object, object] | No
     return None if first is None else (first, last)
 
 
-def reference_frame(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> pd.DataFrame:
-    """The staged reference's feature rows in `_ref_row` order (the model scores them once)."""
-    return con.execute(
-        f"SELECT {', '.join(spec.numeric + spec.categorical)} FROM {REFERENCE} ORDER BY _ref_row"
-    ).df()
-
-
-def stage_reference_scores(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, probs: np.ndarray) -> None:
-    """The model's probabilities on the staged reference (rows in `_ref_row` order) as the temp
-    table `drift_reference_scores_all`, each comparison's prediction reference."""
-    scores = reference_predictions(spec, probs)
-    scores.insert(0, "_ref_row", np.arange(1, len(scores) + 1, dtype=np.int64))
-    con.register("_reference_scores", scores)
-    try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {REFERENCE_SCORES} AS "
-            f"SELECT r._partition, s.* EXCLUDE (_ref_row) FROM _reference_scores s JOIN {REFERENCE} r USING (_ref_row)"
-        )
-    finally:
-        con.unregister("_reference_scores")
+def stage_reference_scores(
+    con: duckdb.DuckDBPyConnection,
+    spec: DatasetSpec,
+    predict_proba: Callable[[pd.DataFrame], np.ndarray],
+    batch_rows: int = 100_000,
+) -> None:
+    """The model's probabilities on the staged reference as the temp table
+    `drift_reference_scores_all`, each comparison's prediction reference. The reference is read
+    and scored `batch_rows` rows at a time (`_ref_row` ranges), so memory does not grow with the
+    training window."""
+    features = ", ".join(spec.numeric + spec.categorical)
+    last = int(con.execute(f"SELECT coalesce(max(_ref_row), 0) FROM {REFERENCE}").fetchall()[0][0])
+    for first in range(1, last + 1, batch_rows):
+        span = [first, first + batch_rows]
+        rows = con.execute(
+            f"SELECT _ref_row, {features} FROM {REFERENCE} WHERE _ref_row >= ? AND _ref_row < ? ORDER BY _ref_row", span
+        ).df()
+        scores = reference_predictions(spec, predict_proba(rows.drop(columns=["_ref_row"])))
+        scores.insert(0, "_ref_row", rows["_ref_row"].to_numpy())
+        con.register("_reference_scores", scores)
+        try:  # _partition from the staged reference, typed as there (the range prunes its scan)
+            select = (f"SELECT r._partition, s.* EXCLUDE (_ref_row) FROM _reference_scores s JOIN {REFERENCE} r "
+                      "USING (_ref_row) WHERE r._ref_row >= ? AND r._ref_row < ?")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {REFERENCE_SCORES} AS {select}" if first == 1
+                        else f"INSERT INTO {REFERENCE_SCORES} {select}", span)
+        finally:
+            con.unregister("_reference_scores")
 
 
 def stage_window(

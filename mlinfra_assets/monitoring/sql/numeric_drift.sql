@@ -10,7 +10,8 @@
 -- one bin per value); NULL is a bin too (-1); shares floored at $eps. With k = the number of
 -- cuts <= value, the bin is 2k - 1 when value is the k-th cut and 2k otherwise; a bucket
 -- taken whole with several values holds no cut, so its bin is 2 * (cuts in lower buckets).
--- KS: max |F_ref - F_cur| over the points (NULLs left out); exact, see numeric_special.sql.
+-- KS: max |F_ref - F_cur| over the points (NULLs left out); exact, see numeric_special.sql and
+-- the ks CTE.
 WITH stats AS (
     SELECT feature, n, n_values, cuts,
            list_transform(cuts, lambda x: CAST(greatest(-1, least($buckets, floor((x - lo) * inv))) AS INTEGER)) AS cut_buckets
@@ -82,26 +83,38 @@ psi AS (
         LEFT JOIN ref_bins rb USING (feature, bin)
     ) GROUP BY ALL
 ),
-points AS (
-    SELECT _partition, feature, b, value, sum(cr) AS cr, sum(cc) AS cc
-    FROM (
-        SELECT n._partition, r.feature, r.b, r.value, r.c AS cr, 0 AS cc
-        FROM ref_points r JOIN cur_n n USING (feature)
-        UNION ALL
-        SELECT _partition, feature, b, value, 0 AS cr, c AS cc FROM cur_points
-    ) GROUP BY ALL
+keys AS (  -- every point of either side, ranked in value order per feature: once, not per partition
+    SELECT feature, b, v, dense_rank() OVER (PARTITION BY feature ORDER BY b, v) AS r
+    FROM (SELECT feature, b, coalesce(value, 0) AS v FROM ref_points
+          UNION SELECT feature, b, coalesce(value, 0) AS v FROM cur_points)
+),
+ref_cdf AS (  -- the reference's count up to and including each of its points
+    SELECT k.feature, k.r, sum(p.c) OVER (PARTITION BY k.feature ORDER BY k.r) AS cum
+    FROM (SELECT feature, b, coalesce(value, 0) AS v, sum(c) AS c FROM ref_points GROUP BY ALL) p
+    JOIN keys k USING (feature, b, v)
+),
+cur_cdf AS (
+    SELECT p._partition, p.feature, k.r, p.c,
+           sum(p.c) OVER (PARTITION BY p._partition, p.feature ORDER BY k.r) AS cum
+    FROM (SELECT _partition, feature, b, coalesce(value, 0) AS v, sum(c) AS c FROM cur_points GROUP BY ALL) p
+    JOIN keys k USING (feature, b, v)
 ),
 ks AS (
-    SELECT _partition, feature, max(abs(fr - fc)) AS ks_stat
-    FROM (
-        SELECT p._partition, p.feature,
-               sum(p.cr) OVER w / s.n_values AS fr,
-               sum(p.cc) OVER w / cn.n_values AS fc
-        FROM points p JOIN stats s USING (feature) JOIN cur_n cn USING (_partition, feature)
-        WHERE cn.n_values > 0 AND s.n_values > 0
-        WINDOW w AS (PARTITION BY p._partition, p.feature ORDER BY p.b, p.value
-                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-    ) GROUP BY ALL
+    -- Between two consecutive current points F_cur is constant and F_ref only grows, so
+    -- |F_ref - F_cur| peaks at an end: just after a current point (both CDFs there) or just
+    -- before one (F_ref before it, F_cur after the previous one); before the first point F_cur is
+    -- 0, after the last 1, both covered. F_ref at a rank: the reference's count at its last point
+    -- at or before it (ASOF), not a join of every reference point with every partition.
+    SELECT c._partition, c.feature,
+           max(greatest(abs(coalesce(ra.cum, 0) / s.n_values - c.cum / cn.n_values),
+                        abs(coalesce(rb.cum, 0) / s.n_values - (c.cum - c.c) / cn.n_values))) AS ks_stat
+    FROM cur_cdf c
+    JOIN stats s USING (feature)
+    JOIN cur_n cn USING (_partition, feature)
+    ASOF LEFT JOIN ref_cdf ra ON ra.feature = c.feature AND c.r >= ra.r
+    ASOF LEFT JOIN ref_cdf rb ON rb.feature = c.feature AND c.r - 1 >= rb.r
+    WHERE cn.n_values > 0 AND s.n_values > 0
+    GROUP BY ALL
 )
 SELECT cn._partition, cn.feature, psi.psi, ks.ks_stat,
        s.n AS reference_rows, cn.n AS current_rows,

@@ -15,32 +15,36 @@ cur_n AS (
     SELECT _partition, feature, coalesce(sum(c) FILTER (WHERE b IS NOT NULL), 0) AS m
     FROM drift_num_cur_hist GROUP BY ALL
 ),
-grid AS (
-    SELECT n._partition, h.feature, h.b
-    FROM drift_num_ref_hist h JOIN cur_n n USING (feature) WHERE h.b IS NOT NULL
-    UNION
-    SELECT _partition, feature, b FROM drift_num_cur_hist WHERE b IS NOT NULL
+ref_cdf AS (
+    SELECT feature, b, sum(c) OVER (PARTITION BY feature ORDER BY b) AS cum
+    FROM drift_num_ref_hist WHERE b IS NOT NULL
 ),
-cdf AS (
-    SELECT g._partition, g.feature, g.b,
-           sum(coalesce(r.c, 0)) OVER w / s.n_values AS fr,
-           sum(coalesce(h.c, 0)) OVER w / n.m AS fc
-    FROM grid g
-    JOIN drift_num_stats s ON s.feature = g.feature
-    JOIN cur_n n ON n._partition = g._partition AND n.feature = g.feature
-    LEFT JOIN drift_num_ref_hist r ON r.feature = g.feature AND r.b = g.b
-    LEFT JOIN drift_num_cur_hist h
-        ON h._partition = g._partition AND h.feature = g.feature AND h.b = g.b
+cur_cdf AS (
+    SELECT _partition, feature, b, c, sum(c) OVER (PARTITION BY _partition, feature ORDER BY b) AS cum
+    FROM drift_num_cur_hist WHERE b IS NOT NULL
+),
+-- Between two buckets the current side occupies F_cur stays put and F_ref only grows, so the
+-- buckets only the reference occupies neither hold the lower bound's maximum (it is at an
+-- end: the current bucket after them, or the one before) nor can their bound exceed it
+-- (|F_ref - F_cur| at both of their ends is at most the lower bound). Only the current side's
+-- buckets are read per partition, with F_ref after and just before each (ASOF on the
+-- reference's CDF): not every reference bucket once per partition.
+at_cur AS (
+    SELECT h._partition, h.feature, h.b,
+           coalesce(ra.cum, 0) / s.n_values AS fr, h.cum / n.m AS fc,
+           coalesce(rb.cum, 0) / s.n_values AS fr_before, (h.cum - h.c) / n.m AS fc_before
+    FROM cur_cdf h
+    JOIN drift_num_stats s ON s.feature = h.feature
+    JOIN cur_n n ON n._partition = h._partition AND n.feature = h.feature
+    ASOF LEFT JOIN ref_cdf ra ON ra.feature = h.feature AND h.b >= ra.b
+    ASOF LEFT JOIN ref_cdf rb ON rb.feature = h.feature AND h.b - 1 >= rb.b
     WHERE s.n_values > 0 AND n.m > 0
-    WINDOW w AS (PARTITION BY g._partition, g.feature ORDER BY g.b
-                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 ),
 bounds AS (
     SELECT feature, b,
-           greatest(fr - coalesce(lag(fc) OVER w, 0), fc - coalesce(lag(fr) OVER w, 0)) AS bound,
-           max(abs(fr - fc)) OVER (PARTITION BY _partition, feature) AS lower_bound
-    FROM cdf
-    WINDOW w AS (PARTITION BY _partition, feature ORDER BY b)
+           greatest(fr - fc_before, fc - fr_before) AS bound,
+           max(greatest(abs(fr - fc), abs(fr_before - fc_before))) OVER (PARTITION BY _partition, feature) AS lower_bound
+    FROM at_cur
 ),
 candidates AS (
     SELECT feature, b FROM bounds WHERE bound > lower_bound - 1e-12
