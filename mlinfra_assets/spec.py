@@ -172,11 +172,21 @@ class ActiveLearning(BaseModel):
     # uncertainty / margin / entropy (modAL.uncertainty), ranked_batch (modAL.batch),
     # committee (modAL.disagreement), random (the baseline)
     strategy: Literal["uncertainty", "margin", "entropy", "ranked_batch", "committee", "random"] = "uncertainty"
+    # a batch is `batch_share` of the eligible pool, at least `batch_size` and at most
+    # `max_batch_size` rows (batch_share 0: always batch_size), so that a larger warehouse
+    # does not train from the same few hundred answers
     batch_size: int = Field(300, ge=1, le=100_000)
+    batch_share: float = Field(0.001, ge=0.0, le=1.0)
+    max_batch_size: int = Field(5_000, ge=1, le=100_000)
     seed_confidence: float = 0.95
     committee_size: int = Field(5, ge=2, le=20)
     # a bigger pool is scored on a seeded uniform sample of about this many rows (new each batch)
     max_pool_rows: int = Field(5_000_000, ge=1)
+
+    def batch_rows(self, eligible: int) -> int:
+        """Rows to queue from a pool of `eligible` rows: the pool's `batch_share`, within
+        [batch_size, max(batch_size, max_batch_size)]."""
+        return min(max(self.batch_size, round(self.batch_share * eligible)), max(self.batch_size, self.max_batch_size))
 
 
 SYNTHESIZERS = ("gaussian_copula", "ctgan", "tvae", "copula_gan")

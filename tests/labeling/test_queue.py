@@ -113,3 +113,23 @@ def test_a_pool_over_max_pool_rows_is_a_uniform_sample_not_its_first_rows(resour
     queued = {r[0] for r in sql(resources, "SELECT row_id FROM labeling.annotation_queue")}
     first = set(ids[:1500])
     assert len(queued - first) > 0.5 * len(queued)
+
+
+def test_the_batch_grows_with_the_pool_within_its_bounds(resources):
+    al = labeling_spec().active_learning
+    # defaults: 0.1% of the pool, at least 300, at most 5,000 rows
+    assert [al.batch_rows(n) for n in (5_000, 200_000, 1_000_000, 10_000_000)] == [300, 300, 1_000, 5_000]
+    al.batch_share = 0
+    assert al.batch_rows(10_000_000) == al.batch_size  # share 0: the fixed batch of old
+
+    spec = labeling_spec()
+    spec.active_learning.batch_size, spec.active_learning.batch_share = 50, 0.05
+    meta = metadata(run_assets(spec, resources, selection=[*WEAK, keys.ANNOTATION_QUEUE]), keys.ANNOTATION_QUEUE)
+    eligible = meta["eligible_pool_rows"]
+    assert eligible > 5_000 and meta["batch_rows"] == round(0.05 * eligible)
+    assert meta["batch_size_rule"] == f"{round(0.05 * eligible):,} rows: batch_share 0.05 of {eligible:,} eligible rows = {round(0.05 * eligible):,}"
+    assert sql(resources, "SELECT count(*) FROM labeling.annotation_queue") == [(meta["batch_rows"],)]
+
+    spec.active_learning.max_batch_size = 120  # another setting is another batch, capped
+    meta = metadata(run_assets(spec, resources, selection=[keys.ANNOTATION_QUEUE]), keys.ANNOTATION_QUEUE)
+    assert meta["batch_rows"] == 120 and meta["batch_size_rule"].endswith("capped at 120 (max_batch_size)")

@@ -55,7 +55,8 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
             weak_version = con.execute("SELECT any_value(label_model_version) FROM labeling.weak_labels").fetchall()[0][0]
             has_gold = _exists(con, "labeling.gold_labels")
             gold_fp = con.execute(load_sql("gold_fingerprint")).fetchall()[0] if has_gold else (0, 0)
-            key = f"{weak_version}|{gold_fp}|{al.strategy}|{al.batch_size}|{al.seed_confidence}|{seed}"
+            size_key = al.batch_size if al.batch_share == 0 else f"{al.batch_size}:{al.batch_share}:{al.max_batch_size}"
+            key = f"{weak_version}|{gold_fp}|{al.strategy}|{size_key}|{al.seed_confidence}|{seed}"
             batch_id = "b-" + hashlib.sha1(key.encode()).hexdigest()[:12]
             done = con.execute("SELECT count(*) FROM labeling.annotation_queue WHERE batch_id = ?", [batch_id]).fetchall()[0][0]
             result, started = None, time.monotonic()
@@ -70,7 +71,7 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
                 pool_sql = con.sql(pool, params=[int(batch_id[2:10], 16), keep])
                 reader = pool_sql.to_arrow_reader(active.CHUNK_ROWS)
                 chunks = (b.to_pandas() for b in reader)
-                result = active.query_batch(spec, seed_rows, chunks, al.batch_size, al.strategy, seed)
+                result = active.query_batch(spec, seed_rows, chunks, al.batch_rows(eligible), al.strategy, seed)
                 with transaction(con, _batch=result.batch):
                     con.execute(
                         load_sql("queue_insert"),
@@ -92,8 +93,10 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
             **export,
         }
         if result is not None:
-            metadata |= _query_metadata(result, query_s) | {"eligible_pool_rows": eligible,
-                                                            "pool_sampled": keep < POOL_BUCKETS}
+            metadata |= _query_metadata(result, query_s) | {
+                "eligible_pool_rows": eligible, "pool_sampled": keep < POOL_BUCKETS,
+                "batch_size_rule": _batch_rule(al, eligible),
+            }
             context.log.info(f"queued {len(result.batch)} rows as {batch_id} ({result.strategy})")
             if result.unseeded:
                 context.log.warning(
@@ -113,6 +116,18 @@ def build_annotation_queue(spec: DatasetSpec) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata=metadata)
 
     return annotation_queue
+
+
+def _batch_rule(al, eligible: int) -> str:  # noqa: ANN001 - spec.ActiveLearning
+    """Why the batch has its size, in the spec's words."""
+    rows = al.batch_rows(eligible)
+    if al.batch_share == 0:
+        return f"{rows:,} rows: active_learning.batch_size (batch_share 0)"
+    share = round(al.batch_share * eligible)
+    bound = ("" if rows == share else
+             f", raised to batch_size {rows:,}" if rows > share else
+             f", capped at {rows:,} (max_batch_size)")
+    return f"{rows:,} rows: batch_share {al.batch_share:g} of {eligible:,} eligible rows = {share:,}{bound}"
 
 
 def pool_keep(eligible: int, max_rows: int) -> int:
