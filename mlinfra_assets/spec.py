@@ -63,6 +63,9 @@ class Source(BaseModel):
     start_date: date | None = None
     end_date: date | None = None
     cadence: Literal["hourly", "daily", "weekly", "monthly"] = "daily"
+    # a window of time partitions is read, validated and landed in runs of whole partitions of
+    # about this many source rows each (memory is one run's; each run is its own transaction)
+    ingest_chunk_rows: int = Field(1_000_000, ge=1)
 
     @field_validator("name")
     @classmethod

@@ -2,7 +2,11 @@
 
 A window is a range of time partitions (a timestamp column) or of batches (none). The
 window's previous rows are replaced in one transaction, so a re-run of a partition replaces
-it (nothing duplicated) and a crash leaves the previous version in place. Every source row
+it (nothing duplicated) and a crash leaves the previous version in place. A window of time
+partitions holding more than `source.ingest_chunk_rows` source rows is ingested in runs of
+whole partitions of about that many rows, one transaction each (memory stays that of one run:
+a 10M-row backfill never becomes one frame); an id repeated across runs lands once, the later
+row is quarantined as a duplicate, as when the partitions are ingested one by one. Every source row
 ends in exactly one place: `raw.<table>` or `raw.quarantine` (with the reasons). Rows that
 belong to no time partition are quarantined with `_partition` NULL and refreshed by every
 ingest run.
@@ -23,8 +27,8 @@ import pandas as pd
 from mlinfra_assets.resources import transaction
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.warehouse.partitions import Window, partition_type
-from mlinfra_assets.warehouse.quality import Validation, validate
-from mlinfra_assets.warehouse.read import TYPE_ERRORS, SourceWindow, read_batch, read_window
+from mlinfra_assets.warehouse.quality import ExpectationOutcome, Validation, validate
+from mlinfra_assets.warehouse.read import TYPE_ERRORS, SourceWindow, read_batch, read_window, typed_source
 from mlinfra_assets.warehouse.source import FILE, is_glob, source_files
 
 MANIFEST = "raw.batches"
@@ -184,7 +188,71 @@ def _record_file(record: str) -> str | None:
 
 def ingest_window(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window: Window) -> IngestResult:
     """Validate the window's rows with the spec's suite and land them: good rows to raw,
-    failing rows to raw.quarantine with the expectations they failed."""
+    failing rows to raw.quarantine with the expectations they failed; in runs of whole
+    partitions of about `source.ingest_chunk_rows` rows (`chunks`)."""
+    parts = chunks(con, spec, window)
+    results = [_ingest(con, spec, part) for part in parts]
+    return results[0] if len(results) == 1 else _merged(results)
+
+
+def chunks(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window: Window) -> list[Window]:
+    """The window as runs of consecutive partitions of about `source.ingest_chunk_rows` source
+    rows each (counted in SQL); the window itself when it fits, or without a timestamp."""
+    from mlinfra_assets.warehouse.partitions import window_for
+
+    if not spec.has_timestamp or len(window.keys) == 1:
+        return [window]
+    counts = _partition_counts(con, spec, window)
+    limit = spec.source.ingest_chunk_rows
+    if sum(counts) <= limit:
+        return [window]
+    out, keys, rows = [], [], 0
+    for key, n in zip(window.keys, counts, strict=True):
+        if keys and rows + n > limit:
+            out.append(window_for(spec, keys))
+            keys, rows = [], 0
+        keys.append(key)
+        rows += n
+    out.append(window_for(spec, keys))
+    return out
+
+
+def _partition_counts(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window: Window) -> list[int]:
+    """Source rows of each partition of the window, in the window's order (one SQL count)."""
+    typed, params = typed_source(con, spec)
+    ts = spec.timestamp_column
+    bounds = pd.DataFrame({"i": range(len(window.keys)),
+                           "s": pd.to_datetime(pd.Series(window.starts)).dt.tz_localize(None),
+                           "e": pd.to_datetime(pd.Series(window.ends)).dt.tz_localize(None)})
+    con.register("_ingest_bounds", bounds)
+    try:
+        found = dict(con.execute(
+            f"SELECT b.i, count(*) FROM (SELECT {ts} AS t FROM ({typed}) WHERE {ts} >= ? AND {ts} < ?) AS r "
+            "JOIN _ingest_bounds AS b ON r.t >= b.s AND r.t < b.e GROUP BY b.i",
+            [*params, bounds["s"].iloc[0].to_pydatetime(), bounds["e"].iloc[-1].to_pydatetime()],
+        ).fetchall())
+    finally:
+        con.unregister("_ingest_bounds")
+    return [int(found.get(i, 0)) for i in range(len(window.keys))]
+
+
+def _merged(results: list[IngestResult]) -> IngestResult:
+    """One result for a window ingested in runs: counts summed, each expectation failed where
+    it failed in a run (its unexpected rows summed); the rows of no partition are those of the
+    last run (every run reads and replaces the same ones)."""
+    outcomes: dict[tuple[str, str | None], ExpectationOutcome] = {}
+    for result in results:
+        for o in result.validation.outcomes:
+            was = outcomes.get((o.expectation, o.column))
+            outcomes[(o.expectation, o.column)] = o if was is None else ExpectationOutcome(
+                o.expectation, o.column, was.success and o.success, was.unexpected_count + o.unexpected_count)
+    validation = Validation(rows=sum(r.validation.rows for r in results), outcomes=list(outcomes.values()))
+    return IngestResult(sum(r.rows_in for r in results), sum(r.rows_landed for r in results),
+                        sum(r.rows_quarantined for r in results), results[-1].rows_outside, validation)
+
+
+def _ingest(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window: Window) -> IngestResult:
+    """One run of `ingest_window`: the window's rows in one frame and one transaction."""
     plan = None if spec.has_timestamp else plan_batches(con, spec, window)
     read = _time_rows(con, spec, window) if plan is None else _batch_rows(con, spec, window, plan)
     df = read.rows

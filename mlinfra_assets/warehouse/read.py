@@ -87,7 +87,7 @@ def _select(spec: DatasetSpec, types: dict[str, str]) -> tuple[str, str]:
     return ", ".join(exprs), errors
 
 
-def _typed_source(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> tuple[str, list]:
+def typed_source(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> tuple[str, list]:
     """SQL of the source's rows typed per the spec (plus TYPE_ERRORS and _file), and its parameters."""
     types = _describe(con, spec)
     from_clause, params = source_select(spec, files=True)
@@ -101,7 +101,7 @@ def read_batch(
     """The source rows a batch takes, typed per the spec: those of `where` (SQL over the typed
     columns, with its parameters). `files`: the batch's files (their unparseable CSV lines
     are the batch's too), or None for a table or a single file read whole."""
-    typed, source_params = _typed_source(con, spec)
+    typed, source_params = typed_source(con, spec)
     rows = con.execute(
         f"SELECT * FROM ({typed}) WHERE {where} ORDER BY {spec.id_column}", [*source_params, *params]
     ).df()
@@ -115,7 +115,7 @@ def read_window(
     con: duckdb.DuckDBPyConnection, spec: DatasetSpec, start: datetime, end: datetime
 ) -> SourceWindow:
     """The window's rows [start, end) typed per the spec, and the rows of no partition."""
-    typed, params = _typed_source(con, spec)
+    typed, params = typed_source(con, spec)
     ts, rid = spec.timestamp_column, spec.id_column
     rows = con.execute(
         f"SELECT * FROM ({typed}) WHERE {ts} >= ? AND {ts} < ? ORDER BY {ts}, {rid}",
