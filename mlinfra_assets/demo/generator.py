@@ -15,7 +15,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from mlinfra_assets.resources import replace_table_from_df
+from mlinfra_assets.resources import replace_table_from_df, transaction
 from mlinfra_assets.spec import DatasetSpec
 
 CATEGORIES = np.array(
@@ -45,12 +45,23 @@ def demo_rows(spec: DatasetSpec) -> int:
     return int(os.environ.get("MLINFRA_DEMO_ROWS", spec.demo.rows))
 
 
+GENERATE_CHUNK_ROWS = 2_000_000  # above this many rows the demo is generated and written in day ranges
+
+
 def generate(spec: DatasetSpec, rows: int | None = None) -> DemoTables:
     """Generate the demo tables in memory (vectorized numpy, ~1 s per million rows)."""
+    n = rows or demo_rows(spec)
+    rng, start, days, customers, merchants, merch_cat = _population(spec, n)
+    transactions, labels = _transactions(spec, rng, n, 0, days, 1, start, customers, merch_cat)
+    return DemoTables(customers, merchants, transactions, labels)
+
+
+def _population(spec: DatasetSpec, n: int):  # noqa: ANN202 - (rng, start, days, customers, merchants, categories)
+    """The seeded generator, the first day, the number of days, customers and merchants (with
+    each merchant's category index) of a demo of `n` rows."""
     if spec.demo is None:
         raise ValueError("the spec has no `demo:` section: this dataset is not the built-in demo")
     demo = spec.demo
-    n = rows or demo_rows(spec)
     rng = np.random.default_rng(demo.seed)
     start = datetime.combine(spec.source.start_date, datetime.min.time())
     end = spec.source.end_date or (spec.source.start_date + timedelta(days=30))
@@ -77,12 +88,19 @@ def generate(spec: DatasetSpec, rows: int | None = None) -> DemoTables:
             "merchant_category": CATEGORIES[merch_cat],
         }
     )
+    return rng, start, days, customers, merchants, merch_cat
 
+
+def _transactions(spec: DatasetSpec, rng: np.random.Generator, n: int, first_day: int, last_day: int, first_id: int,
+                  start: datetime, customers: pd.DataFrame, merch_cat: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`n` transactions on days [first_day, last_day), ids from `first_id`, and their labels."""
+    demo = spec.demo
+    n_cust, n_merch = len(customers), len(merch_cat)
     # transactions: who, where, when
     cust = np.minimum(rng.zipf(1.3, n) - 1, n_cust - 1) if n_cust < 100 else rng.integers(0, n_cust, n)
     merch = rng.integers(0, n_merch, n)
     cat = merch_cat[merch]
-    day = np.sort(rng.integers(0, days, n))
+    day = np.sort(rng.integers(first_day, last_day, n))
     hour = rng.choice(24, size=n, p=HOUR_WEIGHTS / HOUR_WEIGHTS.sum())
     seconds = rng.integers(0, 3600, n)
     ts = (
@@ -139,7 +157,7 @@ def generate(spec: DatasetSpec, rows: int | None = None) -> DemoTables:
     avg = customers["avg_amount"].to_numpy()[cust]
     transactions = pd.DataFrame(
         {
-            "txn_id": np.arange(1, n + 1, dtype=np.int64),
+            "txn_id": np.arange(first_id, first_id + n, dtype=np.int64),
             "ts": ts.astype("datetime64[us]"),
             "customer_id": cust.astype(np.int64),
             "merchant_id": merch.astype(np.int64),
@@ -157,7 +175,7 @@ def generate(spec: DatasetSpec, rows: int | None = None) -> DemoTables:
         }
     )
     labels = pd.DataFrame({"txn_id": transactions["txn_id"], "label": fraud.astype(np.int64)})
-    return DemoTables(customers, merchants, transactions, labels)
+    return transactions, labels
 
 
 def _calibrate(logit: np.ndarray, rate: float) -> np.ndarray:
@@ -172,6 +190,46 @@ def _calibrate(logit: np.ndarray, rate: float) -> np.ndarray:
     p = 1 / (1 + np.exp(-(logit + lo)))
     draw = np.random.default_rng(int(abs(logit[:10].sum() * 1000)) % 2**32).random(len(p))
     return draw < p
+
+
+def write_demo(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, chunk_rows: int = GENERATE_CHUNK_ROWS
+               ) -> tuple[dict[str, int], float]:
+    """Generate the demo into the warehouse: (rows per table, positive rate). Up to `chunk_rows`
+    rows it is `generate` then `write`; above, the transactions are generated and appended in
+    ranges of whole days of about `chunk_rows` rows (each range seeded from the demo's seed and
+    its number), all in one transaction, so memory stays that of one range at any size."""
+    n = demo_rows(spec)
+    if n <= chunk_rows:
+        tables = generate(spec, n)
+        return write(con, tables), float(tables.labels["label"].mean())
+    rng, start, days, customers, merchants, merch_cat = _population(spec, n)
+    ranges = -(-n // chunk_rows)
+    edges = np.linspace(0, days, min(ranges, days) + 1).round().astype(int)
+    sizes = rng.multinomial(n, np.diff(edges) / days)
+    positives, first_id = 0, 1
+    with transaction(con, _demo_customers=customers, _demo_merchants=merchants):
+        con.execute("CREATE SCHEMA IF NOT EXISTS source")
+        con.execute("CREATE SCHEMA IF NOT EXISTS oracle")
+        con.execute("CREATE OR REPLACE TABLE source.customers AS SELECT * FROM _demo_customers")
+        con.execute("CREATE OR REPLACE TABLE source.merchants AS SELECT * FROM _demo_merchants")
+        counts = {"source.customers": len(customers), "source.merchants": len(merchants)}
+        for part, (lo, hi, size) in enumerate(zip(edges[:-1], edges[1:], sizes, strict=True)):
+            part_rng = np.random.default_rng([spec.demo.seed, part])
+            transactions, labels = _transactions(spec, part_rng, int(size), int(lo), int(hi), first_id, start,
+                                                 customers, merch_cat)
+            for table, frame in (("source.transactions", transactions), ("oracle.labels", labels)):
+                con.register("_demo_part", frame)
+                try:
+                    if part == 0:
+                        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _demo_part")
+                    else:
+                        con.execute(f"INSERT INTO {table} SELECT * FROM _demo_part")
+                finally:
+                    con.unregister("_demo_part")
+            positives += int(labels["label"].sum())
+            first_id += int(size)
+    counts["source.transactions"] = counts["oracle.labels"] = n
+    return counts, positives / n
 
 
 def write(con: duckdb.DuckDBPyConnection, tables: DemoTables) -> dict[str, int]:

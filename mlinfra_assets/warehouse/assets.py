@@ -40,10 +40,8 @@ def build_demo_source(spec: DatasetSpec) -> dg.AssetsDefinition:
     @round_figures
     def demo_warehouse(context: dg.AssetExecutionContext, warehouse: Warehouse):
         """Generate the demo warehouse (deterministic; MLINFRA_DEMO_ROWS sets its size)."""
-        tables = demo.generate(spec)
         with warehouse.connect() as con:
-            counts = demo.write(con, tables)
-        fraud_rate = float(tables.labels["label"].mean())
+            counts, fraud_rate = demo.write_demo(con, spec)
         context.log.info(f"demo warehouse: {counts}")
         yield dg.MaterializeResult(
             asset_key=keys.source_key(spec),
