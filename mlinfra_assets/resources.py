@@ -37,7 +37,7 @@ class Warehouse(dg.ConfigurableResource):
     path: str
     lock_timeout_s: float = 120.0
     threads: int = 2
-    memory_limit: str = "4GB"
+    memory_limit: str = "3GB"
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -42,7 +42,7 @@ def warehouse_path(root: Path, env: Mapping[str, str]) -> str:
 @contextmanager
 def open_duckdb(
     path: str | os.PathLike[str], read_only: bool = False, lock_timeout_s: float = 120.0,
-    threads: int = 2, memory_limit: str = "4GB",
+    threads: int = 2, memory_limit: str = "3GB",
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the warehouse file `path`, closed when the block ends.
 
