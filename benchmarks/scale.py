@@ -1,5 +1,6 @@
 """`mlinfra run` of the demo at several sizes: wall time, peak RSS of the whole process tree, rows/s
-and each stage's seconds, with the log-log slopes (issue 19's yardstick; its targets below).
+and each stage's seconds, with the log-log slopes (issue 19's yardstick; its targets below), and
+what the run bought: the champion's holdout F1 / PR-AUC and the active-learning batch it queued.
 
 Each size runs as a child process (`python -m mlinfra_assets.cli run --data-dir <tmp>`, the demo
 at MLINFRA_DEMO_ROWS rows) in a fresh data folder; the tree's resident memory (the child and
@@ -13,6 +14,7 @@ same for memory between consecutive sizes (1 = linear; memory should stay under 
 
 import argparse
 import datetime
+import json
 import math
 import os
 import platform
@@ -74,6 +76,7 @@ def run(rows: int) -> dict:
         proc.wait()
         seconds = time.monotonic() - start
         sampler.join()
+        model = champion_figures(Path(tmp) / "data", env) if proc.returncode == 0 else {}
     if proc.returncode != 0:
         raise SystemExit(f"mlinfra run at {rows:,} rows failed ({proc.returncode}):\n{output[-3000:]}")
     stages: dict[str, float] = {}
@@ -81,7 +84,20 @@ def run(rows: int) -> dict:
         if m := STEP.match(line):
             stage = m.group(1).split("/")[0].split("_")[0]
             stages[stage] = stages.get(stage, 0.0) + float(m.group(2))
-    return {"rows": rows, "seconds": seconds, "peak_gib": peak[0] / 2**30, "rows_per_s": rows / seconds, **stages}
+    return {"rows": rows, "seconds": seconds, "peak_gib": peak[0] / 2**30, "rows_per_s": rows / seconds, **stages,
+            **model}
+
+
+def champion_figures(data_dir: Path, env: dict[str, str]) -> dict:
+    """The champion's holdout F1 and PR-AUC and the annotations it learned from (`mlinfra
+    status --json` of the run's data folder): what the time and memory bought."""
+    done = subprocess.run([sys.executable, "-m", "mlinfra_assets.cli", "status", "--json", "--data-dir", str(data_dir)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    state = json.loads(done.stdout)
+    evaluation = state["champion"]["evaluation"]
+    queue = (state["stages"]["labeling"]["assets"].get("labeling/annotation_queue") or {}).get("metadata", {})
+    return {"champion_f1": evaluation.get("f1"), "champion_pr_auc": evaluation.get("pr_auc"),
+            "holdout_rows": evaluation.get("holdout_rows"), "queued_rows": queue.get("batch_rows")}
 
 
 def verdict(r: dict) -> str:
