@@ -48,32 +48,30 @@ def build_predictions(spec: DatasetSpec) -> dg.AssetsDefinition:
         window's rows."""
         pw = window_of(spec, context)
         model = scoring.load_champion(mlflow, spec)
-        with warehouse.connect(read_only=True) as con:
-            rows = scoring.read_window(con, spec, pw.start, pw.end)
-        if rows.empty:
+        with warehouse.connect() as con:
+            scored = scoring.score_window(con, spec, model, pw.start, pw.end,
+                                          datetime.now(UTC).replace(tzinfo=None), pw.key_of)
+            total = con.execute(f"SELECT count(*) FROM {scoring.TABLE}").fetchall()[0][0]
+        if scored.rows == 0:
             raise ValueError(
                 f"{spec.raw_table} has no rows in {pw.label}: materialize raw/{spec.source.name} "
                 "for these partitions first"
             )
-        scored = scoring.score(model, spec, rows, datetime.now(UTC).replace(tzinfo=None))
-        with warehouse.connect() as con:
-            scoring.replace_window(con, spec, pw.start, pw.end, scored)
-            total = con.execute(f"SELECT count(*) FROM {scoring.TABLE}").fetchall()[0][0]
-        per_partition = scoring.summary(scored, spec, pw.key_of)
-        confidence = scoring.confidence(scored, spec)
-        context.log.info(f"scored {len(scored)} rows of {pw.label} with version {model.version}")
-        shown = scored[positive].to_numpy() if binary else confidence
+        per_partition = scored.per_partition
+        context.log.info(f"scored {scored.rows} rows of {pw.label} with version {model.version}")
+        shown = scored.shown
         title = positive if binary else "probability of the predicted class"
+        rows = per_partition["rows"].to_numpy()
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": int(total),
-                "rows_in_window": len(scored),
-                "mean_confidence": float(np.mean(confidence)),
-                "predicted_shares": dg.MetadataValue.json(scoring.predicted_shares(scored, spec)),
+                "rows_in_window": scored.rows,
+                "mean_confidence": scored.mean_confidence,
+                "predicted_shares": dg.MetadataValue.json(scored.predicted_shares),
                 **(
                     {
-                        "mean_score": float(scored[positive].mean()),
-                        "positive_rate": float((scored[scoring.PREDICTION] == spec.positive_index).mean()),
+                        "mean_score": float(np.average(per_partition["mean_score"], weights=rows)),
+                        "positive_rate": float(np.average(per_partition["positive_rate"], weights=rows)),
                     }
                     if binary
                     else {}

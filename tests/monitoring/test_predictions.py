@@ -189,3 +189,28 @@ def test_the_reference_is_the_window_the_champion_recorded(scored):
     assert set(rows["kind"]) >= {"prediction"}
     assert metadata["reference_rows"].value == days
     assert metadata["reference"].value == f"the partitions champion v{version} was trained on, 2026-01-01 .. 2026-01-05"
+
+
+def test_a_window_scored_in_batches_is_the_window_scored_at_once(scored):
+    """score_window streams the raw rows in Arrow batches: the same rows, probabilities, summary
+    and shares as one frame scored whole."""
+    from datetime import date, datetime
+
+    import pandas as pd
+
+    from mlinfra_assets.monitoring import scoring
+
+    spec, resources, _, _ = scored
+    model = scoring.load_champion(resources["mlflow"], spec)
+    start, end, at = date(2026, 1, 20), date(2026, 2, 1), datetime(2026, 2, 1, 12)
+    with resources["warehouse"].connect() as con:
+        whole = scoring.score(model, spec, scoring.read_window(con, spec, start, end), at)
+        batched = scoring.score_window(con, spec, model, start, end, at, table="monitoring.batched", batch_rows=700)
+        table = con.execute("SELECT * FROM monitoring.batched ORDER BY _row_id").df()
+    assert len(whole) > 3 * 700 and batched.rows == len(whole) == len(table) == len(batched.shown)
+    expected = whole.sort_values("_row_id").reset_index(drop=True)
+    columns = ["_row_id", *spec.prob_columns, *spec.calibrated_columns, "_prediction", "_model_version"]
+    pd.testing.assert_frame_equal(table[columns], expected[columns], check_dtype=False)
+    pd.testing.assert_frame_equal(batched.per_partition, scoring.summary(whole, spec), check_dtype=False)
+    assert batched.predicted_shares == scoring.predicted_shares(whole, spec)
+    assert batched.mean_confidence == pytest.approx(scoring.confidence(whole, spec).mean())
