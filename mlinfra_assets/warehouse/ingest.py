@@ -28,7 +28,13 @@ from mlinfra_assets.resources import transaction
 from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.warehouse.partitions import Window, partition_type
 from mlinfra_assets.warehouse.quality import ExpectationOutcome, Validation, validate
-from mlinfra_assets.warehouse.read import TYPE_ERRORS, SourceWindow, read_batch, read_window, typed_source
+from mlinfra_assets.warehouse.read import (
+    TYPE_ERRORS,
+    SourceWindow,
+    read_batch,
+    read_window,
+    typed_source,
+)
 from mlinfra_assets.warehouse.source import FILE, is_glob, source_files
 
 MANIFEST = "raw.batches"
