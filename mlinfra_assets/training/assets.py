@@ -144,6 +144,7 @@ def build_model(spec: DatasetSpec) -> dg.AssetsDefinition:
                 **({"calibration_brier": dg.MetadataValue.json(cal.brier)} if cal.brier else {}),
                 "validation_per_class": df_markdown(per_class),
                 "training_rows": result.train_rows,
+                "epoch_samples": result.epoch_samples,
                 **({"weak_rows_used": result.weak.used, "weak_rows_reason": result.weak.reason,
                     "choice_with_weak": _figure(result.weak.with_weak, "not compared"),
                     "choice_gold_only": _figure(result.weak.gold_only, "not compared")}

@@ -117,6 +117,7 @@ def log_training(
             {"best_val_f1": result.best_val_f1, f"best_val_{result.metric}": result.best_val_metric,
              "best_epoch": result.best_epoch, "epochs_run": len(result.history),
              "training_rows": result.train_rows, "validation_rows": result.val_rows,
+             "epoch_samples": result.epoch_samples,
              "train_seconds": result.seconds, "samples_per_s": result.samples_per_s,
              "decision_shift": result.decision_shift,
              **({f"choice_{result.metric}_with_weak": result.weak.with_weak,

@@ -43,6 +43,7 @@ class TrainConfig:
     synthetic_max_share: float = 0.2  # most of a class's mass synthetic rows may carry (1.0: no cap)
     mixup: float = 0.0  # alpha of mixup's Beta(alpha, alpha) blend of row pairs; 0: off
     min_steps: int = 100  # optimizer steps per epoch at least: a small set is passed several times
+    epoch_rows: int = 0  # an epoch draws at most this many rows (a fresh sample each epoch); 0: all of them
     validation_share: float = 0.5  # share of the gold rows that validate (the rest trains) ...
     max_validation: int = 5000  # ... at most this many
     min_gold_validation: int = 100
@@ -75,7 +76,7 @@ class TrainConfig:
         knobs: dict[str, object] = dict(
             hidden=list(t.hidden), epochs=t.epochs, batch_size=t.batch_size,
             learning_rate=t.learning_rate, seed=t.seed, positive_index=spec.positive_index,
-            metric=spec.metric, n_classes=spec.n_classes,
+            metric=spec.metric, n_classes=spec.n_classes, epoch_rows=t.epoch_rows,
             synthetic_max_share=t.synthetic_max_share, mixup=t.mixup,
         )
         return cls(**{**knobs, **overrides})  # type: ignore[arg-type] - an override replaces the spec's value
@@ -113,6 +114,7 @@ class TrainResult:
     class_weights: list[float]
     train_rows: int
     val_rows: int
+    epoch_samples: int  # rows an epoch trains on (all the training rows, or training.epoch_rows of them)
     seconds: float
     samples_per_s: float
     decision_shift: float  # added to the positive class's logit (0 when not tuned; always 0 for 3+ classes)
@@ -485,7 +487,10 @@ def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log,  # no
     gen = torch.Generator().manual_seed(cfg.seed)
     lam_rng = np.random.default_rng(cfg.seed)
     n, bs = len(fit), min(cfg.batch_size, len(fit))
-    steps = max(-(-n // bs), cfg.min_steps)
+    per_epoch = min(n, cfg.epoch_rows) if cfg.epoch_rows > 0 else n
+    steps = max(-(-per_epoch // bs), cfg.min_steps)
+    if per_epoch < n:
+        log(f"each epoch trains on a fresh sample of {steps * bs:,} of the {n:,} training rows (training.epoch_rows)")
     history: list[EpochStats] = []
     best_state, best_key, best_epoch = copy.deepcopy(model.state_dict()), (-np.inf, -np.inf), 0
     selection = cfg.selection
@@ -536,7 +541,7 @@ def _train(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log,  # no
         best_val_f1=f1_positive(val_labels, val_probs.argmax(1), cfg.positive_index), metric=cfg.metric,
         best_val_metric=metric_score(cfg.metric, val_labels, val_probs.argmax(1), cfg.n_classes, cfg.positive_index),
         selected_on=selection, validation=val_kind,
-        class_weights=cw.tolist(), train_rows=n, val_rows=int(val_mask.sum()),
+        class_weights=cw.tolist(), train_rows=n, val_rows=int(val_mask.sum()), epoch_samples=steps * bs,
         seconds=time.perf_counter() - start,
         samples_per_s=steps * bs * len(history) / train_seconds if train_seconds else 0.0,
         decision_shift=shift, missing=dict(data.missing), synthetic_scale=[float(s) for s in scale],

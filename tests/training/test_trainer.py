@@ -121,6 +121,33 @@ def test_training_learns_and_is_deterministic():
     assert untrained.history == [] and untrained.best_epoch == 0
 
 
+def test_an_epoch_trains_on_a_fresh_sample_of_epoch_rows_rows(monkeypatch):
+    """training.epoch_rows caps the rows between two validations; each epoch draws anew, so the
+    epochs together still see most rows. 0 (or a cap above the set) passes over every row."""
+    from mlinfra_assets.training import trainer
+
+    seen: list[np.ndarray] = []
+    inner = trainer.mixed_batch
+
+    def spy(model, batch, *args):  # noqa: ANN001, ANN202
+        seen.append(batch[0].numpy().copy())  # the batch's numeric rows identify them
+        return inner(model, batch, *args)
+
+    monkeypatch.setattr(trainer, "mixed_batch", spy)
+    df, spec = _frame(n=12_000), training_spec(batch_size=128, epochs=3)
+    cfg = TrainConfig.from_spec(spec, patience=10, min_steps=1, epoch_rows=1_280, choose_weak=False)
+    capped = train(df, spec, cfg, log=lambda _: None)
+    assert capped.epoch_samples == 1_280 and len(seen) == 3 * 10
+    epochs = [{row.tobytes() for batch in seen[i * 10:(i + 1) * 10] for row in batch} for i in range(3)]
+    assert all(len(e) == 1_280 for e in epochs)  # no row twice within an epoch
+    assert len(epochs[0] & epochs[1]) < 400 and len(epochs[1] & epochs[2]) < 400  # ~1280 x 1280/10.8k expected
+    seen.clear()
+    whole = train(df, spec, TrainConfig.from_spec(spec, patience=10, min_steps=1, choose_weak=False),
+                  log=lambda _: None)
+    assert whole.epoch_samples >= whole.train_rows > 10_000
+    assert len({row.tobytes() for batch in seen[:len(seen) // 3] for row in batch}) == whole.train_rows
+
+
 def test_mixup_blends_rows_with_partners_and_their_targets_and_weights_alike():
     from mlinfra_assets.training.model import Preprocessor, TabularMLP
 
