@@ -20,6 +20,8 @@ os.environ.setdefault("TRITON_INTERPRET", "1")
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import signal  # noqa: E402
+
 from mlinfra_assets.resources import default_resources  # noqa: E402
 from mlinfra_assets.spec import DEFAULT_SPEC, DatasetSpec, load_spec  # noqa: E402
 
@@ -95,6 +97,32 @@ def label_studio_url(label_studio_server: str) -> str:
     for project in list(client.projects.list()):
         client.projects.delete(id=project.id)
     return label_studio_server
+
+
+# ---- processes the tests start answer SIGTERM ----
+#
+# Started as a background job of a shell script, pytest inherits SIGINT ignored, and each
+# in-process Dagster run maps SIGTERM to SIGINT's handler (dagster._utils.interrupts): from the
+# first run on, the worker ignored SIGTERM, and so did every process it started (an ignored
+# signal survives exec). A server the tests stop with SIGTERM then ran until `serve`'s 30 s grace
+# ended in SIGKILL: `python -m http.server` in the loopback test and Label Studio at the session's
+# end, 30 s each (two loopback tests after an ingest test: 74 s, 13 s with this). SIGTERM's
+# default is put back before each test and each teardown (where the session's servers stop).
+
+
+def _default_sigterm() -> None:
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _default_sigterm()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    _default_sigterm()
 
 
 # ---- two workers (pytest-xdist: `-n 2 --dist loadgroup --no-loadscope-reorder` in pyproject) ----
