@@ -9,7 +9,11 @@ nothing is new: the run then replaces the batches it has).
 
 from __future__ import annotations
 
+import signal
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -145,12 +149,28 @@ def _execute(
     if watch is not None:
         watch.planned([node.name for node in job.graph.nodes])
         instance.add_event_listener(run_id, watch)
-    return job.execute_in_process(
-        instance=instance,
-        tags=partition_range_tags(spec, first, last, instance),
-        raise_on_error=raise_on_error,
-        run_id=run_id,
-    )
+    with _sigterm_kept():
+        return job.execute_in_process(
+            instance=instance,
+            tags=partition_range_tags(spec, first, last, instance),
+            raise_on_error=raise_on_error,
+            run_id=run_id,
+        )
+
+
+@contextmanager
+def _sigterm_kept() -> Iterator[None]:
+    """SIGTERM's handler as it was before the run, after it. Dagster maps SIGTERM to SIGINT's
+    handler around an in-process run (dagster._utils.interrupts) and leaves it there: in a process
+    started with SIGINT ignored (a background job of a script) SIGTERM was ignored from the first
+    run on, so `kill` no longer stopped `mlinfra run`, nor any process it started afterwards."""
+    main = threading.current_thread() is threading.main_thread()  # handlers live on the main thread
+    before = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        yield
+    finally:
+        if main and before is not None:
+            signal.signal(signal.SIGTERM, before)
 
 
 def run_assets(
