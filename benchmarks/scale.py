@@ -5,7 +5,8 @@ what the run bought: the champion's holdout F1 / PR-AUC and the active-learning 
 Each size runs as a child process (`python -m mlinfra_assets.cli run --data-dir <tmp>`, the demo
 at MLINFRA_DEMO_ROWS rows) in a fresh data folder; the tree's resident memory (the child and
 all its descendants, VmRSS summed from /proc) is sampled every 0.25 s and its maximum kept.
-Stage seconds come from the run's own step lines. Slopes: d log(seconds) / d log(rows) and the
+Stage seconds come from the run's own step lines; `peak_step` is the step that was running when
+the peak was sampled (the first step line after it: the steps run one at a time). Slopes: d log(seconds) / d log(rows) and the
 same for memory between consecutive sizes (1 = linear; memory should stay under 1).
 
     python benchmarks/scale.py                                  # 200,000 and 1,000,000 rows
@@ -61,18 +62,23 @@ def run(rows: int) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"mlinfra-scale-{rows}-") as tmp:
         start = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "mlinfra_assets.cli", "run", "--no-replay", "--data-dir", str(Path(tmp) / "data")],
-                                cwd=ROOT, env={**env, "MLINFRA_DEMO_ROWS": str(rows)}, stdout=subprocess.PIPE,
+                                cwd=ROOT, env={**env, "MLINFRA_DEMO_ROWS": str(rows), "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
-        peak = [0]
+        peak = [0, 0.0]  # bytes, when
 
         def sample() -> None:
             while proc.poll() is None:
-                peak[0] = max(peak[0], tree_rss_bytes(proc.pid))
+                rss = tree_rss_bytes(proc.pid)
+                if rss > peak[0]:
+                    peak[:] = [rss, time.monotonic()]
                 time.sleep(0.25)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        output = proc.stdout.read()
+        lines: list[tuple[float, str]] = []  # each line of the run's output with when it came
+        for line in proc.stdout:
+            lines.append((time.monotonic(), line.rstrip("\n")))
+        output = "\n".join(text for _, text in lines)
         proc.wait()
         seconds = time.monotonic() - start
         sampler.join()
@@ -80,12 +86,15 @@ def run(rows: int) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"mlinfra run at {rows:,} rows failed ({proc.returncode}):\n{output[-3000:]}")
     stages: dict[str, float] = {}
-    for line in output.splitlines():
+    peak_step = "after the last step"
+    for when, line in lines:
         if m := STEP.match(line):
             stage = m.group(1).split("/")[0].split("_")[0]
             stages[stage] = stages.get(stage, 0.0) + float(m.group(2))
+            if when >= peak[1] and peak_step == "after the last step":
+                peak_step = m.group(1)  # the steps run one at a time: the first to end after the peak held it
     return {"rows": rows, "seconds": seconds, "peak_gib": peak[0] / 2**30, "rows_per_s": rows / seconds, **stages,
-            **model}
+            **model, "peak_step": peak_step}
 
 
 def champion_figures(data_dir: Path, env: dict[str, str]) -> dict:
