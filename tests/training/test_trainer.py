@@ -123,7 +123,10 @@ def test_training_learns_and_is_deterministic():
 
 def test_an_epoch_trains_on_a_fresh_sample_of_epoch_rows_rows(monkeypatch):
     """training.epoch_rows caps the rows between two validations; each epoch draws anew, so the
-    epochs together still see most rows. 0 (or a cap above the set) passes over every row."""
+    epochs together still see most rows. At the default (1,000,000) a smaller set is passed
+    whole each epoch. Every other knob at its default (patience 2 runs at least 3 epochs; an
+    epoch is at least min_steps 100 steps, 12,800 rows of 128); gold rows only, so no weak-row
+    choice trains a second model."""
     from mlinfra_assets.training import trainer
 
     seen: list[np.ndarray] = []
@@ -134,17 +137,19 @@ def test_an_epoch_trains_on_a_fresh_sample_of_epoch_rows_rows(monkeypatch):
         return inner(model, batch, *args)
 
     monkeypatch.setattr(trainer, "mixed_batch", spy)
-    df, spec = _frame(n=12_000), training_spec(batch_size=128, epochs=3)
-    cfg = TrainConfig.from_spec(spec, patience=10, min_steps=1, epoch_rows=1_280, choose_weak=False)
-    capped = train(df, spec, cfg, log=lambda _: None)
-    assert capped.epoch_samples == 1_280 and len(seen) == 3 * 10
-    epochs = [{row.tobytes() for batch in seen[i * 10:(i + 1) * 10] for row in batch} for i in range(3)]
-    assert all(len(e) == 1_280 for e in epochs)  # no row twice within an epoch
-    assert len(epochs[0] & epochs[1]) < 400 and len(epochs[1] & epochs[2]) < 400  # ~1280 x 1280/10.8k expected
+    df = _frame(n=40_000).assign(_source="gold", _weight=1.0)
+    spec = training_spec(batch_size=128, epochs=3, epoch_rows=12_800)
+    capped = train(df, spec, TrainConfig.from_spec(spec), log=lambda _: None)
+    assert capped.train_rows > 30_000 and capped.epoch_samples == 12_800 and len(seen) == 3 * 100
+    epochs = [{row.tobytes() for batch in seen[i * 100:(i + 1) * 100] for row in batch} for i in range(3)]
+    assert all(len(e) == 12_800 for e in epochs)  # no row twice within an epoch
+    # two independent draws of 12,800 of ~35,000 rows share ~4,700; one fixed sample would share all
+    assert len(epochs[0] & epochs[1]) < 6_000 and len(epochs[1] & epochs[2]) < 6_000
     seen.clear()
-    whole = train(df, spec, TrainConfig.from_spec(spec, patience=10, min_steps=1, choose_weak=False),
-                  log=lambda _: None)
-    assert whole.epoch_samples >= whole.train_rows > 10_000
+    spec = training_spec(batch_size=128, epochs=3)
+    assert spec.training.epoch_rows == 1_000_000
+    whole = train(df, spec, TrainConfig.from_spec(spec), log=lambda _: None)
+    assert whole.epoch_samples >= whole.train_rows
     assert len({row.tobytes() for batch in seen[:len(seen) // 3] for row in batch}) == whole.train_rows
 
 
