@@ -200,8 +200,11 @@ def stage_window(
     # views over the staged reference, not copies of it (a copy held the reference twice: the
     # drift step's peak 1.37 -> 1.29 GiB at 1M demo rows); the excluded span sits in a one-row
     # table the views read
-    con.execute(f"CREATE OR REPLACE TEMP TABLE drift_exclude AS SELECT CAST(? AS {_partition_type(con)}) AS lo, "
-                f"CAST(? AS {_partition_type(con)}) AS hi", list(exclude) if exclude else [None, None])
+    from mlinfra_assets.warehouse.partitions import partition_type
+
+    ptype = partition_type(spec)  # the staged reference's `_partition` is the raw table's
+    con.execute(f"CREATE OR REPLACE TEMP TABLE drift_exclude AS SELECT CAST(? AS {ptype}) AS lo, "
+                f"CAST(? AS {ptype}) AS hi", list(exclude) if exclude else [None, None])
     keep = ("WHERE NOT coalesce(_partition >= (SELECT lo FROM drift_exclude) "
             "AND _partition < (SELECT hi FROM drift_exclude), false)")
     con.execute(f"CREATE OR REPLACE TEMP VIEW drift_reference AS SELECT * EXCLUDE (_ref_row, _partition) "
@@ -228,14 +231,6 @@ def stage_window(
                 Input(c, f"(SELECT {expr} AS value FROM drift_reference)", current.format(expr=expr))
             )
     return window
-
-
-def _partition_type(con: duckdb.DuckDBPyConnection) -> str:
-    """The SQL type of the staged reference's `_partition`."""
-    return con.execute(
-        "SELECT data_type FROM duckdb_columns() WHERE database_name = 'temp' AND table_name = ? AND column_name = '_partition'",
-        [REFERENCE],
-    ).fetchall()[0][0]
 
 
 def window_sizes(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window: Window) -> tuple[int, int]:
