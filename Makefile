@@ -51,12 +51,18 @@ run: install home bytecode
 	@$(BIN)/mlinfra run $(ARGS)
 
 ## make labelstudio: Label Studio in its own virtualenv (~0.8 GB, under a minute once with uv; reused when present)
+## (sentry-sdk below 3: Label Studio 1.23 passes `send_default_pii`, which sentry-sdk 3.0 refuses, and
+## then the server dies at start with "Unknown option 'send_default_pii'"; the stamp names this pin,
+## so a virtualenv installed without it is brought in line by the next `make test`)
 LABELSTUDIO_VENV ?= $(HOME)/.cache/mlinfra/labelstudio-venv
-labelstudio: $(LABELSTUDIO_VENV)/bin/label-studio
+LABELSTUDIO_STAMP := $(LABELSTUDIO_VENV)/.mlinfra-ls1.23-sentry2
+labelstudio: $(LABELSTUDIO_STAMP)
 
-$(LABELSTUDIO_VENV)/bin/label-studio: | $(STAMP)
+$(LABELSTUDIO_STAMP): | $(STAMP)
 	$(BIN)/uv venv --quiet --allow-existing --python $(PYTHON) $(LABELSTUDIO_VENV)
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(LABELSTUDIO_VENV)/bin/python "label-studio>=1.23,<1.24"
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(LABELSTUDIO_VENV)/bin/python \
+		"label-studio>=1.23,<1.24" "sentry-sdk>=2.16,<3"
+	touch $@
 
 ## make test: the whole suite (CI runs exactly this)
 test: install labelstudio bytecode
