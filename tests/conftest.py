@@ -138,7 +138,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 # nodeid prefix -> seconds on one core (from `pytest --durations`, rounded), spread over the
 # tests the prefix matches; a test without one counts 1 s. A unit costs its tests' sum.
 SLOW: dict[str, float] = {
-    "tests/faults/test_concurrency.py::test_five": 450,  # five retraining runs (its fixture)
+    "tests/faults/test_concurrency.py::test_retraining": 300,  # three retraining runs (its fixture)
     "tests/own_data/test_matrix.py": 400,  # the four cases below iris, each `mlinfra run` once
     "tests/own_data/test_matrix.py::test_whole_graph_on_a_new_table[iris]": 275,  # two runs
     "tests/test_loop.py": 275,
