@@ -50,22 +50,36 @@ home:
 run: install home bytecode
 	@$(BIN)/mlinfra run $(ARGS)
 
-## make labelstudio: Label Studio in its own virtualenv (~0.8 GB, under a minute once with uv; reused when present)
+## make labelstudio: Label Studio in its own virtualenv (~0.8 GB, under a minute once with uv; reused when
+## present), with an empty database already migrated (template/label_studio.sqlite3): a server the tests
+## start on a copy of it answers in ~5 s instead of ~40 s of migrations. It needs nothing of the
+## project's virtualenv (uv comes into its own), so `make test` builds both side by side: this one's
+## migrations run on the cores while the other downloads.
 ## (sentry-sdk below 3: Label Studio 1.23 passes `send_default_pii`, which sentry-sdk 3.0 refuses, and
-## then the server dies at start with "Unknown option 'send_default_pii'"; the stamp names this pin,
-## so a virtualenv installed without it is brought in line by the next `make test`)
+## then the server dies at start with "Unknown option 'send_default_pii'"; the stamp names this pin
+## and the template, so a virtualenv made without them is brought in line by the next `make test`)
 LABELSTUDIO_VENV ?= $(HOME)/.cache/mlinfra/labelstudio-venv
-LABELSTUDIO_STAMP := $(LABELSTUDIO_VENV)/.mlinfra-ls1.23-sentry2
+LABELSTUDIO_STAMP := $(LABELSTUDIO_VENV)/.mlinfra-ls1.23-sentry2-template
+LABELSTUDIO_PY := $(LABELSTUDIO_VENV)/bin/python
 labelstudio: $(LABELSTUDIO_STAMP)
 
-$(LABELSTUDIO_STAMP): | $(STAMP)
-	$(BIN)/uv venv --quiet --allow-existing --python $(PYTHON) $(LABELSTUDIO_VENV)
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(LABELSTUDIO_VENV)/bin/python \
+$(LABELSTUDIO_STAMP):
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
+	test -x $(LABELSTUDIO_PY) || $(PYTHON) -m venv $(LABELSTUDIO_VENV)
+	$(LABELSTUDIO_PY) -m pip --version >/dev/null 2>&1 || $(LABELSTUDIO_PY) -m ensurepip --upgrade >/dev/null
+	$(LABELSTUDIO_PY) -m pip install --quiet uv
+	$(LABELSTUDIO_VENV)/bin/uv pip install --quiet --compile-bytecode --python $(LABELSTUDIO_PY) \
 		"label-studio>=1.23,<1.24" "sentry-sdk>=2.16,<3"
+	rm -rf $(LABELSTUDIO_VENV)/template && mkdir -p $(LABELSTUDIO_VENV)/template
+	cd $$($(LABELSTUDIO_PY) -c "import label_studio, os; print(os.path.dirname(label_studio.__file__))") && \
+		LABEL_STUDIO_BASE_DATA_DIR=$(LABELSTUDIO_VENV)/template $(LABELSTUDIO_PY) manage.py migrate --no-input \
+		> $(LABELSTUDIO_VENV)/template.log 2>&1 || { tail -20 $(LABELSTUDIO_VENV)/template.log; exit 1; }
 	touch $@
 
 ## make test: the whole suite (CI runs exactly this)
-test: install labelstudio bytecode
+test:
+	@$(MAKE) --no-print-directory -j 2 install labelstudio
+	@$(MAKE) --no-print-directory bytecode
 	$(BIN)/pytest
 
 ## make ui: the Dagster UI (http://127.0.0.1:3000) and the MLflow UI its `mlflow_run` links point at
