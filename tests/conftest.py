@@ -146,10 +146,10 @@ SLOW: dict[str, float] = {
     "tests/faults/test_crash_safety.py": 180,
     "tests/training": 150,
     "tests/synthetic": 150,
-    "tests/faults/test_security.py::test_secrets": 170,  # Label Studio's start, an mlflow server
+    "tests/faults/test_security.py::test_secrets": 120,  # Label Studio (from its template), an mlflow server
     "tests/test_scale.py": 90,  # the whole graph at 200k rows
     "tests/test_webserver.py": 90,
-    "tests/labeling/test_labelstudio.py": 90,
+    "tests/labeling/test_labelstudio.py": 40,
     "tests/own_data/test_bad_input.py": 60,
     "tests/test_progress.py::test_failing": 55,
     "tests/edge": 60,
