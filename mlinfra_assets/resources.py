@@ -14,6 +14,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
+from mlinfra_assets import mlflow_store
 from mlinfra_assets.warehouse_file import (  # noqa: F401 - LOCK_MESSAGE, WarehouseBusy, default_data_dir: part of this module's API
     LOCK_MESSAGE,
     WarehouseBusy,
@@ -193,6 +194,7 @@ class MLflowTracker(dg.ConfigurableResource):
         MLFLOW_TRACKING_PASSWORD for a database store whose URI names a user but no password
         (see `tracking_uri_without_credentials`). Never shown or logged; http(s) servers get
         their credentials from mlflow's own variables instead."""
+        mlflow_store.seed(self.tracking_uri)  # a new sqlite store: a copy of a migrated empty one
         parts = urlsplit(self.tracking_uri)
         password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
         if parts.scheme in ("http", "https", "file", "") or not parts.username or parts.password or not password:
