@@ -12,9 +12,16 @@ export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := true
 export NML_DISABLE_USAGE_LOGGING := 1
 
-.PHONY: run test ui bench lint install home clean labelstudio bytecode
+.PHONY: run test ui bench lint install home clean labelstudio
 
-install: $(STAMP) $(VENV)/.compiled
+# Each process writes the bytecode of the modules it compiles, so the next one reads it. This machine
+# sets PYTHONDONTWRITEBYTECODE, under which every new process (a step, a server, each `mlinfra`
+# command) compiled every module it imported again (`mlinfra status`: 23 s, 17 s with bytecode).
+# Compiling the whole virtualenv up front instead took 40 s of a fresh `make test`, most of it for
+# modules nothing imports (uv does not compile what it installs).
+unexport PYTHONDONTWRITEBYTECODE
+
+install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -28,18 +35,6 @@ $(STAMP): pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev]"
 	touch $(STAMP)
 
-# Every package compiled to bytecode once. Where PYTHONDONTWRITEBYTECODE is set (as on this
-# machine) Python never writes the .pyc files it compiles, so each new process (a step, a
-# server, each `mlinfra` command) compiled every module it imports again: `mlinfra status`
-# took 23 s uncompiled, 17 s compiled. uv does not compile what it installs (pip did, for torch).
-$(VENV)/.compiled: $(STAMP)
-	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib/python3.11/site-packages > /dev/null || true
-	touch $@
-
-# the project's own modules, compiled where they changed (the venv's are by $(VENV)/.compiled)
-bytecode: install
-	@$(BIN)/python -m compileall -q mlinfra_assets tests > /dev/null
-
 home:
 	@mkdir -p $(DAGSTER_HOME)
 	@cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
@@ -47,7 +42,7 @@ home:
 ## make run: install, generate the demo warehouse, materialize every asset over the history, replay
 ## the last days as the daemon would (the demo's shift, its drift alarm, the retraining), print a summary
 ## (a line per step and day; Dagster's event stream goes to data/logs/run-*.log; ARGS=--verbose shows it)
-run: install home bytecode
+run: install home
 	@$(BIN)/mlinfra run $(ARGS)
 
 ## make labelstudio: Label Studio in its own virtualenv (~0.8 GB, under a minute once with uv; reused when
@@ -79,7 +74,6 @@ $(LABELSTUDIO_STAMP):
 ## make test: the whole suite (CI runs exactly this)
 test:
 	@$(MAKE) --no-print-directory -j 2 install labelstudio
-	@$(MAKE) --no-print-directory bytecode
 	$(BIN)/pytest
 
 ## make ui: the Dagster UI (http://127.0.0.1:3000) and the MLflow UI its `mlflow_run` links point at
