@@ -121,11 +121,15 @@ def mlflow_server(folder: Path, timeout_s: float = 120, backend_store_uri: str |
     One worker and no job runner: a tracking server for one test needs neither, and MLflow's
     defaults (4 uvicorn workers and a job runner of 4 more processes, each importing mlflow)
     took 45 s to answer on this 2-core machine against 19 s."""
+    from mlinfra_assets import mlflow_store
+
     port = free_port()
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    store = backend_store_uri or f"sqlite:///{folder / 'server.db'}"
+    mlflow_store.seed(store)  # a new sqlite store: the migrated empty one, as the platform's own stores
     cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--workers", "1",
-           "--backend-store-uri", backend_store_uri or f"sqlite:///{folder / 'server.db'}",
+           "--backend-store-uri", store,
            "--default-artifact-root", str(folder / "server-artifacts"),
            "--host", "127.0.0.1", "--port", str(port)]
     uri = f"http://127.0.0.1:{port}"
