@@ -1,9 +1,9 @@
 """A new MLflow sqlite store starts as a copy of an empty one MLflow migrated once.
 
-MLflow makes a new sqlite store by running its Alembic migrations, about a second of CPU in a
-fresh process, for every new data folder (each `mlinfra init`'d table, each test). The first
+MLflow makes a new sqlite store by running its Alembic migrations, 1.5-1.7 s of CPU in a fresh
+process, for every new data folder (each `mlinfra init`'d table, each test). The first
 store a machine makes for an MLflow version is migrated by MLflow itself, its default experiment
-removed, and kept as `~/.cache/mlinfra/mlflow-store/<version>.db` (XDG_CACHE_HOME is honoured);
+removed, and kept as `~/.cache/mlinfra/mlflow-store/mlflow-<version>.db` (XDG_CACHE_HOME is honoured);
 a new store is a copy of it. Opening the copy, MLflow checks the schema revision (a copy of
 another version's schema fails that check, so the file name carries the version) and creates
 the default experiment with this store's own artifact root. Where the cache cannot be written,
@@ -33,11 +33,11 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlinfra" / "mlflow-store"
 
 
-def template(folder: Path | None = None) -> Path:
+def template() -> Path:
     """The migrated empty store for the installed MLflow, made (atomically) where it is missing."""
     from mlflow.version import VERSION
 
-    folder = folder or cache_dir()
+    folder = cache_dir()
     path = folder / f"mlflow-{VERSION}.db"
     if path.exists():
         return path
