@@ -19,7 +19,7 @@ from mlinfra_assets import (
     warehouse,
 )
 from mlinfra_assets.executor import EXECUTOR
-from mlinfra_assets.resources import default_resources
+from mlinfra_assets.resources import default_resources, engine_resources
 from mlinfra_assets.spec import DatasetSpec, current_spec
 from mlinfra_assets.validate import check_spec
 
@@ -74,7 +74,7 @@ def automation_sensor() -> dg.AutomationConditionSensorDefinition:
 
 def build_definitions(spec: DatasetSpec, resources: dict[str, Any] | None = None) -> dg.Definitions:
     """Build the code location for one dataset spec."""
-    resources = resources or default_resources()
+    resources = {**engine_resources(spec), **(resources or default_resources())}
     check_spec(spec, resources["warehouse"].path)
     stages = [stage.build_stage(spec) for stage in STAGES]
     jobs = build_jobs(spec)

@@ -15,6 +15,7 @@ import duckdb
 import pandas as pd
 
 from mlinfra_assets import mlflow_store
+from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.warehouse_file import (  # noqa: F401 - LOCK_MESSAGE, WarehouseBusy, default_data_dir: part of this module's API
     LOCK_MESSAGE,
     WarehouseBusy,
@@ -269,6 +270,34 @@ def ui_url(tracking_uri: str, env: Mapping[str, str]) -> str:
     if is_tracking_server(tracking_uri):
         return tracking_uri.rstrip("/")
     return env.get(UI_URL_VAR) or "http://127.0.0.1:5000"
+
+
+def spark_config(spec: DatasetSpec) -> dict[str, str]:
+    """The Spark session's settings: the spec's master, the platform's defaults, the spec's conf."""
+    return {
+        "spark.master": spec.spark.master,
+        "spark.app.name": f"mlinfra-{spec.name}",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": "false",
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        # timestamps without a time zone, as DuckDB's TIMESTAMP (Spark's default INT96 reads back
+        # as TIMESTAMP WITH TIME ZONE)
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.sql.shuffle.partitions": "8",
+        "spark.sql.adaptive.enabled": "true",
+        **spec.spark.conf,
+    }
+
+
+def engine_resources(spec: DatasetSpec) -> dict[str, Any]:
+    """The resources the spec's engine needs beyond `default_resources`: with
+    `warehouse.engine: spark`, Dagster's PySpark resource (`pyspark`), configured from the spec."""
+    if spec.warehouse.engine != "spark":
+        return {}
+    from dagster_pyspark import PySparkResource
+
+    return {"pyspark": PySparkResource(spark_config=spark_config(spec))}
 
 
 def default_resources(data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:

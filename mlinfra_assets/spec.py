@@ -337,6 +337,22 @@ class Thresholds(BaseModel):
     slices: list[str] = Field(default_factory=list)
 
 
+class WarehouseSettings(BaseModel):
+    # duckdb: every table lives in the DuckDB file. spark: the row-heavy stages (ingest with its
+    # checks, the label matrix) run on Apache Spark and write their tables as Parquet in the lake;
+    # the DuckDB file holds views over them, so every other stage and every analyst reads them
+    # as before (docs/engines.md)
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    # the lake's root (relative to the spec; default: `lake/` beside the warehouse file)
+    lake: str | None = None
+
+
+class SparkSettings(BaseModel):
+    # a local session by default; `spark://host:7077` (a standalone cluster) or `k8s://...`
+    master: str = "local[*]"
+    conf: dict[str, str] = Field(default_factory=dict)  # more Spark settings, passed through
+
+
 class DatasetSpec(BaseModel):
     """One dataset: where it lives, its columns, its classes and the knobs of every stage."""
 
@@ -360,6 +376,8 @@ class DatasetSpec(BaseModel):
     edge: Edge = Field(default_factory=Edge)
     serving: Serving = Field(default_factory=Serving)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
 
     # path of the spec file, set by load_spec: relative paths in the spec are relative to it
     spec_path: Path | None = Field(default=None, exclude=True)
@@ -436,7 +454,27 @@ class DatasetSpec(BaseModel):
                 raise ValueError(f"thresholds.slices: {col!r} is not a categorical feature")
         if self.annotator.simulated and self.gold is None:
             raise ValueError("annotator.simulated needs gold: the simulated annotator answers from it")
+        if self.warehouse.engine == "spark":
+            self._spark_supported()
         return self
+
+    def _spark_supported(self) -> None:
+        """What the Spark engine reads today; each refusal names the setting and the way out."""
+        if self.source.kind == "csv":
+            raise ValueError(
+                "warehouse.engine spark reads Parquet files or a warehouse table, not CSV (type inference "
+                "differs between the engines): convert source.path to Parquet or use engine duckdb"
+            )
+        if self.timestamp_column is None:
+            raise ValueError(
+                "warehouse.engine spark needs a timestamp_column (batch partitions run on duckdb only): "
+                "set timestamp_column or use engine duckdb"
+            )
+        if self.id_generated:
+            raise ValueError(
+                "warehouse.engine spark needs an id_column in the source (generated ids are computed by "
+                "DuckDB): set id_column or use engine duckdb"
+            )
 
     # ---- derived names, used by every stage -------------------------------------------
     @property

@@ -65,6 +65,8 @@ def build_demo_source(spec: DatasetSpec) -> dg.AssetsDefinition:
 
 def build_raw(spec: DatasetSpec) -> dg.AssetsDefinition:
     raw_key = keys.raw_key(spec)
+    on_spark = spec.warehouse.engine == "spark"
+    kinds = {"spark", "parquet"} if on_spark else {"duckdb"}
 
     @dg.multi_asset(
         name=f"raw_{spec.source.name}",
@@ -73,7 +75,7 @@ def build_raw(spec: DatasetSpec) -> dg.AssetsDefinition:
                 raw_key,
                 deps=[keys.source_key(spec)],
                 group_name=RAW_GROUP,
-                kinds={"duckdb"},
+                kinds=kinds,
                 description=f"Rows of {spec.source.name} that passed the spec's suite: "
                 + (
                     f"one {spec.source.cadence} partition per window of {spec.timestamp_column} "
@@ -88,7 +90,7 @@ def build_raw(spec: DatasetSpec) -> dg.AssetsDefinition:
                 keys.QUARANTINE,
                 deps=[keys.source_key(spec)],
                 group_name=RAW_GROUP,
-                kinds={"duckdb"},
+                kinds=kinds,
                 description="Rejected raw rows, each with the expectations it failed (JSON record).",
             ),
         ],
@@ -105,13 +107,25 @@ def build_raw(spec: DatasetSpec) -> dg.AssetsDefinition:
         partitions_def=partitions_for(spec),
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=keys.WAREHOUSE_POOL,
+        # the Spark engine's step also needs Dagster's PySpark resource (a decorator cannot name
+        # it for one engine and take the warehouse as an argument for both)
+        required_resource_keys={"warehouse", "pyspark"} if on_spark else {"warehouse"},
     )
     @round_figures
-    def ingest(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    def ingest(context: dg.AssetExecutionContext):
         """Ingest the partition window: validate, land good rows, quarantine the rest."""
+        warehouse: Warehouse = context.resources.warehouse
         window = window_of(spec, context)
+        spark_run = None
         with warehouse.connect() as con:
-            result = ingest_window(con, spec, window)
+            if on_spark:
+                from mlinfra_assets import lake
+                from mlinfra_assets.warehouse.ingest_spark import ingest_window_spark
+
+                result, spark_run = ingest_window_spark(
+                    context.resources.pyspark.spark_session, con, spec, window, lake.lake_root(spec, warehouse.path))
+            else:
+                result = ingest_window(con, spec, window)
             total = con.execute(f"SELECT count(*) FROM {spec.raw_table}").fetchall()[0][0]
             per_partition = con.execute(
                 f"SELECT _partition, count(*) AS rows FROM {spec.raw_table} "
@@ -125,6 +139,11 @@ def build_raw(spec: DatasetSpec) -> dg.AssetsDefinition:
         v = result.validation
         limit = spec.thresholds.max_quarantine_share
         problems = list(v.table_failures)
+        if spark_run is not None and spark_run.disagreements:
+            problems.append(
+                f"Spark's checks and Great Expectations disagree on {len(spark_run.disagreements)} of "
+                f"{spark_run.sampled_rows} sampled row(s), first: {spark_run.disagreements[0]}"
+            )
         empty = [k for k in window.keys if k not in set(per_partition["partition"])]
         what = "batch" if not spec.has_timestamp else "window"
         if result.rows_in == 0:
@@ -158,6 +177,15 @@ def build_raw(spec: DatasetSpec) -> dg.AssetsDefinition:
                 **(
                     {"batch_files": df_markdown(result.batches)}
                     if not spec.has_timestamp and len(result.batches) <= 62
+                    else {}
+                ),
+                "engine": spec.warehouse.engine,
+                **(
+                    {
+                        "spark_seconds": dg.MetadataValue.json({k: round(v, 2) for k, v in spark_run.seconds.items()}),
+                        "great_expectations_sampled_rows": spark_run.sampled_rows,
+                    }
+                    if spark_run is not None
                     else {}
                 ),
             },

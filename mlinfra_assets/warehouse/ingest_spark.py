@@ -1,0 +1,316 @@
+"""Ingest a window of time partitions on Spark (`warehouse.engine: spark`): the same rows land
+and the same rows are quarantined, with the same reasons, as `ingest.ingest_window` on DuckDB.
+
+One Spark job reads the source (Parquet files; a warehouse table is first copied out to
+Parquet for the window), types its columns as the spec says, assigns each row its partition,
+and gives every row its reasons: type errors, the spec's Great Expectations suite as Spark SQL
+(each expectation of `quality.build_suite`, in its order, with GX's pandas semantics: NaN
+counts as missing, missing values are not checked for range or set) and ids already landed in
+another partition. Good rows go to `raw.<table>` and the others to `raw.quarantine`, both
+Parquet in the lake, committed together (`lake.commit`). Rows of no partition are quarantined
+with `_partition` NULL and refreshed by every run, as on DuckDB.
+
+The suite is cross-checked with Great Expectations itself on a sample of the window (every
+row of the sampled ids, so uniqueness is judged on whole groups): a disagreement fails the
+raw asset's check, naming the row.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from mlinfra_assets import lake
+from mlinfra_assets.spec import DatasetSpec
+from mlinfra_assets.warehouse.ingest import IngestResult
+from mlinfra_assets.warehouse.partitions import Window
+from mlinfra_assets.warehouse.quality import ExpectationOutcome, Validation, build_suite, validate
+from mlinfra_assets.warehouse.read import TYPE_ERRORS
+
+QUARANTINE = "raw.quarantine"
+OUTSIDE_KEY = "__outside__"  # the lake partition of the rows that belong to no partition
+QUARANTINE_COLUMNS = ["source_table", "_partition", "row_id", "reason", "record", "quarantined_at"]
+SAMPLE_ROWS = 2000  # rows of the window cross-checked with Great Expectations
+NUMERIC_TYPES = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal")
+FLOAT_TYPES = ("float", "double")
+EXPECT = "_expect"  # the reasons from the suite alone (what the GX cross-check compares)
+
+
+@dataclass
+class SparkIngest:
+    """What the Spark side of an ingest did besides its result."""
+
+    disagreements: list[str] = field(default_factory=list)  # rows where GX and Spark's checks differ
+    sampled_rows: int = 0  # rows cross-checked with Great Expectations
+    seconds: dict[str, float] = field(default_factory=dict)  # per phase
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - started
+
+
+def _lit(value: object, hourly: bool) -> str:
+    """A partition bound as a Spark SQL literal of `_partition`'s type."""
+    if isinstance(value, datetime) or hourly:
+        return f"TIMESTAMP_NTZ '{pd.Timestamp(value).strftime('%Y-%m-%d %H:%M:%S')}'"
+    return f"DATE '{pd.Timestamp(value).date().isoformat()}'"
+
+
+def _ts(value: datetime | date) -> str:
+    return f"TIMESTAMP_NTZ '{pd.Timestamp(value).strftime('%Y-%m-%d %H:%M:%S')}'"
+
+
+def _bounds(spec: DatasetSpec) -> tuple[datetime, datetime]:
+    """The first partition's start and the end of the last (as `read.read_window`)."""
+    first = datetime.combine(spec.source.start_date, datetime.min.time())
+    end = spec.source.end_date or (datetime.now().date() + timedelta(days=1))
+    return first, datetime.combine(end, datetime.min.time())
+
+
+def _source(spark: Any, con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window: Window, stage: Path) -> Any:  # noqa: ANN401
+    """The source rows a window needs (its own and those of no partition) as a Spark DataFrame.
+    A warehouse table is copied out to Parquet first (only those rows), Parquet files are read
+    where they are."""
+    if spec.source.kind == "parquet":
+        return spark.read.parquet(spec.resolve(spec.source.path))
+    ts = spec.timestamp_column
+    first, upper = _bounds(spec)
+    start, end = (pd.Timestamp(v).to_pydatetime() for v in (window.start, window.end))
+    out = stage / "source.parquet"  # Spark skips files named _*
+    con.execute(
+        f"COPY (SELECT * FROM {spec.source.table} WHERE ({ts} >= ? AND {ts} < ?) OR {ts} IS NULL "
+        f"OR {ts} < ? OR {ts} >= ?) TO '{out}' (FORMAT parquet)", [start, end, first, upper])
+    return spark.read.parquet(str(out))
+
+
+def _typed(col: str, source_type: str, target: str) -> tuple[str, str | None]:
+    """Spark SQL casting `col` to the spec's kind, and SQL naming a failed cast (as read._typed)."""
+    if target == "numeric" and not source_type.startswith(NUMERIC_TYPES):
+        cast = f"try_cast({col} AS DOUBLE)"
+    elif target == "timestamp" and not source_type.startswith(("timestamp", "date")):
+        cast = f"try_cast({col} AS TIMESTAMP_NTZ)"
+    elif target == "timestamp" and source_type == "timestamp":
+        return f"CAST({col} AS TIMESTAMP_NTZ) AS {col}", None
+    elif target == "categorical" and source_type != "string":
+        return f"CAST({col} AS STRING) AS {col}", None
+    else:
+        return col, None
+    problem = f"CASE WHEN {col} IS NOT NULL AND {cast} IS NULL THEN concat('type({col}): ', CAST({col} AS STRING)) END"
+    return f"{cast} AS {col}", problem
+
+
+def _typed_select(spec: DatasetSpec, types: dict[str, str]) -> str:
+    missing = [c for c in spec.source_columns if c not in types]
+    if missing:
+        from mlinfra_assets.spec import SpecError
+
+        raise SpecError(
+            f"source {spec.source.table or spec.source.path} has no column(s) {missing} named in the spec "
+            f"(found {sorted(types)}): rename them in the source or fix the spec"
+        )
+    targets = {spec.id_column: "id", spec.timestamp_column: "timestamp"}
+    targets |= {c: "numeric" for c in spec.numeric} | {c: "categorical" for c in spec.categorical}
+    exprs, problems = [], []
+    for col, target in targets.items():
+        expr, problem = _typed(col, types[col], target)
+        exprs.append(expr)
+        if problem:
+            problems.append(problem)
+    errors = f"nullif(concat_ws('; ', {', '.join(problems)}), '')" if problems else "CAST(NULL AS STRING)"
+    return f"SELECT {', '.join(exprs)}, {errors} AS {TYPE_ERRORS} FROM _mlinfra_source"
+
+
+def _missing(col: str, spark_type: str) -> str:
+    """GX's (pandas') missing value: NULL, and NaN for floating columns."""
+    return f"({col} IS NULL OR isnan({col}))" if spark_type in FLOAT_TYPES else f"{col} IS NULL"
+
+
+def suite_expectations(spec: DatasetSpec) -> list[tuple[str, dict]]:
+    """The spec's suite (`quality.build_suite`) as (expectation type, kwargs), in its order."""
+    import great_expectations as gx
+
+    gx.get_context(mode="ephemeral")  # GX builds a suite only inside a context
+    return [(e.expectation_type, dict(e.configuration.kwargs)) for e in build_suite(spec).expectations]
+
+
+def expectation_flags(spec: DatasetSpec, types: dict[str, str]) -> list[tuple[ExpectationOutcome, str | None]]:
+    """Each expectation of the spec's suite, in its order, with a Spark SQL predicate that is true
+    on the rows GX would list as unexpected (None: a table-level expectation, met by the typed read)."""
+    out = []
+    for kind, kwargs in suite_expectations(spec):
+        col = kwargs.get("column")
+        outcome = ExpectationOutcome(kind, col, True, 0)
+        kind_of = types.get(col, "")
+        present = f"NOT {_missing(col, kind_of)}"
+        if kind == "expect_column_to_exist":
+            out.append((outcome, None))
+        elif kind == "expect_column_values_to_not_be_null":
+            out.append((outcome, _missing(col, kind_of)))
+        elif kind == "expect_column_values_to_be_unique":
+            out.append((outcome, f"({present} AND count(*) OVER (PARTITION BY {col}) > 1)"))
+        elif kind == "expect_column_values_to_be_between":
+            low, high = (repr(float(kwargs[k])) for k in ("min_value", "max_value"))
+            out.append((outcome, f"({present} AND ({col} < CAST('{low}' AS DOUBLE) OR {col} > CAST('{high}' AS DOUBLE)))"))
+        elif kind == "expect_column_values_to_be_in_set":
+            values = ", ".join("'" + str(v).replace("'", "''") + "'" for v in kwargs["value_set"])
+            out.append((outcome, f"({present} AND {col} NOT IN ({values}))"))
+        else:
+            raise NotImplementedError(f"{kind}: no Spark form of this expectation")
+    return out
+
+
+def ingest_window_spark(spark: Any, con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window: Window,  # noqa: ANN401
+                        root: Path) -> tuple[IngestResult, SparkIngest]:
+    """Ingest `window` on Spark into the lake and commit raw and quarantine in the warehouse's
+    manifest; returns the result and what the Spark side did (the GX cross-check, seconds)."""
+    run = SparkIngest()
+    stage = lake.new_stage(root)
+    stage.mkdir(parents=True)
+    try:
+        with run.timed("read"):
+            source = _source(spark, con, spec, window, stage)
+            types = dict(source.dtypes)
+        source.createOrReplaceTempView("_mlinfra_source")
+        typed = spark.sql(_typed_select(spec, types))
+        typed_types = dict(typed.dtypes)
+        typed.createOrReplaceTempView("_mlinfra_typed")
+        ts, rid, table = spec.timestamp_column, spec.id_column, spec.raw_table
+        hourly = spec.source.cadence == "hourly"
+        values = ", ".join(
+            f"({_ts(s)}, {_ts(e)}, {_lit(s, hourly)}, '{k}')"
+            for s, e, k in zip(window.starts, window.ends, window.keys, strict=True))
+        spark.sql(f"SELECT * FROM VALUES {values} AS b(s, e, p, k)").createOrReplaceTempView("_mlinfra_bounds")
+        elsewhere = lake.current_files(con, table)
+        if elsewhere:  # ids landed in another partition: the window's copy is a duplicate
+            spark.read.parquet(*elsewhere).where(
+                f"_partition < {_lit(window.start, hourly)} OR _partition >= {_lit(window.end, hourly)}"
+            ).selectExpr(f"CAST({rid} AS STRING) AS _id").distinct().createOrReplaceTempView("_mlinfra_elsewhere")
+            dup = f"CASE WHEN d._id IS NOT NULL THEN 'duplicate id {rid}: already in {table} (another partition)' END"
+            join = f"LEFT JOIN _mlinfra_elsewhere d ON d._id = CAST(r.{rid} AS STRING)"
+        else:
+            dup, join = "CAST(NULL AS STRING)", ""
+        flags = expectation_flags(spec, typed_types)
+        checked = [(o, p) for o, p in flags if p is not None]
+        expect = ", ".join(f"CASE WHEN {p} THEN '{o.expectation}({o.column})' END" for o, p in checked)
+        flag_cols = ", ".join(f"CAST({p} AS INT) AS _f{i}" for i, (_, p) in enumerate(checked))
+        spark.sql(
+            f"SELECT r.*, b.p AS _partition, b.k AS {lake.PKEY} FROM _mlinfra_typed r JOIN _mlinfra_bounds b "
+            f"ON r.{ts} >= b.s AND r.{ts} < b.e").createOrReplaceTempView("_mlinfra_window")
+        spark.sql(
+            f"SELECT w.*, {flag_cols}, nullif(concat_ws('; ', {expect}), '') AS {EXPECT} FROM _mlinfra_window w"
+        ).createOrReplaceTempView("_mlinfra_judged")
+        verdict = spark.sql(
+            f"SELECT r.*, nullif(concat_ws('; ', r.{TYPE_ERRORS}, r.{EXPECT}, {dup}), '') AS _reason "
+            f"FROM _mlinfra_judged r {join}").cache()
+        verdict.createOrReplaceTempView("_mlinfra_verdict")
+        try:
+            return _land(spark, con, spec, window, root, stage, flags, run), run
+        finally:
+            verdict.unpersist()
+    finally:
+        for view in ("_mlinfra_source", "_mlinfra_typed", "_mlinfra_bounds", "_mlinfra_window",
+                     "_mlinfra_judged", "_mlinfra_elsewhere", "_mlinfra_verdict"):
+            spark.catalog.dropTempView(view)
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _land(spark: Any, con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window: Window, root: Path,  # noqa: ANN401
+          stage: Path, flags: list, run: SparkIngest) -> IngestResult:
+    """Count, write and commit the judged window (view `_mlinfra_verdict`) and the rows of no partition."""
+    ts, rid, table = spec.timestamp_column, spec.id_column, spec.raw_table
+    cols = spec.source_columns
+    checked = [(o, p) for o, p in flags if p is not None]
+    first, upper = _bounds(spec)
+    with run.timed("check"):
+        counts = spark.sql("SELECT " + ", ".join(
+            [f"sum(_f{i})" for i in range(len(checked))] + ["count(*)", "count(_reason)"]
+        ) + " FROM _mlinfra_verdict").first()
+    n_flags = len(checked)
+    rows_in, quarantined = int(counts[n_flags] or 0), int(counts[n_flags + 1] or 0)
+    unexpected = {(o.expectation, o.column): int(counts[i] or 0) for i, (o, _) in enumerate(checked)}
+    outcomes = [ExpectationOutcome(o.expectation, o.column, unexpected.get((o.expectation, o.column), 0) == 0,
+                                   unexpected.get((o.expectation, o.column), 0)) for o, _ in flags]
+    pairs = ", ".join(f"'{c}', {c}" for c in cols)
+    record = f"to_json(named_struct({pairs}))"
+    now = "CAST(current_timestamp() AS TIMESTAMP_NTZ)"
+    ptype = "TIMESTAMP_NTZ" if spec.source.cadence == "hourly" else "DATE"
+    good = spark.sql(f"SELECT {', '.join(cols)}, _partition, {now} AS _ingested_at, {lake.PKEY} "
+                     "FROM _mlinfra_verdict WHERE _reason IS NULL")
+    bad = spark.sql(
+        f"SELECT '{table}' AS source_table, _partition, CAST({rid} AS STRING) AS row_id, _reason AS reason, "
+        f"{record} AS record, {now} AS quarantined_at, {lake.PKEY} FROM _mlinfra_verdict WHERE _reason IS NOT NULL")
+    outside = spark.sql(
+        f"SELECT '{table}' AS source_table, CAST(NULL AS {ptype}) AS _partition, CAST({rid} AS STRING) AS row_id, "
+        f"concat(CASE WHEN {ts} IS NULL THEN 'timestamp {ts} is missing or not a timestamp' "
+        f"WHEN {ts} < {_ts(first)} THEN 'timestamp {ts} before source.start_date' "
+        f"ELSE 'timestamp {ts} after the last partition (source.end_date or the future)' END, "
+        f"coalesce(concat('; ', {TYPE_ERRORS}), '')) AS reason, {record} AS record, {now} AS quarantined_at, "
+        f"'{OUTSIDE_KEY}' AS {lake.PKEY} FROM _mlinfra_typed "
+        f"WHERE {ts} IS NULL OR {ts} < {_ts(first)} OR {ts} >= {_ts(upper)}")
+    raw_stage, quarantine_stage = stage / "raw", stage / "quarantine"
+    with run.timed("write"):
+        # one file per partition and commit
+        good.repartition(lake.PKEY).write.partitionBy(lake.PKEY).parquet(str(raw_stage))
+        good.drop(lake.PKEY).limit(0).coalesce(1).write.parquet(str(raw_stage / "_schema"))
+        rejected = bad.unionByName(outside)
+        rejected.repartition(lake.PKEY).write.partitionBy(lake.PKEY).parquet(str(quarantine_stage))
+        rejected.drop(lake.PKEY).limit(0).coalesce(1).write.parquet(str(quarantine_stage / "_schema"))
+    with run.timed("great_expectations_sample"):
+        run.disagreements, run.sampled_rows = cross_check(spark, spec, rows_in)
+    with run.timed("commit"):
+        lake.commit(con, root, table, raw_stage, window.keys, [*cols, "_partition", "_ingested_at"])
+        lake.commit(con, root, QUARANTINE, quarantine_stage, [*window.keys, OUTSIDE_KEY], QUARANTINE_COLUMNS,
+                    casts={"record": "JSON"})
+        rows_outside = con.execute(
+            f"SELECT count(*) FROM {QUARANTINE} WHERE source_table = ? AND _partition IS NULL", [table]
+        ).fetchall()[0][0]
+    validation = Validation(rows=rows_in, outcomes=outcomes)
+    return IngestResult(rows_in, rows_in - quarantined, quarantined, int(rows_outside), validation)
+
+
+def cross_check(spark: Any, spec: DatasetSpec, total: int, rows: int = SAMPLE_ROWS) -> tuple[list[str], int]:  # noqa: ANN401
+    """Great Expectations on a sample of the judged window (view `_mlinfra_verdict`): every row of
+    the ids whose hash falls in a bucket of about `rows` / 2 rows, and of up to `rows` / 2 ids
+    that the suite flagged. Returns the rows where GX's reasons differ from Spark's (one line
+    each; empty when they agree) and the rows sampled."""
+    rid = spec.id_column
+    if not total:
+        return [], 0
+    buckets = 10_000
+    keep = max(1, math.ceil(buckets * rows / 2 / total))
+    spark.sql(
+        f"SELECT DISTINCT CAST({rid} AS STRING) AS _id FROM _mlinfra_verdict "
+        f"WHERE pmod(hash(CAST({rid} AS STRING)), {buckets}) < {keep} "
+        f"UNION SELECT _id FROM (SELECT DISTINCT CAST({rid} AS STRING) AS _id FROM _mlinfra_verdict "
+        f"WHERE {EXPECT} IS NOT NULL ORDER BY _id LIMIT {rows // 2})").createOrReplaceTempView("_mlinfra_sample_ids")
+    try:
+        sample = spark.sql(
+            f"SELECT v.* FROM _mlinfra_verdict v WHERE CAST(v.{rid} AS STRING) IN (SELECT _id FROM _mlinfra_sample_ids) "
+            f"OR (v.{rid} IS NULL AND v.{EXPECT} IS NOT NULL) ORDER BY CAST(v.{rid} AS STRING)"
+        ).toPandas()
+    finally:
+        spark.catalog.dropTempView("_mlinfra_sample_ids")
+    if sample.empty:
+        return [], 0
+    validation = validate(spec, sample[spec.source_columns])
+    out = []
+    for i, spark_reason in enumerate(sample[EXPECT]):
+        gx = "; ".join(validation.row_reasons.get(i, [])) or None
+        mine = spark_reason if isinstance(spark_reason, str) else None
+        if gx != mine:
+            out.append(f"{rid} {sample[rid].iloc[i]}: Spark {mine!r}, Great Expectations {gx!r}")
+    return out, len(sample)
