@@ -75,6 +75,17 @@ def staged(stage: Path) -> dict[str, list[Path]]:
     return out
 
 
+def write_schema(spark_schema: object, stage: Path) -> None:
+    """The staged table's empty schema file, from a Spark DataFrame's schema (written locally:
+    an empty Spark write is a job of its own)."""
+    import pyarrow.parquet as pq
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    folder = stage / "_schema"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(to_arrow_schema(spark_schema).empty_table(), folder / "schema.parquet")
+
+
 def current_files(con: duckdb.DuckDBPyConnection, qualified: str) -> list[str]:
     """The data files of a lake table now (empty when it has none, or no manifest yet)."""
     if not _has_manifest(con):
@@ -100,7 +111,7 @@ def commit(con: duckdb.DuckDBPyConnection, root: Path, qualified: str, stage: Pa
     """
     files = staged(stage)
     if SCHEMA_KEY not in files:
-        raise LakeError(f"{stage}: no schema file staged for {qualified} (write it with write_schema)")
+        raise LakeError(f"{stage}: no schema file staged for {qualified} (lake.write_schema)")
     unknown = sorted(set(files) - set(keys) - {SCHEMA_KEY})
     if unknown:
         raise LakeError(f"{qualified}: staged partitions {unknown} are not among those written {keys}")
@@ -165,7 +176,6 @@ def allowed_directories(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The lake folders a read-only analyst connection must still read (the views' files)."""
     if not _has_manifest(con):
         return []
-    tables = [r[0] for r in con.execute(f"SELECT DISTINCT table_name FROM {MANIFEST}").fetchall()]
-    files = {r[0]: r[1] for r in con.execute(
-        f"SELECT table_name, any_value(file) FROM {MANIFEST} GROUP BY 1").fetchall()}
-    return sorted({str(Path(files[t]).parent.parent) + os.sep for t in tables if t in files})
+    # a file lies in <table>/_pkey=<key>/ or <table>/_schema/
+    rows = con.execute(f"SELECT any_value(file) FROM {MANIFEST} GROUP BY table_name").fetchall()
+    return sorted({str(Path(r[0]).parent.parent) + os.sep for r in rows})

@@ -104,6 +104,13 @@ def run_query(warehouse: str | os.PathLike[str], sql: str, wait_s: float = 10.0)
     """
     statement = read_statement(sql)
     with open_duckdb(warehouse, read_only=True, lock_timeout_s=wait_s) as con:
+        # the Spark engine's tables are views over Parquet files in the lake: those folders stay
+        # readable, every other file does not
+        from mlinfra_assets.lake import allowed_directories
+
+        lake_dirs = allowed_directories(con)
+        if lake_dirs:
+            con.execute("SET allowed_directories = ?", [lake_dirs])
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         try:

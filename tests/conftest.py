@@ -48,6 +48,25 @@ def resources(tmp_path: Path) -> dict:
     return default_resources(tmp_path / "data")
 
 
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    """One local Spark session per worker (a JVM start), configured as the platform's PySpark
+    resource configures it, so the Spark engine's steps reuse it; skips without pyspark or Java."""
+    pytest.importorskip("pyspark", reason="pyspark is not installed: pip install -e '.[spark]'")
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        pytest.skip("no Java runtime: Spark needs Java 17+ (make test installs one where it can)")
+    from pyspark.sql import SparkSession
+
+    from mlinfra_assets.resources import spark_config
+
+    builder = SparkSession.builder
+    for key, value in (spark_config(small_spec()) | {"spark.master": "local[2]"}).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    yield session
+    session.stop()
+
+
 # Label Studio wants a 40-character legacy token; a sentinel the security sweep searches for
 LABEL_STUDIO_TOKEN = "sentinelApiKey" + "7" * 26
 
@@ -155,10 +174,11 @@ SLOW: dict[str, float] = {
     "tests/edge": 60,
     "tests/faults/test_security.py::test_make_ui": 40,
     "tests/labeling/test_lf_spark.py": 30,
+    "tests/warehouse/test_spark_engine.py": 60,
 }
 # session fixtures that start a server or build something several tests read: the tests using one
 # (with the same parameter) run on one worker, which builds it once
-ONE_WORKER: set[str] = {"label_studio_server", "dagster_dev_server", "case_run"}
+ONE_WORKER: set[str] = {"label_studio_server", "dagster_dev_server", "case_run", "spark"}
 
 
 def _shared(item: pytest.Item) -> list[str]:

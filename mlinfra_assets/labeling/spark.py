@@ -14,6 +14,7 @@ an LF without one is named in the error.
 from __future__ import annotations
 
 import argparse
+import shutil
 from collections.abc import Callable
 from typing import Any
 
@@ -71,6 +72,28 @@ def run_checked(action: Callable[[], Any], spark: Any, spec: DatasetSpec, lf_set
             return None if row is None else tuple(row)
 
         raise sql_lfs.first_bad_vote(lf_set.lfs, source, spec.n_classes, first_row) from None
+
+
+def build_lake_matrix(spark: Any, con: Any, spec: DatasetSpec, lf_set: LFSet, root: Any) -> int:  # noqa: ANN401
+    """`warehouse.engine: spark`: the label matrix of the lake's raw table, written to the lake
+    and committed as `labeling.label_matrix` (a DuckDB view, as `build_label_matrix` makes a
+    table on DuckDB); returns its rows. A vote out of range names the LF, the previous matrix stays."""
+    from mlinfra_assets import lake
+    from mlinfra_assets.labeling.matrix import TABLE
+
+    files = lake.current_files(con, spec.raw_table)
+    if not files:
+        raise LabelingFunctionError(f"{spec.raw_table} has no rows in the lake: materialize the raw partitions first")
+    matrix = label_matrix(spark, spark.read.parquet(*files), spec, lf_set)
+    stage = lake.new_stage(root)
+    try:
+        run_checked(lambda: matrix.write.parquet(str(stage / f"{lake.PKEY}=all")), spark, spec, lf_set)
+        lake.write_schema(matrix.schema, stage)
+        lake.commit(con, root, TABLE, stage, ["all"], ["row_id", *(f'"{n}"' for n in lf_set.names)])
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        spark.catalog.dropTempView(VIEW)
+    return int(con.execute(f"SELECT count(*) FROM {TABLE}").fetchall()[0][0])
 
 
 def main(argv: list[str] | None = None) -> None:

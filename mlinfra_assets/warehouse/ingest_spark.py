@@ -237,7 +237,7 @@ def _land(spark: Any, con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window:
     first, upper = _bounds(spec)
     with run.timed("check"):
         counts = spark.sql("SELECT " + ", ".join(
-            [f"sum(_f{i})" for i in range(len(checked))] + ["count(*)", "count(_reason)"]
+            [f"sum(_f{i})" for i in range(len(checked))] + ["count(*)", "count(_reason)", f"count({EXPECT})"]
         ) + " FROM _mlinfra_verdict").first()
     n_flags = len(checked)
     rows_in, quarantined = int(counts[n_flags] or 0), int(counts[n_flags + 1] or 0)
@@ -265,12 +265,12 @@ def _land(spark: Any, con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window:
     with run.timed("write"):
         # one file per partition and commit
         good.repartition(lake.PKEY).write.partitionBy(lake.PKEY).parquet(str(raw_stage))
-        good.drop(lake.PKEY).limit(0).coalesce(1).write.parquet(str(raw_stage / "_schema"))
+        lake.write_schema(good.drop(lake.PKEY).schema, raw_stage)
         rejected = bad.unionByName(outside)
         rejected.repartition(lake.PKEY).write.partitionBy(lake.PKEY).parquet(str(quarantine_stage))
-        rejected.drop(lake.PKEY).limit(0).coalesce(1).write.parquet(str(quarantine_stage / "_schema"))
+        lake.write_schema(rejected.drop(lake.PKEY).schema, quarantine_stage)
     with run.timed("great_expectations_sample"):
-        run.disagreements, run.sampled_rows = cross_check(spark, spec, rows_in)
+        run.disagreements, run.sampled_rows = cross_check(spark, spec, rows_in, int(counts[n_flags + 2] or 0))
     with run.timed("commit"):
         lake.commit(con, root, table, raw_stage, window.keys, [*cols, "_partition", "_ingested_at"])
         lake.commit(con, root, QUARANTINE, quarantine_stage, [*window.keys, OUTSIDE_KEY], QUARANTINE_COLUMNS,
@@ -282,30 +282,29 @@ def _land(spark: Any, con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window:
     return IngestResult(rows_in, rows_in - quarantined, quarantined, int(rows_outside), validation)
 
 
-def cross_check(spark: Any, spec: DatasetSpec, total: int, rows: int = SAMPLE_ROWS) -> tuple[list[str], int]:  # noqa: ANN401
-    """Great Expectations on a sample of the judged window (view `_mlinfra_verdict`): every row of
-    the ids whose hash falls in a bucket of about `rows` / 2 rows, and of up to `rows` / 2 ids
-    that the suite flagged. Returns the rows where GX's reasons differ from Spark's (one line
-    each; empty when they agree) and the rows sampled."""
+def cross_check(spark: Any, spec: DatasetSpec, total: int, flagged: int, rows: int = SAMPLE_ROWS) -> tuple[list[str], int]:  # noqa: ANN401
+    """Great Expectations on a sample of the judged window (view `_mlinfra_verdict`, `total`
+    rows of which the suite flagged `flagged`): about `rows` / 2 rows by the hash of their id and
+    about `rows` / 2 of the flagged ones, in one pass. A sampled id brings all its rows (the
+    copies of a repeated id share its hash), so uniqueness is judged on whole groups. Returns the
+    rows where GX's reasons differ from Spark's (one line each; empty when they agree) and the
+    rows sampled."""
     rid = spec.id_column
     if not total:
         return [], 0
     buckets = 10_000
-    keep = max(1, math.ceil(buckets * rows / 2 / total))
-    spark.sql(
-        f"SELECT DISTINCT CAST({rid} AS STRING) AS _id FROM _mlinfra_verdict "
-        f"WHERE pmod(hash(CAST({rid} AS STRING)), {buckets}) < {keep} "
-        f"UNION SELECT _id FROM (SELECT DISTINCT CAST({rid} AS STRING) AS _id FROM _mlinfra_verdict "
-        f"WHERE {EXPECT} IS NOT NULL ORDER BY _id LIMIT {rows // 2})").createOrReplaceTempView("_mlinfra_sample_ids")
-    try:
-        sample = spark.sql(
-            f"SELECT v.* FROM _mlinfra_verdict v WHERE CAST(v.{rid} AS STRING) IN (SELECT _id FROM _mlinfra_sample_ids) "
-            f"OR (v.{rid} IS NULL AND v.{EXPECT} IS NOT NULL) ORDER BY CAST(v.{rid} AS STRING)"
-        ).toPandas()
-    finally:
-        spark.catalog.dropTempView("_mlinfra_sample_ids")
+
+    def keep(n: int) -> int:
+        return max(1, math.ceil(buckets * rows / 2 / max(n, 1)))
+
+    bucket = f"pmod(hash(CAST({rid} AS STRING)), {buckets})"
+    sample = spark.sql(
+        f"SELECT * FROM _mlinfra_verdict WHERE {bucket} < {keep(total)} "
+        f"OR ({EXPECT} IS NOT NULL AND ({rid} IS NULL OR {bucket} < {keep(flagged)}))"
+    ).toPandas()
     if sample.empty:
         return [], 0
+    sample = sample.sort_values(rid, key=lambda c: c.astype(str), kind="stable").reset_index(drop=True)
     validation = validate(spec, sample[spec.source_columns])
     out = []
     for i, spark_reason in enumerate(sample[EXPECT]):

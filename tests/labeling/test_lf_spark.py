@@ -1,8 +1,6 @@
 """The SQL LFs on Spark (local mode) give the label matrix DuckDB gives; errors name the LF."""
 
 import math
-import os
-import shutil
 from datetime import datetime
 
 import pyarrow as pa
@@ -15,26 +13,9 @@ from mlinfra_assets.labeling.matrix import build_label_matrix
 from mlinfra_assets.resources import Warehouse
 from tests.conftest import small_spec
 
-pytest.importorskip("pyspark", reason="pyspark is not installed: pip install -e '.[spark]'")
-if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
-    pytest.skip("no Java runtime: Spark needs Java 17+ (install a JDK or set JAVA_HOME)", allow_module_level=True)
-
-pytestmark = pytest.mark.integration  # a JVM start: ~15 s
+pytestmark = pytest.mark.integration  # the session's Spark (tests/conftest.py): a JVM start, ~15 s
 SPEC = small_spec()
 LFS = load_lfs(SPEC)
-
-
-@pytest.fixture(scope="module")
-def spark():
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[2]").appName("mlinfra-test")
-        .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC").getOrCreate()
-    )
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")

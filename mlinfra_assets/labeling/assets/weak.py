@@ -9,8 +9,8 @@ from mlinfra_assets.holdout import gold_from
 from mlinfra_assets.labeling import analysis
 from mlinfra_assets.labeling.forms import FORMS
 from mlinfra_assets.labeling.label_model import read_patterns
-from mlinfra_assets.labeling.lfs import load_lfs
-from mlinfra_assets.labeling.matrix import TABLE, build_label_matrix
+from mlinfra_assets.labeling.lfs import LFSet, load_lfs
+from mlinfra_assets.labeling.matrix import TABLE, MatrixRun, build_label_matrix
 from mlinfra_assets.plots import df_markdown, png_markdown
 from mlinfra_assets.resources import Warehouse
 from mlinfra_assets.spec import DatasetSpec
@@ -67,24 +67,46 @@ def gold_sources(spec: DatasetSpec, warehouse: Warehouse) -> dict[str, str]:
     return sources
 
 
+def _spark_matrix(context: dg.AssetExecutionContext, warehouse: Warehouse, spec: DatasetSpec, lf_set: LFSet) -> MatrixRun:
+    """The label matrix on Spark (`warehouse.engine: spark`): the LFs' SQL forms over the lake."""
+    import time
+
+    from mlinfra_assets import lake
+    from mlinfra_assets.labeling.spark import build_lake_matrix
+
+    started = time.perf_counter()
+    with warehouse.connect() as con:
+        rows = build_lake_matrix(context.resources.pyspark.spark_session, con, spec, lf_set,
+                                 lake.lake_root(spec, warehouse.path))
+    return MatrixRun(rows, {n: "sql" for n in lf_set.names}, time.perf_counter() - started, 0.0, 0)
+
+
 def build_label_matrix_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
+    on_spark = spec.warehouse.engine == "spark"
+
     @dg.asset(
         key=keys.LABEL_MATRIX,
         deps=[keys.raw_key(spec)],
         group_name=GROUP,
-        kinds={"snorkel", "duckdb"},
+        kinds={"snorkel", "spark"} if on_spark else {"snorkel", "duckdb"},
         pool=keys.WAREHOUSE_POOL,
+        # the Spark engine's step also needs Dagster's PySpark resource
+        required_resource_keys={"warehouse", "pyspark"} if on_spark else {"warehouse"},
+        metadata={"engine": spec.warehouse.engine},
     )
     @round_figures
-    def label_matrix(
-        context: dg.AssetExecutionContext, config: LabelMatrixConfig, warehouse: Warehouse
-    ) -> dg.MaterializeResult:
+    def label_matrix(context: dg.AssetExecutionContext, config: LabelMatrixConfig) -> dg.MaterializeResult:
         """The votes of every labeling function on every raw row: `row_id` and one SMALLINT
         column per LF (-1 abstain, else a class index). SQL LFs run as one DuckDB query over
         the raw table; vectorized and row-wise (Snorkel) LFs on bounded chunks; the matrix
-        is replaced in one transaction, so a failed run keeps the previous one."""
+        is replaced in one transaction, so a failed run keeps the previous one. With
+        `warehouse.engine: spark`, the SQL LFs run as one Spark SQL job over the lake."""
+        warehouse: Warehouse = context.resources.warehouse
         lf_set = load_lfs(spec)
-        run = build_label_matrix(warehouse, spec, lf_set, form=config.form)
+        if on_spark:
+            run = _spark_matrix(context, warehouse, spec, lf_set)
+        else:
+            run = build_label_matrix(warehouse, spec, lf_set, form=config.form)
         with warehouse.connect(read_only=True) as con:
             summary = analysis.lf_summary(con, lf_set.names, spec.classes, None)
             patterns = read_patterns(con, lf_set.names)

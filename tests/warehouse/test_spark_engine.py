@@ -1,0 +1,129 @@
+"""warehouse.engine: spark gives the tables the DuckDB engine gives: the same rows land, the same rows
+are quarantined with the same reasons, the same label matrix; DuckDB reads them for everyone else."""
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from mlinfra_assets import keys, lake
+from mlinfra_assets.query import QueryFailed, run_query
+from mlinfra_assets.resources import default_resources
+from mlinfra_assets.runner import run_assets
+from mlinfra_assets.spec import DatasetSpec
+from mlinfra_assets.warehouse import RAW_SUITE_CHECK
+from mlinfra_assets.warehouse.partitions import partitions_for
+from tests.conftest import small_spec
+
+pytestmark = pytest.mark.integration  # the session's Spark (tests/conftest.py)
+ROWS = 3000
+RAW = "SELECT * EXCLUDE (_ingested_at) FROM raw.transactions ORDER BY txn_id, ts"
+QUARANTINE = "SELECT source_table, _partition, row_id, reason FROM raw.quarantine ORDER BY row_id, reason"
+
+
+def spec_for(engine: str) -> DatasetSpec:
+    return small_spec(ROWS, warehouse={"engine": engine})
+
+
+def spoil(path: str) -> None:
+    """Rows each engine must quarantine alike: out of range, unknown category, NaN where a value is
+    required, no timestamp, an id repeated within a day."""
+    con = duckdb.connect(path)
+    con.execute("UPDATE source.transactions SET amount = -1 WHERE txn_id % 97 = 0")
+    con.execute("UPDATE source.transactions SET channel = 'pigeon' WHERE txn_id % 89 = 0")
+    con.execute("UPDATE source.transactions SET amount = 'NaN' WHERE txn_id % 83 = 0")
+    con.execute("UPDATE source.transactions SET ts = NULL WHERE txn_id % 211 = 0")
+    con.execute("UPDATE source.transactions AS s SET txn_id = txn_id - 1 WHERE txn_id % 301 = 0 AND "
+                "(SELECT ts::DATE FROM source.transactions p WHERE p.txn_id = s.txn_id - 1) = ts::DATE")
+    con.close()
+
+
+def repeat_a_landed_id(path: str) -> None:
+    """A row of the last day takes the id of a row of the first day, which has landed already."""
+    with duckdb.connect(path) as con:
+        con.execute("UPDATE source.transactions SET txn_id = 5 WHERE txn_id = (SELECT max(txn_id) FROM "
+                    "source.transactions WHERE ts::DATE = (SELECT max(ts)::DATE FROM source.transactions))")
+
+
+def ingest(engine: str, folder: Path) -> dict:
+    spec = spec_for(engine)
+    resources = default_resources(folder)
+    run_assets(spec, resources, selection=[keys.source_key(spec), keys.SOURCE_ORACLE])
+    spoil(resources["warehouse"].path)
+    days = partitions_for(spec).get_partition_keys()
+    ingest = [keys.raw_key(spec), keys.QUARANTINE]
+    whole = run_assets(spec, resources, selection=ingest, raise_on_error=False)
+    files = lake_files(resources["warehouse"].path)
+    repeat_a_landed_id(resources["warehouse"].path)
+    # the last two days again: a re-run replaces them, and meets the ids the other days landed
+    result = run_assets(spec, resources, selection=ingest, first=days[-2], last=days[-1], raise_on_error=False)
+    assert run_assets(spec, resources, selection=[keys.LABEL_MATRIX]).success
+    with duckdb.connect(resources["warehouse"].path, read_only=True) as con:
+        tables = {name: con.execute(sql).fetchall() for name, sql in {
+            "raw": RAW, "quarantine": QUARANTINE,
+            "matrix": "SELECT * FROM labeling.label_matrix ORDER BY row_id",
+            "raw_types": "DESCRIBE raw.transactions", "quarantine_types": "DESCRIBE raw.quarantine",
+            "matrix_types": "DESCRIBE labeling.label_matrix"}.items()}
+    check = result.get_asset_check_evaluations()[0]
+    assert whole.get_asset_check_evaluations()[0].passed == check.passed
+    raw_meta = next(m.materialization.metadata for m in result.get_asset_materialization_events()
+                    if m.materialization.asset_key == keys.raw_key(spec))
+    return {"tables": tables, "check": check, "meta": raw_meta, "resources": resources, "spec": spec,
+            "files_before_rerun": files}
+
+
+def lake_files(path: str) -> list[str]:
+    with duckdb.connect(path, read_only=True) as con:
+        return lake.current_files(con, "raw.transactions")
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory, spark) -> dict:
+    root = tmp_path_factory.mktemp("engines")
+    return {engine: ingest(engine, root / engine) for engine in ("duckdb", "spark")}
+
+
+def test_spark_lands_and_quarantines_what_duckdb_does(engines):
+    duck, spark = engines["duckdb"], engines["spark"]
+    for name in ("raw", "quarantine", "raw_types", "quarantine_types"):
+        assert spark["tables"][name] == duck["tables"][name], name
+    reasons = {r[3] for r in duck["tables"]["quarantine"]}
+    assert any("expect_column_values_to_be_between(amount)" in r for r in reasons)
+    assert any("expect_column_values_to_not_be_null(amount)" in r for r in reasons)  # NaN counts as missing
+    assert any("expect_column_values_to_be_in_set(channel)" in r for r in reasons)
+    assert any("expect_column_values_to_be_unique(txn_id)" in r for r in reasons)
+    assert any(r.startswith("duplicate id txn_id") for r in reasons)
+    assert any(r.startswith("timestamp ts is missing") for r in reasons)
+    # the suite's verdict, expectation by expectation
+    assert spark["check"].check_name == RAW_SUITE_CHECK
+    assert spark["check"].passed == duck["check"].passed
+    assert (spark["check"].metadata["failed_expectations"].value
+            == duck["check"].metadata["failed_expectations"].value != [])
+    assert spark["meta"]["engine"].value == "spark" and spark["meta"]["great_expectations_sampled_rows"].value > 0
+    for figure in ("rows_in_window", "rows_landed", "rows_quarantined", "rows_outside_partitions"):
+        assert spark["meta"][figure].value == duck["meta"][figure].value, figure
+
+
+def test_spark_label_matrix_is_duckdbs(engines):
+    assert engines["spark"]["tables"]["matrix"] == engines["duckdb"]["tables"]["matrix"]
+    assert engines["spark"]["tables"]["matrix_types"] == engines["duckdb"]["tables"]["matrix_types"]
+
+
+def test_a_spark_rerun_replaces_and_analysts_read_the_lake(engines):
+    spark = engines["spark"]
+    spec, path = spark["spec"], spark["resources"]["warehouse"].path
+    with duckdb.connect(path, read_only=True) as con:
+        files = lake.current_files(con, spec.raw_table)
+        partitions = con.execute("SELECT count(DISTINCT _partition) FROM raw.transactions").fetchall()[0][0]
+    root = lake.lake_root(spec, path)
+    # one file per partition: the re-run replaced the last two days' files and kept the others
+    assert len(files) == partitions == len(spark["files_before_rerun"])
+    kept = set(files) & set(spark["files_before_rerun"])
+    assert len(kept) == partitions - 2
+    on_disk = sorted(str(p) for p in lake.table_dir(root, spec.raw_table).glob("_pkey=*/*.parquet"))
+    assert on_disk == sorted(files)  # nothing left of the replaced version or of the staging
+    assert not any((root / lake.STAGING).iterdir())
+    # `mlinfra query` (no file access) still reads the lake's tables, and only them
+    assert run_query(path, "SELECT count(*) AS n FROM raw.transactions")["n"][0] == len(spark["tables"]["raw"])
+    with pytest.raises(QueryFailed, match="no files"):
+        run_query(path, f"SELECT * FROM read_parquet('{root.parent / 'mlflow.db'}')")
