@@ -115,6 +115,18 @@ def commit(con: duckdb.DuckDBPyConnection, root: Path, qualified: str, stage: Pa
     unknown = sorted(set(files) - set(keys) - {SCHEMA_KEY})
     if unknown:
         raise LakeError(f"{qualified}: staged partitions {unknown} are not among those written {keys}")
+    try:
+        every = _move_and_commit(con, root, qualified, stage, files, keys, columns, casts or {})
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return len(every) - 1
+
+
+def _move_and_commit(con: duckdb.DuckDBPyConnection, root: Path, qualified: str, stage: Path,
+                     files: dict[str, list[Path]], keys: list[str], columns: list[str],
+                     casts: dict[str, str]) -> list[str]:
+    """Move the staged files beside the table's, commit the manifest and the view, then delete
+    what they replaced; returns the table's files (the schema file last)."""
     target = table_dir(root, qualified)
     moved: list[tuple[str, str]] = []
     for key, paths in files.items():
@@ -139,13 +151,12 @@ def commit(con: duckdb.DuckDBPyConnection, root: Path, qualified: str, stage: Pa
         every = [r[0] for r in con.execute(
             f"SELECT file FROM {MANIFEST} WHERE table_name = ? ORDER BY partition_key = ?, file",
             [qualified, SCHEMA_KEY]).fetchall()]
-        _replace_view(con, qualified, every, columns, casts or {})
+        _replace_view(con, qualified, every, columns, casts)
     live = set(every)
     for path in old - live:
         Path(path).unlink(missing_ok=True)
     _remove_orphans(target, live)
-    shutil.rmtree(stage, ignore_errors=True)
-    return len(every) - 1
+    return every
 
 
 def _replace_view(con: duckdb.DuckDBPyConnection, qualified: str, files: list[str], columns: list[str],
