@@ -12,7 +12,7 @@ export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := true
 export NML_DISABLE_USAGE_LOGGING := 1
 
-.PHONY: run test ui bench lint install home clean labelstudio
+.PHONY: run test ui bench lint install home clean labelstudio java
 
 # Each process writes the bytecode of the modules it compiles, so the next one reads it. This machine
 # sets PYTHONDONTWRITEBYTECODE, under which every new process (a step, a server, each `mlinfra`
@@ -73,9 +73,22 @@ $(LABELSTUDIO_STAMP):
 		> $(LABELSTUDIO_VENV)/template.log 2>&1 || { tail -20 $(LABELSTUDIO_VENV)/template.log; exit 1; }
 	touch $@
 
+## make java: Java 17+ for Spark (warehouse.engine: spark, and its tests): kept where one is found
+## (java on PATH or JAVA_HOME), else installed from the system's packages (apt, as root or with sudo);
+## where neither works it says so, and the Spark tests skip with that reason
+JAVA_OK = v=$$("$${JAVA_HOME:+$$JAVA_HOME/bin/}java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p'); [ -n "$$v" ] && [ "$$v" -ge 17 ]
+java:
+	@if $(JAVA_OK); then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	elif command -v apt-get >/dev/null && sudo -n true 2>/dev/null; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	fi; \
+	$(JAVA_OK) || echo "make java: no Java 17+ found or installable here: Spark (warehouse.engine: spark) needs one (install a JDK 17+ or set JAVA_HOME); its tests will skip"
+
 ## make test: the whole suite (CI runs exactly this)
 test:
-	@$(MAKE) --no-print-directory -j 2 install labelstudio
+	@$(MAKE) --no-print-directory -j 2 install labelstudio java
 	$(BIN)/pytest
 
 ## make ui: the Dagster UI (http://127.0.0.1:3000) and the MLflow UI its `mlflow_run` links point at
