@@ -35,7 +35,7 @@ from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.warehouse.ingest import IngestResult
 from mlinfra_assets.warehouse.partitions import Window
 from mlinfra_assets.warehouse.quality import ExpectationOutcome, Validation, build_suite, validate
-from mlinfra_assets.warehouse.read import TYPE_ERRORS
+from mlinfra_assets.warehouse.read import TYPE_ERRORS, SourceUnreadable
 
 QUARANTINE = "raw.quarantine"
 OUTSIDE_KEY = "__outside__"  # the lake partition of the rows that belong to no partition
@@ -177,6 +177,35 @@ def ingest_window_spark(spark: Any, con: duckdb.DuckDBPyConnection, spec: Datase
                         root: Path) -> tuple[IngestResult, SparkIngest]:
     """Ingest `window` on Spark into the lake and commit raw and quarantine in the warehouse's
     manifest; returns the result and what the Spark side did (the GX cross-check, seconds)."""
+    try:
+        return _ingest(spark, con, spec, window, root)
+    except Exception as exc:
+        unreadable = _unreadable_source(spec, exc)
+        if unreadable is None:
+            raise
+        raise unreadable from exc
+
+
+def _unreadable_source(spec: DatasetSpec, exc: Exception) -> SourceUnreadable | None:
+    """The error of a source file Spark cannot read (not Parquet, a broken footer), naming the
+    source; None for any other error."""
+    text = str(exc)
+    markers = ("is not a Parquet file", "Could not read footer", "CANNOT_READ_FILE_FOOTER",
+               "FAILED_READ_FILE", "UNABLE_TO_INFER_SCHEMA")
+    if type(exc).__module__.split(".")[0] not in ("pyspark", "py4j") or not any(m in text for m in markers):
+        return None
+    where = spec.source.path or spec.source.table
+    lines = [line.strip() for line in text.splitlines()]
+    detail = next((line for m in markers for line in lines if m in line), text)  # the file's own line first
+    detail = detail.split("RuntimeException: ")[-1]
+    return SourceUnreadable(
+        f"source {where} cannot be read by Spark ({detail[:300]}); fix or replace the file — nothing "
+        "was ingested from this window"
+    )
+
+
+def _ingest(spark: Any, con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window: Window,  # noqa: ANN401
+            root: Path) -> tuple[IngestResult, SparkIngest]:
     run = SparkIngest()
     stage = lake.new_stage(root)
     stage.mkdir(parents=True)

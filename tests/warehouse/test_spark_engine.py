@@ -127,3 +127,33 @@ def test_a_spark_rerun_replaces_and_analysts_read_the_lake(engines):
     assert run_query(path, "SELECT count(*) AS n FROM raw.transactions")["n"][0] == len(spark["tables"]["raw"])
     with pytest.raises(QueryFailed, match="no files"):
         run_query(path, f"SELECT * FROM read_parquet('{root.parent / 'mlflow.db'}')")
+
+
+def test_a_broken_parquet_file_is_named_and_nothing_lands(tmp_path, spark):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlinfra_assets.demo import generator as demo
+
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    demo_spec = small_spec(2000)
+    rows = pa.Table.from_pandas(demo.generate(demo_spec, 2000).transactions, preserve_index=False)
+    pq.write_table(rows.slice(0, 1000), folder / "a.parquet")
+    pq.write_table(rows.slice(1000), folder / "b.parquet")
+    (folder / "c.parquet").write_bytes(b"PAR1 not really a parquet file")
+    source = demo_spec.source.model_dump() | {"kind": "parquet", "path": str(folder / "*.parquet"), "table": None}
+    spec = small_spec(2000, warehouse={"engine": "spark"}, source=source, demo=None, gold=None,
+                      annotator={"simulated": False})
+    resources = default_resources(tmp_path / "data")
+    result = run_assets(spec, resources, selection=[keys.raw_key(spec), keys.QUARANTINE], raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    error = failure.event_specific_data.error
+    messages = []
+    while error is not None:
+        messages.append(error.message)
+        error = error.cause
+    assert any(f"source {folder / '*.parquet'} cannot be read by Spark" in m for m in messages), messages
+    with duckdb.connect(resources["warehouse"].path, read_only=True) as con:
+        assert lake.current_files(con, spec.raw_table) == []
