@@ -1,4 +1,6 @@
--- rows to review: every gold label, and a seeded sample of weak labels (at most ? rows), with features
+-- rows to review: every gold label, and a seeded sample of weak labels (at most ? rows), with features;
+-- in a fixed order (the review's folds are assigned by position: a view over Parquet, the Spark
+-- engine's raw table, returned the same rows in another order from one read to the next)
 SELECT g.row_id, 'annotation' AS source, g.label, {features}
 FROM labeling.gold_labels AS g
 JOIN {raw_table} AS r ON r.{id_column} = g.row_id
@@ -12,3 +14,4 @@ SELECT * FROM (
     ORDER BY hash(w.row_id, ?)
     LIMIT ?
 )
+ORDER BY source, row_id
