@@ -47,6 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.scale import tree_rss_bytes  # noqa: E402 - VmRSS of a process and all below it (the JVM too)
+
 ENGINES = ("duckdb", "spark")
 QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "GX_ANALYTICS_ENABLED": "false",
          "DAGSTER_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"}
@@ -151,31 +153,6 @@ def child_graph(engine: str, rows: int, folder: Path) -> dict:
 
 
 # ----------------------------------------------------------------------------------- the parent
-
-def tree_rss_bytes(root: int) -> int:
-    """VmRSS of `root` and every process below it (from /proc): Python and Spark's JVM."""
-    parents: dict[int, int] = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    tree, added = {root}, True
-    while added:
-        new = {pid for pid, ppid in parents.items() if ppid in tree and pid not in tree}
-        tree |= new
-        added = bool(new)
-    total = 0
-    for pid in tree:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            continue
-    return total
-
 
 def child(kind: str, engine: str, rows: int, folder: Path, timeout: float) -> dict:
     """Run one case in a child process; its result, its peak tree RSS, and the peak per phase."""

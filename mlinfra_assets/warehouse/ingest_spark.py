@@ -35,7 +35,7 @@ from mlinfra_assets.spec import DatasetSpec
 from mlinfra_assets.warehouse.ingest import IngestResult
 from mlinfra_assets.warehouse.partitions import Window
 from mlinfra_assets.warehouse.quality import ExpectationOutcome, Validation, build_suite, validate
-from mlinfra_assets.warehouse.read import TYPE_ERRORS, SourceUnreadable
+from mlinfra_assets.warehouse.read import TYPE_ERRORS, SourceUnreadable, typed_columns
 
 QUARANTINE = "raw.quarantine"
 OUTSIDE_KEY = "__outside__"  # the lake partition of the rows that belong to no partition
@@ -122,15 +122,8 @@ def _typed_select(spec: DatasetSpec, types: dict[str, str]) -> str:
             f"source {spec.source.table or spec.source.path} has no column(s) {missing} named in the spec "
             f"(found {sorted(types)}): rename them in the source or fix the spec"
         )
-    targets = {spec.id_column: "id", spec.timestamp_column: "timestamp"}
-    targets |= {c: "numeric" for c in spec.numeric} | {c: "categorical" for c in spec.categorical}
-    exprs, problems = [], []
-    for col, target in targets.items():
-        expr, problem = _typed(col, types[col], target)
-        exprs.append(expr)
-        if problem:
-            problems.append(problem)
-    errors = f"nullif(concat_ws('; ', {', '.join(problems)}), '')" if problems else "CAST(NULL AS STRING)"
+    exprs, errors = typed_columns(spec, types, _typed)
+    errors = errors or "CAST(NULL AS STRING)"
     return f"SELECT {', '.join(exprs)}, {errors} AS {TYPE_ERRORS} FROM _mlinfra_source"
 
 

@@ -70,18 +70,27 @@ def _typed(col: str, source_type: str, target: str) -> tuple[str, str | None]:
     return f"{cast} AS {col}", problem
 
 
-def _select(spec: DatasetSpec, types: dict[str, str]) -> tuple[str, str]:
+def typed_columns(spec: DatasetSpec, types: dict[str, str], typed=None) -> tuple[list[str], str | None]:  # noqa: ANN001 - an engine's _typed
+    """Each source column of the spec cast to its kind by `typed(col, source type, kind)` (this
+    module's `_typed` for DuckDB, ingest_spark's for Spark), and the SQL joining their type errors
+    (None when no cast can fail)."""
+    typed = typed or _typed
     targets = {spec.id_column: "id"}
     if spec.timestamp_column:
         targets[spec.timestamp_column] = "timestamp"
     targets |= {c: "numeric" for c in spec.numeric} | {c: "categorical" for c in spec.categorical}
     exprs, problems = [], []
     for col, target in targets.items():
-        expr, problem = _typed(col, types[col], target)
+        expr, problem = typed(col, types[col], target)
         exprs.append(expr)
         if problem:
             problems.append(problem)
-    errors = f"nullif(concat_ws('; ', {', '.join(problems)}), '')" if problems else "NULL::VARCHAR"
+    return exprs, (f"nullif(concat_ws('; ', {', '.join(problems)}), '')" if problems else None)
+
+
+def _select(spec: DatasetSpec, types: dict[str, str]) -> tuple[str, str]:
+    exprs, errors = typed_columns(spec, types)
+    errors = errors or "NULL::VARCHAR"
     if FILE in types:
         exprs.append(FILE)
     return ", ".join(exprs), errors
