@@ -21,12 +21,13 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 import duckdb
 
-from mlinfra_assets.resources import transaction
-from mlinfra_assets.spec import DatasetSpec
+if TYPE_CHECKING:  # `mlinfra query` imports this module: no Dagster (resources) at import
+    from mlinfra_assets.spec import DatasetSpec
 
 MANIFEST = "lake.files"
 MANIFEST_DDL = (
@@ -136,6 +137,8 @@ def _move_and_commit(con: duckdb.DuckDBPyConnection, root: Path, qualified: str,
             dest = folder / f"{stage.name}-{path.name}"
             os.replace(path, dest)
             moved.append((key, str(dest)))
+    from mlinfra_assets.resources import transaction
+
     replaced = [*keys, SCHEMA_KEY]
     placeholders = ", ".join("?" for _ in replaced)
     with transaction(con):
