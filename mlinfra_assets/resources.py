@@ -295,7 +295,15 @@ def engine_resources(spec: DatasetSpec) -> dict[str, Any]:
     `warehouse.engine: spark`, Dagster's PySpark resource (`pyspark`), configured from the spec."""
     if spec.warehouse.engine != "spark":
         return {}
-    from dagster_pyspark import PySparkResource
+    try:
+        from dagster_pyspark import PySparkResource
+    except ImportError as exc:
+        from mlinfra_assets.spec import SpecError
+
+        raise SpecError(
+            "warehouse.engine spark needs pyspark and dagster-pyspark: pip install -e '.[spark]' (and Java 17+, "
+            "make java), or use engine duckdb"
+        ) from exc
 
     return {"pyspark": PySparkResource(spark_config=spark_config(spec))}
 
