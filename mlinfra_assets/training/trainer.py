@@ -437,17 +437,78 @@ def choose_weak(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) 
               f"{'with' if used else 'without'} them vs {min(a, b):.3f} {'without' if used else 'with'} them "
               f"on {on}")
     if not used:
+        sample = gold_sample_gap(data, weak, spec.numeric, cfg.seed)
         shift = share_shift(chosen, data.rows(weak), cfg.seed)
-        if shift > cfg.max_share_shift:
+        if sample.looks_sampled:  # the gold rows' class shares stand for the data's: nothing to guard
+            reason += f"; the gold rows look like a sample of the data ({sample.describe()})"
+        elif shift > cfg.max_share_shift:
             used, chosen = True, with_weak if val_kind.startswith("gold") else _train(data, spec, cfg, log)
             reason = (f"weak rows kept: {cfg.metric} {b:.3f} without them vs {a:.3f} with them on {on}, but "
                       f"without them the model's class shares on the weak rows move {shift:.2f} (total variation) "
                       f"from the weak labels' (more than training.max_share_shift {cfg.max_share_shift}): "
-                      "the gold rows are no sample of the data (the active-learning queue's rows, say)")
+                      f"the gold rows are no sample of the data ({sample.describe()}; the active-learning "
+                      "queue's rows, say)")
         else:
             reason += f"; class shares on the weak rows within {shift:.2f} of the weak labels'"
     log(reason)
     return dataclasses.replace(chosen, weak=WeakChoice(used, reason, a, b, on))
+
+
+@dataclass(frozen=True)
+class SampleGap:
+    """How far the gold rows' features lie from the weak rows': the largest two-sample z of a
+    numeric column's mean or a category's share, the column it belongs to, and the z that a
+    random sample of the gold rows' size would pass with 99% confidence over all those tests."""
+
+    z: float
+    critical: float
+    column: str
+
+    @property
+    def looks_sampled(self) -> bool:
+        return self.z <= self.critical  # False where nothing could be compared (NaN)
+
+    def describe(self) -> str:
+        where = f"{self.column}, z {self.z:.1f}" if self.column else "no column to compare"
+        return f"largest difference from the weak rows: {where}; a random sample stays under {self.critical:.1f}"
+
+
+def gold_sample_gap(data: TrainingArrays, weak: np.ndarray, numeric: list[str], seed: int,
+                    limit: int = 50_000, alpha: float = 0.01) -> SampleGap:
+    """Do the gold rows look like a random sample of the data (the weak rows)? Each numeric
+    column's mean (Welch's z) and each category's share (two-proportion z) on the gold rows
+    against a seeded sample of at most `limit` weak rows; the critical z is Bonferroni's over
+    all the tests made. Rows the active-learning queue picked sit near the decision boundary
+    and fail it; a budget drawn at random passes it. `numeric` names `data.numeric`'s columns."""
+    from statistics import NormalDist
+
+    gold = data.rows(data.gold)
+    other = data.rows(weak)
+    other = other.rows(np.random.default_rng(seed).random(len(other)) < limit / max(len(other), 1))
+    ng, nw = len(gold), len(other)
+    zs: list[tuple[float, str]] = []
+    if ng >= 2 and nw >= 2:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for j, name in enumerate(numeric):
+                g, w = gold.numeric[:, j], other.numeric[:, j]
+                g, w = g[np.isfinite(g)].astype("float64"), w[np.isfinite(w)].astype("float64")
+                if len(g) < 2 or len(w) < 2:
+                    continue
+                se = np.sqrt(g.var(ddof=1) / len(g) + w.var(ddof=1) / len(w))
+                if se > 0:
+                    zs.append((abs(g.mean() - w.mean()) / se, name))
+            for j, col in enumerate(data.vocab):
+                cg = np.bincount(gold.codes[:, j], minlength=len(data.vocab[col]) + 1)
+                cw = np.bincount(other.codes[:, j], minlength=len(data.vocab[col]) + 1)
+                for k in range(len(cg)):
+                    p = (cg[k] + cw[k]) / (ng + nw)
+                    if 0 < p < 1:
+                        se = np.sqrt(p * (1 - p) * (1 / ng + 1 / nw))
+                        zs.append((abs(cg[k] / ng - cw[k] / nw) / se, col))
+    if not zs:  # nothing to compare on: not shown to be a sample
+        return SampleGap(float("nan"), float("nan"), "")
+    z, column = max(zs)
+    return SampleGap(float(z), NormalDist().inv_cdf(1 - alpha / (2 * len(zs))), column)
 
 
 def _tensors(data: TrainingArrays, pre: Preprocessor) -> list[torch.Tensor]:

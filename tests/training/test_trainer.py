@@ -366,18 +366,60 @@ def test_weak_rows_are_kept_without_comparing_when_gold_rows_are_too_few_or_the_
     assert only_gold.weak is None
 
 
-def test_weak_rows_stay_when_the_model_without_them_moves_the_class_shares():
+def _at_the_boundary(df: pd.DataFrame, share: float = 0.1) -> pd.DataFrame:
+    """`df` whose gold rows are the `share` of rows nearest the decision boundary, as the
+    active-learning queue picks them, instead of a random draw."""
+    score = (df["amount"] + (df["channel"] == "online") * 1.5 - 2.0).abs()
+    near = (score.rank(method="first") <= share * len(df)).to_numpy()
+    return df.assign(_source=np.where(near, "gold", "weak"), _weight=np.where(near, 1.0, 0.5))
+
+
+def test_gold_rows_drawn_at_random_look_like_a_sample_and_the_queue_s_rows_do_not():
+    from mlinfra_assets.training.trainer import gold_sample_gap
+
+    spec = training_spec()
+    for seed in (0, 1, 2):
+        data = batches.from_frame(_frame(3000, seed=seed), spec)
+        gap = gold_sample_gap(data, data.source == batches.SOURCES.index("weak"), spec.numeric, seed)
+        assert gap.looks_sampled and 0 < gap.z <= gap.critical, gap
+    data = batches.from_frame(_at_the_boundary(_frame(3000)), spec)
+    gap = gold_sample_gap(data, data.source == batches.SOURCES.index("weak"), spec.numeric, 0)
+    assert not gap.looks_sampled and gap.column == "amount" and gap.z > 3 * gap.critical, gap
+    assert "amount" in gap.describe()
+
+
+def test_weak_rows_stay_when_the_queue_s_gold_rows_alone_move_the_class_shares():
     """Gold rows as the active-learning queue picks them are no sample of the data: where the
     model without the weak rows predicts class shares on them further than
     `max_share_shift` from the weak labels' own, the weak rows stay, whatever the gold rows say."""
     from mlinfra_assets.training.trainer import share_shift
 
-    df, spec = _with_weak_labels(_frame(2000), noise=True), training_spec(batch_size=128, epochs=4)
+    df = _with_weak_labels(_at_the_boundary(_frame(2000)), noise=True)
+    spec = training_spec(batch_size=128, epochs=4)
     free = train(df, spec, TrainConfig.from_spec(spec), log=lambda _: None)
-    assert not free.weak.used  # the noise loses on gold, and the shares barely move
+    assert not free.weak.used, free.weak.reason  # the noise loses on gold, and the shares barely move
     weak = batches.from_frame(df[df["_source"] == "weak"], spec)
     moved = share_shift(free, weak, seed=0)
-    assert 0.0 < moved <= 0.25 and "within" in free.weak.reason
+    assert 0.0 < moved <= 0.25 and "within" in free.weak.reason, (moved, free.weak.reason)
     strict = train(df, spec, TrainConfig.from_spec(spec, max_share_shift=moved / 2), log=lambda _: None)
-    assert strict.weak.used and "no sample of the data" in strict.weak.reason
+    assert strict.weak.used and "no sample of the data" in strict.weak.reason, strict.weak.reason
+    assert "amount" in strict.weak.reason
     assert strict.train_rows + strict.val_rows == len(df)  # the model with the weak rows
+
+
+def test_a_random_gold_budget_outweighs_weak_labels_whose_class_shares_are_wrong():
+    """Labeling functions that flag far too many rows: the model without their rows moves the
+    class shares on them well past `max_share_shift`, but the gold rows are a random draw, so
+    their shares stand for the data's and the weak rows are left out."""
+    from mlinfra_assets.training.trainer import share_shift
+
+    df, spec = _frame(2000), training_spec(batch_size=128, epochs=4)
+    weak = (df["_source"] == "weak").to_numpy()
+    y = df["_label"].to_numpy().copy()
+    y[weak & (np.random.default_rng(5).random(len(df)) < 0.5)] = 1  # half the weak rows called positive
+    p = np.where(y == 1, 0.9, 0.05)
+    df = df.assign(_prob_legit=1 - p, _prob_fraud=p, _label=y)
+    result = train(df, spec, TrainConfig.from_spec(spec), log=lambda _: None)
+    assert not result.weak.used and "look like a sample" in result.weak.reason, result.weak.reason
+    assert share_shift(result, batches.from_frame(df[weak], spec), seed=0) > TrainConfig.max_share_shift
+    assert result.weak.gold_only > result.weak.with_weak
