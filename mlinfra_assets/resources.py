@@ -273,30 +273,36 @@ def ui_url(tracking_uri: str, env: Mapping[str, str]) -> str:
 
 
 def spark_config(spec: DatasetSpec) -> dict[str, str]:
-    """The Spark session's settings: the spec's master, the platform's defaults, the spec's conf."""
+    """The Spark session's settings: the spec's master, the platform's defaults, the spec's conf,
+    then the settings the lake relies on (`spec.SPARK_FIXED_CONF`, which the spec cannot change).
+    A local master binds the driver to 127.0.0.1; a cluster's executors must reach the driver,
+    so there its address is Spark's default (or `spark.conf`)."""
+    from mlinfra_assets.spec import SPARK_FIXED_CONF
+
+    local = spec.spark.master.startswith("local")
     return {
         "spark.master": spec.spark.master,
         "spark.app.name": f"mlinfra-{spec.name}",
-        "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
-        "spark.driver.host": "127.0.0.1",
-        "spark.driver.bindAddress": "127.0.0.1",
-        # timestamps without a time zone, as DuckDB's TIMESTAMP (Spark's default INT96 reads back
-        # as TIMESTAMP WITH TIME ZONE)
-        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        **({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"} if local else {}),
         "spark.sql.shuffle.partitions": "8",
         "spark.sql.adaptive.enabled": "true",
         **spec.spark.conf,
+        # timestamps without a time zone, as DuckDB's TIMESTAMP (Spark's default INT96 reads back
+        # as TIMESTAMP WITH TIME ZONE), partition keys in UTC
+        **SPARK_FIXED_CONF,
     }
 
 
 def engine_resources(spec: DatasetSpec) -> dict[str, Any]:
     """The resources the spec's engine needs beyond `default_resources`: with
-    `warehouse.engine: spark`, Dagster's PySpark resource (`pyspark`), configured from the spec."""
+    `warehouse.engine: spark`, Dagster's lazy PySpark resource (`pyspark`), configured from the
+    spec: the JVM starts when a step first asks for the session (the raw ingest, the label
+    matrix), not when the run starts."""
     if spec.warehouse.engine != "spark":
         return {}
     try:
-        from dagster_pyspark import PySparkResource
+        from dagster_pyspark import LazyPySparkResource
     except ImportError as exc:
         from mlinfra_assets.spec import SpecError
 
@@ -305,7 +311,7 @@ def engine_resources(spec: DatasetSpec) -> dict[str, Any]:
             "make java), or use engine duckdb"
         ) from exc
 
-    return {"pyspark": PySparkResource(spark_config=spark_config(spec))}
+    return {"pyspark": LazyPySparkResource(spark_config=spark_config(spec))}
 
 
 def default_resources(data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:

@@ -347,10 +347,29 @@ class WarehouseSettings(BaseModel):
     lake: str | None = None
 
 
+# Spark settings the lake relies on (partition keys in UTC, timestamps DuckDB reads without a
+# time zone): `spark.conf` may repeat them, not change them
+SPARK_FIXED_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+}
+
+
 class SparkSettings(BaseModel):
     # a local session by default; `spark://host:7077` (a standalone cluster) or `k8s://...`
     master: str = "local[*]"
     conf: dict[str, str] = Field(default_factory=dict)  # more Spark settings, passed through
+
+    @field_validator("conf")
+    @classmethod
+    def _keeps_the_lake_s_settings(cls, conf: dict[str, str]) -> dict[str, str]:
+        for key, value in conf.items():
+            if key in SPARK_FIXED_CONF and value != SPARK_FIXED_CONF[key]:
+                raise ValueError(
+                    f"spark.conf.{key} is {value!r}: the lake needs {SPARK_FIXED_CONF[key]!r} (partition "
+                    "keys and timestamps must read the same in DuckDB); remove the setting"
+                )
+        return conf
 
 
 class DatasetSpec(BaseModel):

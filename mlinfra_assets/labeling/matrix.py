@@ -88,7 +88,10 @@ def build_label_matrix(
     forms = choose_forms(lf_set.lfs, form)
     sql_part = [lf for lf in lf_set.lfs if forms[lf.name] == "sql"]
     py_part = [lf for lf in lf_set.lfs if forms[lf.name] != "sql"]
+    from mlinfra_assets import lake
+
     with warehouse.connect() as con:
+        lake.refuse_other_engine(con, "duckdb", [table])
         source = raw_source(con, spec, source_table)
         started = time.perf_counter()
         sql_lfs.check_expressions(sql_part, source, lambda q: [str(t) for t in con.sql(q).types])

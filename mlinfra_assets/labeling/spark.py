@@ -81,7 +81,8 @@ def build_lake_matrix(spark: Any, con: Any, spec: DatasetSpec, lf_set: LFSet, ro
     from mlinfra_assets import lake
     from mlinfra_assets.labeling.matrix import TABLE
 
-    files = lake.current_files(con, spec.raw_table)
+    lake.refuse_other_engine(con, "spark", [TABLE])
+    files = lake.current_files(con, root, spec.raw_table)
     if not files:
         raise LabelingFunctionError(f"{spec.raw_table} has no rows in the lake: materialize the raw partitions first")
     matrix = label_matrix(spark, spark.read.parquet(*files), spec, lf_set)
@@ -89,9 +90,9 @@ def build_lake_matrix(spark: Any, con: Any, spec: DatasetSpec, lf_set: LFSet, ro
     try:
         run_checked(lambda: matrix.write.parquet(str(stage / f"{lake.PKEY}=all")), spark, spec, lf_set)
         lake.write_schema(matrix.schema, stage)
-        lake.commit(con, root, TABLE, stage, ["all"], ["row_id", *(f'"{n}"' for n in lf_set.names)])
+        lake.commit(con, root, [lake.Write(TABLE, stage, ["all"], ["row_id", *(f'"{n}"' for n in lf_set.names)])])
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(stage, ignore_errors=True)  # a failed write's stage (a commit removes its own)
         spark.catalog.dropTempView(VIEW)
     return int(con.execute(f"SELECT count(*) FROM {TABLE}").fetchall()[0][0])
 

@@ -196,6 +196,9 @@ def ingest_window(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window: Win
     """Validate the window's rows with the spec's suite and land them: good rows to raw,
     failing rows to raw.quarantine with the expectations they failed; in runs of whole
     partitions of about `source.ingest_chunk_rows` rows (`chunks`)."""
+    from mlinfra_assets import lake
+
+    lake.refuse_other_engine(con, "duckdb", [spec.raw_table, "raw.quarantine"])
     parts = chunks(con, spec, window)
     results = [_ingest(con, spec, part) for part in parts]
     return results[0] if len(results) == 1 else _merged(results)

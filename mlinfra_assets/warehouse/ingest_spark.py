@@ -91,9 +91,10 @@ def _source(spark: Any, con: duckdb.DuckDBPyConnection, spec: DatasetSpec, windo
     first, upper = _bounds(spec)
     start, end = (pd.Timestamp(v).to_pydatetime() for v in (window.start, window.end))
     out = stage / "source.parquet"  # Spark skips files named _*
+    t = f"TRY_CAST({ts} AS TIMESTAMP)"  # a text column's unreadable values: quarantined on Spark's side
     con.execute(
-        f"COPY (SELECT * FROM {spec.source.table} WHERE ({ts} >= ? AND {ts} < ?) OR {ts} IS NULL "
-        f"OR {ts} < ? OR {ts} >= ?) TO '{out}' (FORMAT parquet)", [start, end, first, upper])
+        f"COPY (SELECT * FROM {spec.source.table} WHERE ({t} >= ? AND {t} < ?) OR {t} IS NULL "
+        f"OR {t} < ? OR {t} >= ?) TO '{out}' (FORMAT parquet)", [start, end, first, upper])
     return spark.read.parquet(str(out))
 
 
@@ -175,15 +176,15 @@ def ingest_window_spark(spark: Any, con: duckdb.DuckDBPyConnection, spec: Datase
     try:
         return _ingest(spark, con, spec, window, root)
     except Exception as exc:
-        unreadable = _unreadable_source(spec, exc)
+        unreadable = _unreadable_source(spec, exc, root)
         if unreadable is None:
             raise
         raise unreadable from exc
 
 
-def _unreadable_source(spec: DatasetSpec, exc: Exception) -> SourceUnreadable | None:
+def _unreadable_source(spec: DatasetSpec, exc: Exception, root: Path | None = None) -> SourceUnreadable | None:
     """The error of a source file Spark cannot read (not Parquet, a broken footer), naming the
-    source; None for any other error."""
+    source; None for any other error, and for a file of the lake under `root`."""
     text = str(exc)
     markers = ("is not a Parquet file", "Could not read footer", "CANNOT_READ_FILE_FOOTER",
                "FAILED_READ_FILE", "UNABLE_TO_INFER_SCHEMA")
@@ -192,6 +193,8 @@ def _unreadable_source(spec: DatasetSpec, exc: Exception) -> SourceUnreadable | 
     where = spec.source.path or spec.source.table
     lines = [line.strip() for line in text.splitlines()]
     detail = next((line for m in markers for line in lines if m in line), text)  # the file's own line first
+    if root is not None and str(root) in detail:  # the lake's own file (removed or spoiled by hand)
+        return None
     detail = detail.split("RuntimeException: ")[-1]
     return SourceUnreadable(
         f"source {where} cannot be read by Spark ({detail[:300]}); fix or replace the file — nothing "
@@ -202,9 +205,11 @@ def _unreadable_source(spec: DatasetSpec, exc: Exception) -> SourceUnreadable | 
 def _ingest(spark: Any, con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window: Window,  # noqa: ANN401
             root: Path) -> tuple[IngestResult, SparkIngest]:
     run = SparkIngest()
+    lake.refuse_other_engine(con, "spark", [spec.raw_table, QUARANTINE])
     stage = lake.new_stage(root)
-    stage.mkdir(parents=True)
     try:
+        # "read": the source's schema (a warehouse table: its copy to Parquet); Spark reads the
+        # rows themselves in the "check" phase's first job
         with run.timed("read"):
             source = _source(spark, con, spec, window, stage)
             types = dict(source.dtypes)
@@ -218,7 +223,7 @@ def _ingest(spark: Any, con: duckdb.DuckDBPyConnection, spec: DatasetSpec, windo
             f"({_ts(s)}, {_ts(e)}, {_lit(s, hourly)}, '{k}')"
             for s, e, k in zip(window.starts, window.ends, window.keys, strict=True))
         spark.sql(f"SELECT * FROM VALUES {values} AS b(s, e, p, k)").createOrReplaceTempView("_mlinfra_bounds")
-        elsewhere = lake.current_files(con, table)
+        elsewhere = lake.current_files(con, root, table)
         if elsewhere:  # ids landed in another partition: the window's copy is a duplicate
             spark.read.parquet(*elsewhere).where(
                 f"_partition < {_lit(window.start, hourly)} OR _partition >= {_lit(window.end, hourly)}"
@@ -268,8 +273,17 @@ def _land(spark: Any, con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window:
     unexpected = {(o.expectation, o.column): int(counts[i] or 0) for i, (o, _) in enumerate(checked)}
     outcomes = [ExpectationOutcome(o.expectation, o.column, unexpected.get((o.expectation, o.column), 0) == 0,
                                    unexpected.get((o.expectation, o.column), 0)) for o, _ in flags]
-    pairs = ", ".join(f"'{c}', {c}" for c in cols)
-    record = f"to_json(named_struct({pairs}))"
+    # the row as the DuckDB engine records it: missing values as null (Spark drops them by
+    # default; NaN is missing there too), timestamps as their text ('2024-01-01 10:00:00')
+    types = dict(spark.table("_mlinfra_verdict").dtypes)
+
+    def value(c: str) -> str:
+        if types[c].startswith("timestamp"):
+            return f"CAST({c} AS STRING)"
+        return f"nanvl({c}, CAST(NULL AS {types[c].upper()}))" if types[c] in FLOAT_TYPES else c
+
+    pairs = ", ".join(f"'{c}', {value(c)}" for c in cols)
+    record = f"to_json(named_struct({pairs}), map('ignoreNullFields', 'false'))"
     now = "CAST(current_timestamp() AS TIMESTAMP_NTZ)"
     ptype = "TIMESTAMP_NTZ" if spec.source.cadence == "hourly" else "DATE"
     good = spark.sql(f"SELECT {', '.join(cols)}, _partition, {now} AS _ingested_at, {lake.PKEY} "
@@ -296,9 +310,10 @@ def _land(spark: Any, con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window:
     with run.timed("great_expectations_sample"):
         run.disagreements, run.sampled_rows = cross_check(spark, spec, rows_in, int(counts[n_flags + 2] or 0))
     with run.timed("commit"):
-        lake.commit(con, root, table, raw_stage, window.keys, [*cols, "_partition", "_ingested_at"])
-        lake.commit(con, root, QUARANTINE, quarantine_stage, [*window.keys, OUTSIDE_KEY], QUARANTINE_COLUMNS,
-                    casts={"record": "JSON"})
+        lake.commit(con, root, [  # raw rows and their quarantine in one transaction
+            lake.Write(table, raw_stage, window.keys, [*cols, "_partition", "_ingested_at"]),
+            lake.Write(QUARANTINE, quarantine_stage, [*window.keys, OUTSIDE_KEY], QUARANTINE_COLUMNS,
+                       {"record": "JSON"})])
         rows_outside = con.execute(
             f"SELECT count(*) FROM {QUARANTINE} WHERE source_table = ? AND _partition IS NULL", [table]
         ).fetchall()[0][0]
@@ -322,9 +337,11 @@ def cross_check(spark: Any, spec: DatasetSpec, total: int, flagged: int, rows: i
         return max(1, math.ceil(buckets * rows / 2 / max(n, 1)))
 
     bucket = f"pmod(hash(CAST({rid} AS STRING)), {buckets})"
+    # rows without an id have no copies to bring: sampled by the hash of their values
+    bucket = f"CASE WHEN {rid} IS NULL THEN pmod(hash({', '.join(spec.source_columns)}), {buckets}) ELSE {bucket} END"
     sample = spark.sql(
         f"SELECT * FROM _mlinfra_verdict WHERE {bucket} < {keep(total)} "
-        f"OR ({EXPECT} IS NOT NULL AND ({rid} IS NULL OR {bucket} < {keep(flagged)}))"
+        f"OR ({EXPECT} IS NOT NULL AND {bucket} < {keep(flagged)})"
     ).toPandas()
     if sample.empty:
         return [], 0

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.integration  # the session's Spark (tests/conftest.py)
 ROWS = 3000
 RAW = "SELECT * EXCLUDE (_ingested_at) FROM raw.transactions ORDER BY txn_id, ts"
 QUARANTINE = "SELECT source_table, _partition, row_id, reason FROM raw.quarantine ORDER BY row_id, reason"
+RECORDS = "SELECT row_id, reason, CAST(record AS VARCHAR) FROM raw.quarantine ORDER BY row_id, reason"
 
 
 def spec_for(engine: str) -> DatasetSpec:
@@ -53,14 +54,14 @@ def ingest(engine: str, folder: Path) -> dict:
     days = partitions_for(spec).get_partition_keys()
     ingest = [keys.raw_key(spec), keys.QUARANTINE]
     whole = run_assets(spec, resources, selection=ingest, raise_on_error=False)
-    files = lake_files(resources["warehouse"].path)
+    files = lake_files(spec, resources["warehouse"].path)
     repeat_a_landed_id(resources["warehouse"].path)
     # the last two days again: a re-run replaces them, and meets the ids the other days landed
     result = run_assets(spec, resources, selection=ingest, first=days[-2], last=days[-1], raise_on_error=False)
     assert run_assets(spec, resources, selection=[keys.LABEL_MATRIX]).success
     with duckdb.connect(resources["warehouse"].path, read_only=True) as con:
         tables = {name: con.execute(sql).fetchall() for name, sql in {
-            "raw": RAW, "quarantine": QUARANTINE,
+            "raw": RAW, "quarantine": QUARANTINE, "records": RECORDS,
             "matrix": "SELECT * FROM labeling.label_matrix ORDER BY row_id",
             "raw_types": "DESCRIBE raw.transactions", "quarantine_types": "DESCRIBE raw.quarantine",
             "matrix_types": "DESCRIBE labeling.label_matrix"}.items()}
@@ -72,9 +73,9 @@ def ingest(engine: str, folder: Path) -> dict:
             "files_before_rerun": files}
 
 
-def lake_files(path: str) -> list[str]:
+def lake_files(spec: DatasetSpec, path: str) -> list[str]:
     with duckdb.connect(path, read_only=True) as con:
-        return lake.current_files(con, "raw.transactions")
+        return lake.current_files(con, lake.lake_root(spec, path), "raw.transactions")
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +88,10 @@ def test_spark_lands_and_quarantines_what_duckdb_does(engines):
     duck, spark = engines["duckdb"], engines["spark"]
     for name in ("raw", "quarantine", "raw_types", "quarantine_types"):
         assert spark["tables"][name] == duck["tables"][name], name
+    # each quarantined row's record: the same keys and values (a missing value is null on both)
+    records = {engine: sorted((record(r) for r in engines[engine]["tables"]["records"]), key=repr) for engine in engines}
+    assert records["spark"] == records["duckdb"]
+    assert any(None in record(r)[2].values() for r in duck["tables"]["records"])
     reasons = {r[3] for r in duck["tables"]["quarantine"]}
     assert any("expect_column_values_to_be_between(amount)" in r for r in reasons)
     assert any("expect_column_values_to_not_be_null(amount)" in r for r in reasons)  # NaN counts as missing
@@ -104,6 +109,36 @@ def test_spark_lands_and_quarantines_what_duckdb_does(engines):
         assert spark["meta"][figure].value == duck["meta"][figure].value, figure
 
 
+def failure_messages(result) -> list[str]:  # noqa: ANN001 - a Dagster ExecuteInProcessResult
+    """The failed step's error and its causes, outermost first."""
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    error, messages = failure.event_specific_data.error, []
+    while error is not None:
+        messages.append(error.message)
+        error = error.cause
+    return messages
+
+
+def record(row: tuple) -> tuple:
+    """(row_id, reason, the record's values)."""
+    import json
+
+    return row[0], row[1], json.loads(row[2])
+
+
+def test_the_engines_refuse_each_other_s_data_folder(engines):
+    """A data folder one engine wrote is refused by the other before it reads anything, naming
+    warehouse.engine; the tables stay as they were."""
+    for engine, other in (("duckdb", "spark"), ("spark", "duckdb")):
+        resources, spec = engines[engine]["resources"], spec_for(other)
+        result = run_assets(spec, resources, selection=[keys.raw_key(spec), keys.QUARANTINE], raise_on_error=False)
+        assert not result.success
+        messages = failure_messages(result)
+        assert any(f"use a new data folder (--data-dir) for warehouse.engine {other}" in m for m in messages), messages
+        with duckdb.connect(resources["warehouse"].path, read_only=True) as con:
+            assert con.execute(RAW).fetchall() == engines[engine]["tables"]["raw"]
+
+
 def test_spark_label_matrix_is_duckdbs(engines):
     assert engines["spark"]["tables"]["matrix"] == engines["duckdb"]["tables"]["matrix"]
     assert engines["spark"]["tables"]["matrix_types"] == engines["duckdb"]["tables"]["matrix_types"]
@@ -112,10 +147,10 @@ def test_spark_label_matrix_is_duckdbs(engines):
 def test_a_spark_rerun_replaces_and_analysts_read_the_lake(engines):
     spark = engines["spark"]
     spec, path = spark["spec"], spark["resources"]["warehouse"].path
-    with duckdb.connect(path, read_only=True) as con:
-        files = lake.current_files(con, spec.raw_table)
-        partitions = con.execute("SELECT count(DISTINCT _partition) FROM raw.transactions").fetchall()[0][0]
     root = lake.lake_root(spec, path)
+    with duckdb.connect(path, read_only=True) as con:
+        files = lake.current_files(con, root, spec.raw_table)
+        partitions = con.execute("SELECT count(DISTINCT _partition) FROM raw.transactions").fetchall()[0][0]
     # one file per partition: the re-run replaced the last two days' files and kept the others
     assert len(files) == partitions == len(spark["files_before_rerun"])
     kept = set(files) & set(spark["files_before_rerun"])
@@ -148,12 +183,7 @@ def test_a_broken_parquet_file_is_named_and_nothing_lands(tmp_path, spark):
     resources = default_resources(tmp_path / "data")
     result = run_assets(spec, resources, selection=[keys.raw_key(spec), keys.QUARANTINE], raise_on_error=False)
     assert not result.success
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    error = failure.event_specific_data.error
-    messages = []
-    while error is not None:
-        messages.append(error.message)
-        error = error.cause
+    messages = failure_messages(result)
     assert any(f"source {folder / '*.parquet'} cannot be read by Spark" in m for m in messages), messages
     with duckdb.connect(resources["warehouse"].path, read_only=True) as con:
-        assert lake.current_files(con, spec.raw_table) == []
+        assert lake.current_files(con, lake.lake_root(spec, resources["warehouse"].path), spec.raw_table) == []
