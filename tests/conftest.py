@@ -175,6 +175,7 @@ SLOW: dict[str, float] = {
     "tests/faults/test_security.py::test_make_ui": 40,
     "tests/labeling/test_lf_spark.py": 30,
     "tests/warehouse/test_spark_engine.py": 60,
+    "tests/warehouse/test_spark_cluster.py": 60,  # a standalone master and two workers, a child driver
 }
 # session fixtures that start a server or build something several tests read: the tests using one
 # (with the same parameter) run on one worker, which builds it once

@@ -165,3 +165,43 @@ def label_studio(data_dir: Path, token: str, timeout_s: float = 300) -> Iterator
     url = f"http://127.0.0.1:{port}"
     with serve(cmd, data_dir / "label_studio.log", http_ok(f"{url}/health"), timeout_s, env=env):
         yield url
+
+
+@contextmanager
+def spark_cluster(folder: Path, workers: int = 2, timeout_s: float = 180) -> Iterator[dict]:
+    """A Spark standalone cluster from the installed pyspark: a master and `workers` workers
+    (1 core, 1 GiB each), each in its own process group on 127.0.0.1, stopped at the end. Yields
+    {"url": the master's spark:// URL, "ui": its web UI, "workers": [(process group, web UI)]}."""
+    from contextlib import ExitStack
+
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    spark_class = str(home / "bin" / "spark-class")
+    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1",
+           "SPARK_LOG_DIR": str(folder / "logs"), "SPARK_NO_DAEMONIZE": "1"}
+    port, ui_port = free_port(), free_port()
+    url, ui = f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{ui_port}"
+
+    def alive() -> int:
+        import json
+
+        with urllib.request.urlopen(f"{ui}/json/", timeout=2) as response:
+            return sum(w["state"] == "ALIVE" for w in json.load(response)["workers"])
+
+    with ExitStack() as stack:
+        stack.enter_context(serve(
+            [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+             "--port", str(port), "--webui-port", str(ui_port)],
+            folder / "master.log", http_ok(f"{ui}/json/"), timeout_s, env=env))
+        started = []
+        for i in range(workers):
+            worker_ui = free_port()
+            proc = stack.enter_context(serve(
+                [spark_class, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
+                 "--cores", "1", "--memory", "1g", "--webui-port", str(worker_ui),
+                 "--work-dir", str(folder / f"worker{i}"), url],
+                folder / f"worker{i}.log", lambda n=i + 1: alive() >= n, timeout_s, env=env))
+            started.append((proc.pid, f"http://127.0.0.1:{worker_ui}"))
+        yield {"url": url, "ui": ui, "workers": started}
