@@ -28,12 +28,16 @@ def spec_for(engine: str) -> DatasetSpec:
 
 def spoil(path: str) -> None:
     """Rows each engine must quarantine alike: out of range, unknown category, NaN where a value is
-    required, no timestamp, an id repeated within a day."""
+    required, no timestamp, a timestamp that is no time (the column as text), an id repeated
+    within a day."""
     con = duckdb.connect(path)
     con.execute("UPDATE source.transactions SET amount = -1 WHERE txn_id % 97 = 0")
     con.execute("UPDATE source.transactions SET channel = 'pigeon' WHERE txn_id % 89 = 0")
     con.execute("UPDATE source.transactions SET amount = 'NaN' WHERE txn_id % 83 = 0")
     con.execute("UPDATE source.transactions SET ts = NULL WHERE txn_id % 211 = 0")
+    # the timestamp as text, as a loaded CSV keeps it: one value no engine can read
+    con.execute("ALTER TABLE source.transactions ALTER ts TYPE VARCHAR")
+    con.execute("UPDATE source.transactions SET ts = 'the 5th at noon' WHERE txn_id % 199 = 0")
     con.execute("UPDATE source.transactions AS s SET txn_id = txn_id - 1 WHERE txn_id % 301 = 0 AND "
                 "(SELECT ts::DATE FROM source.transactions p WHERE p.txn_id = s.txn_id - 1) = ts::DATE")
     con.close()
@@ -42,8 +46,9 @@ def spoil(path: str) -> None:
 def repeat_a_landed_id(path: str) -> None:
     """A row of the last day takes the id of a row of the first day, which has landed already."""
     with duckdb.connect(path) as con:
-        con.execute("UPDATE source.transactions SET txn_id = 5 WHERE txn_id = (SELECT max(txn_id) FROM "
-                    "source.transactions WHERE ts::DATE = (SELECT max(ts)::DATE FROM source.transactions))")
+        day = "TRY_CAST(ts AS TIMESTAMP)::DATE"
+        con.execute(f"UPDATE source.transactions SET txn_id = 5 WHERE txn_id = (SELECT max(txn_id) FROM "
+                    f"source.transactions WHERE {day} = (SELECT max({day}) FROM source.transactions))")
 
 
 def ingest(engine: str, folder: Path) -> dict:
@@ -99,6 +104,7 @@ def test_spark_lands_and_quarantines_what_duckdb_does(engines):
     assert any("expect_column_values_to_be_unique(txn_id)" in r for r in reasons)
     assert any(r.startswith("duplicate id txn_id") for r in reasons)
     assert any(r.startswith("timestamp ts is missing") for r in reasons)
+    assert any("type(ts): the 5th at noon" in r for r in reasons)
     # the suite's verdict, expectation by expectation
     assert spark["check"].check_name == RAW_SUITE_CHECK
     assert spark["check"].passed == duck["check"].passed
