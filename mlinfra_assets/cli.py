@@ -360,12 +360,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _users_mistake(exc: BaseException) -> bool:
     """Errors about the user's spec, table, labels or LFs (not bugs): one line, no traceback."""
+    from mlinfra_assets.executor import ExecutorError
     from mlinfra_assets.init_spec import InitError
     from mlinfra_assets.labeling.lfs import LabelingFunctionError
     from mlinfra_assets.spec import SpecError  # GoldError is one
     from mlinfra_assets.warehouse.read import SourceUnreadable
 
-    return isinstance(exc, (SpecError, InitError, LabelingFunctionError, SourceUnreadable, FileNotFoundError))
+    return isinstance(exc, (SpecError, InitError, LabelingFunctionError, SourceUnreadable, FileNotFoundError,
+                            ExecutorError))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from mlinfra_assets import (
     training,
     warehouse,
 )
-from mlinfra_assets.executor import EXECUTOR
+from mlinfra_assets.executor import executor_for
 from mlinfra_assets.resources import default_resources, engine_resources
 from mlinfra_assets.spec import DatasetSpec, current_spec
 from mlinfra_assets.validate import check_spec
@@ -95,7 +95,7 @@ def build_definitions(spec: DatasetSpec, resources: dict[str, Any] | None = None
         schedules=schedules + [x for s in stages for x in s.schedules],
         jobs=jobs,
         resources=resources,
-        executor=EXECUTOR,
+        executor=executor_for(),  # MLINFRA_EXECUTOR: multiprocess (default), docker or k8s
     )
 
 

@@ -98,3 +98,31 @@ EXECUTOR = _warm_multiprocess_executor.configured(
     _forkserver_unless_configured, name="multiprocess",
     config_schema=dg.multiprocess_executor.config_field.config_type,
 )
+
+
+EXECUTOR_ENV = "MLINFRA_EXECUTOR"
+# where the steps run: this process's forked children (the default), a Docker container or a
+# Kubernetes job per step (Dagster's own executors, configured by the run's `execution: config:`)
+EXECUTORS = {"multiprocess": None, "docker": ("dagster_docker", "docker_executor"),
+             "k8s": ("dagster_k8s", "k8s_job_executor")}
+
+
+class ExecutorError(ValueError):
+    """MLINFRA_EXECUTOR names no executor, or one whose package is not installed."""
+
+
+def executor_for(env: dict[str, str] | None = None) -> dg.ExecutorDefinition:
+    """The code location's executor, chosen by MLINFRA_EXECUTOR (multiprocess, docker or k8s)."""
+    name = (env if env is not None else os.environ).get(EXECUTOR_ENV, "multiprocess").strip() or "multiprocess"
+    if name not in EXECUTORS:
+        raise ExecutorError(f"{EXECUTOR_ENV}={name!r} names no executor: use one of {sorted(EXECUTORS)}")
+    if EXECUTORS[name] is None:
+        return EXECUTOR
+    module, attr = EXECUTORS[name]
+    try:
+        return getattr(__import__(module), attr)
+    except ImportError as exc:
+        raise ExecutorError(
+            f"{EXECUTOR_ENV}={name} needs {module.replace('_', '-')}: pip install -e '.[deploy]' "
+            f"(or unset {EXECUTOR_ENV} for the multiprocess executor)"
+        ) from exc
