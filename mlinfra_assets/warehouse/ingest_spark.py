@@ -41,6 +41,7 @@ QUARANTINE = "raw.quarantine"
 OUTSIDE_KEY = "__outside__"  # the lake partition of the rows that belong to no partition
 QUARANTINE_COLUMNS = ["source_table", "_partition", "row_id", "reason", "record", "quarantined_at"]
 SAMPLE_ROWS = 2000  # rows of the window cross-checked with Great Expectations
+COPIES = 3  # rows of one repeated id in that sample, at most
 NUMERIC_TYPES = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal")
 FLOAT_TYPES = ("float", "double")
 EXPECT = "_expect"  # the reasons from the suite alone (what the GX cross-check compares)
@@ -324,8 +325,9 @@ def _land(spark: Any, con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window:
 def cross_check(spark: Any, spec: DatasetSpec, total: int, flagged: int, rows: int = SAMPLE_ROWS) -> tuple[list[str], int]:  # noqa: ANN401
     """Great Expectations on a sample of the judged window (view `_mlinfra_verdict`, `total`
     rows of which the suite flagged `flagged`): about `rows` / 2 rows by the hash of their id and
-    about `rows` / 2 of the flagged ones, in one pass. A sampled id brings all its rows (the
-    copies of a repeated id share its hash), so uniqueness is judged on whole groups. Returns the
+    about `rows` / 2 of the flagged ones, in one pass. A sampled id brings its rows, at most
+    COPIES of them (the copies of a repeated id share its hash), so uniqueness is judged on
+    repeated ids as on the whole window; rows without an id are sampled by their values. Returns the
     rows where GX's reasons differ from Spark's (one line each; empty when they agree) and the
     rows sampled."""
     rid = spec.id_column
@@ -339,9 +341,14 @@ def cross_check(spark: Any, spec: DatasetSpec, total: int, flagged: int, rows: i
     bucket = f"pmod(hash(CAST({rid} AS STRING)), {buckets})"
     # rows without an id have no copies to bring: sampled by the hash of their values
     bucket = f"CASE WHEN {rid} IS NULL THEN pmod(hash({', '.join(spec.source_columns)}), {buckets}) ELSE {bucket} END"
+    # at most COPIES rows of one id: GX and Spark flag every copy of a repeated id alike, so a
+    # few copies judge the group as well as all of them, and one id repeated a million times
+    # cannot bring a million rows to the driver
+    row = ", ".join(spec.source_columns)
     sample = spark.sql(
-        f"SELECT * FROM _mlinfra_verdict WHERE {bucket} < {keep(total)} "
-        f"OR ({EXPECT} IS NOT NULL AND {bucket} < {keep(flagged)})"
+        f"SELECT * EXCEPT (_copy) FROM (SELECT *, CASE WHEN {rid} IS NULL THEN 1 ELSE row_number() OVER "
+        f"(PARTITION BY {rid} ORDER BY hash({row})) END AS _copy FROM _mlinfra_verdict WHERE {bucket} < {keep(total)} "
+        f"OR ({EXPECT} IS NOT NULL AND {bucket} < {keep(flagged)})) WHERE _copy <= {COPIES}"
     ).toPandas()
     if sample.empty:
         return [], 0

@@ -193,3 +193,26 @@ def test_a_broken_parquet_file_is_named_and_nothing_lands(tmp_path, spark):
     assert any(f"source {folder / '*.parquet'} cannot be read by Spark" in m for m in messages), messages
     with duckdb.connect(resources["warehouse"].path, read_only=True) as con:
         assert lake.current_files(con, lake.lake_root(spec, resources["warehouse"].path), spec.raw_table) == []
+
+
+def test_the_great_expectations_sample_takes_a_few_copies_of_a_repeated_id(spark):
+    """One id repeated 500 times: Spark and GX flag every copy alike, and the sample carries
+    `COPIES` of them to the driver, not 500."""
+    import pandas as pd
+
+    from mlinfra_assets.demo import generator as demo
+    from mlinfra_assets.warehouse import ingest_spark
+
+    spec = spec_for("spark")
+    rows = demo.generate(spec, 3000).transactions[spec.source_columns].copy()
+    rows.loc[:499, spec.id_column] = 7
+    repeated = rows[spec.id_column] == 7
+    rows[ingest_spark.EXPECT] = pd.Series("expect_column_values_to_be_unique(txn_id)", index=rows.index).where(repeated)
+    spark.createDataFrame(rows).createOrReplaceTempView("_mlinfra_verdict")
+    try:
+        disagreements, sampled = ingest_spark.cross_check(spark, spec, len(rows), int(repeated.sum()))
+    finally:
+        spark.catalog.dropTempView("_mlinfra_verdict")
+    assert disagreements == []
+    unique = len(rows) - int(repeated.sum())
+    assert 2 <= ingest_spark.COPIES <= 5 and sampled <= unique * 0.45 + 5  # ~a third of 2,500 + 3, not + 500
