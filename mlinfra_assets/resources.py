@@ -286,6 +286,9 @@ def spark_config(spec: DatasetSpec) -> dict[str, str]:
         "spark.ui.enabled": "false",
         **({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"} if local else {}),
         "spark.sql.shuffle.partitions": "8",
+        # a source's nanosecond timestamps (pandas' default) read as their count, which the
+        # ingest turns back into timestamps: Spark refuses the type otherwise
+        "spark.sql.legacy.parquet.nanosAsLong": "true",
         "spark.sql.adaptive.enabled": "true",
         **spec.spark.conf,
         # timestamps without a time zone, as DuckDB's TIMESTAMP (Spark's default INT96 reads back

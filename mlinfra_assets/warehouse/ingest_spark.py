@@ -36,6 +36,7 @@ from mlinfra_assets.warehouse.ingest import IngestResult
 from mlinfra_assets.warehouse.partitions import Window
 from mlinfra_assets.warehouse.quality import ExpectationOutcome, Validation, build_suite, validate
 from mlinfra_assets.warehouse.read import TYPE_ERRORS, SourceUnreadable, typed_columns
+from mlinfra_assets.warehouse.source import source_files, source_path
 
 QUARANTINE = "raw.quarantine"
 OUTSIDE_KEY = "__outside__"  # the lake partition of the rows that belong to no partition
@@ -87,7 +88,7 @@ def _source(spark: Any, con: duckdb.DuckDBPyConnection, spec: DatasetSpec, windo
     A warehouse table is copied out to Parquet first (only those rows), Parquet files are read
     where they are."""
     if spec.source.kind == "parquet":
-        return spark.read.parquet(spec.resolve(spec.source.path))
+        return _read_parquet(spark, source_path(spec), source_files(spec))
     ts = spec.timestamp_column
     first, upper = _bounds(spec)
     start, end = (pd.Timestamp(v).to_pydatetime() for v in (window.start, window.end))
@@ -96,7 +97,40 @@ def _source(spark: Any, con: duckdb.DuckDBPyConnection, spec: DatasetSpec, windo
     con.execute(
         f"COPY (SELECT * FROM {spec.source.table} WHERE ({t} >= ? AND {t} < ?) OR {t} IS NULL "
         f"OR {t} < ? OR {t} >= ?) TO '{out}' (FORMAT parquet)", [start, end, first, upper])
-    return spark.read.parquet(str(out))
+    return _read_parquet(spark, str(out), [str(out)])
+
+
+def _read_parquet(spark: Any, path: str, files: list[str]) -> Any:  # noqa: ANN401
+    """Parquet `files` (matched by `path`) as a Spark DataFrame. Nanosecond timestamps (pandas'
+    default, DuckDB's TIMESTAMP_NS) are a Parquet type Spark reads only as their count
+    (spark.sql.legacy.parquet.nanosAsLong, a platform default): they become timestamps here."""
+    nanos = nanosecond_columns(files, path)
+    source = spark.read.parquet(path)
+    if not nanos:
+        return source
+    return source.selectExpr(*[
+        f"CAST(timestamp_micros({c} DIV 1000) AS TIMESTAMP_NTZ) AS {c}" if c in nanos else c
+        for c in source.columns])
+
+
+def nanosecond_columns(files: list[str], where: str = "") -> set[str]:
+    """The columns any of `files` stores as nanosecond timestamps (read from their footers);
+    a file that is no Parquet is a SourceUnreadable naming it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    found = set()
+    for file in files:
+        try:
+            schema = pq.read_schema(file)
+        except (pa.ArrowException, OSError) as exc:
+            raise SourceUnreadable(
+                f"source {where or file} cannot be read: {file}: {exc}; fix or replace the file — nothing "
+                "was ingested from this window") from exc
+        for column in schema:
+            if pa.types.is_timestamp(column.type) and column.type.unit == "ns":
+                found.add(column.name)
+    return found
 
 
 def _typed(col: str, source_type: str, target: str) -> tuple[str, str | None]:

@@ -59,6 +59,9 @@ def _typed(col: str, source_type: str, target: str) -> tuple[str, str | None]:
         cast = f"TRY_CAST({col} AS DOUBLE)"
     elif target == "timestamp" and not source_type.startswith(("TIMESTAMP", "DATE")):
         cast = f"TRY_CAST({col} AS TIMESTAMP)"
+    elif target == "timestamp" and source_type in ("TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"):
+        # pandas writes nanoseconds: the platform's timestamps are microseconds, as on Spark
+        return f"CAST({col} AS TIMESTAMP) AS {col}", None
     elif target == "categorical" and source_type != "VARCHAR":
         return f"CAST({col} AS VARCHAR) AS {col}", None
     else:
