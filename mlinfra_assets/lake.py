@@ -192,11 +192,10 @@ def _move(root: Path, write: Write, files: dict[str, list[Path]]) -> list[tuple[
 
 def _commit(con: duckdb.DuckDBPyConnection, root: Path, writes: list[Write],
             moved: list[list[tuple[str, str]]]) -> None:
-    """The manifest and the views of every write in one transaction, then the files they
-    replaced and the tables' orphans deleted."""
+    """The manifest and the views of every write in one transaction, then every file of the
+    written tables that the manifest no longer names deleted (the replaced ones, and orphans)."""
     from mlinfra_assets.resources import transaction
 
-    old: dict[str, set[str]] = {}
     live: dict[str, set[str]] = {}
     with transaction(con):
         for ddl in DDL:
@@ -204,9 +203,6 @@ def _commit(con: duckdb.DuckDBPyConnection, root: Path, writes: list[Write],
         for w, files in zip(writes, moved, strict=True):
             replaced = [*w.keys, SCHEMA_KEY]
             placeholders = ", ".join("?" for _ in replaced)
-            old[w.qualified] = {_relative(root, r[0]) for r in con.execute(
-                f"SELECT file FROM {MANIFEST} WHERE table_name = ? AND partition_key IN ({placeholders})",
-                [w.qualified, *replaced]).fetchall()}
             con.execute(f"DELETE FROM {MANIFEST} WHERE table_name = ? AND partition_key IN ({placeholders})",
                         [w.qualified, *replaced])
             con.executemany(f"INSERT INTO {MANIFEST} VALUES (?, ?, ?, now()::TIMESTAMP)",
@@ -227,8 +223,6 @@ def _commit(con: duckdb.DuckDBPyConnection, root: Path, writes: list[Write],
             _replace_view(con, qualified, [str(root / f) for f in every], select)
         con.execute(f"UPDATE {TABLES} SET root = ?", [str(root)])
     for w in writes:
-        for path in old[w.qualified] - live[w.qualified]:
-            (root / path).unlink(missing_ok=True)
         _remove_orphans(root, table_dir(root, w.qualified), live[w.qualified])
 
 
@@ -251,8 +245,8 @@ def _replace_view(con: duckdb.DuckDBPyConnection, qualified: str, files: list[st
 
 
 def _remove_orphans(root: Path, target: Path, live: set[str]) -> None:
-    """Delete the table's files that no manifest line names (a step that died before its commit),
-    compared by their path under the root."""
+    """Delete the table's files that no manifest line names (those a commit replaced, and those
+    a step that died before its commit moved there), compared by their path under the root."""
     for path in target.glob("*/*.parquet"):
         if path.relative_to(root).as_posix() not in live:
             path.unlink(missing_ok=True)

@@ -438,8 +438,8 @@ def choose_weak(data: TrainingArrays, spec: DatasetSpec, cfg: TrainConfig, log) 
               f"on {on}")
     if not used:
         sample = gold_sample_gap(data, weak, spec.numeric, cfg.seed)
-        shift = share_shift(chosen, data.rows(weak), cfg.seed)
-        if sample.looks_sampled:  # the gold rows' class shares stand for the data's: nothing to guard
+        shift = None if sample.looks_sampled else share_shift(chosen, data.rows(weak), cfg.seed)
+        if shift is None:  # the gold rows' class shares stand for the data's: nothing to guard
             reason += f"; the gold rows look like a sample of the data ({sample.describe()})"
         elif shift > cfg.max_share_shift:
             used, chosen = True, with_weak if val_kind.startswith("gold") else _train(data, spec, cfg, log)
@@ -482,9 +482,7 @@ def gold_sample_gap(data: TrainingArrays, weak: np.ndarray, numeric: list[str], 
     and fail it; a budget drawn at random passes it. `numeric` names `data.numeric`'s columns."""
     from statistics import NormalDist
 
-    gold = data.rows(data.gold)
-    other = data.rows(weak)
-    other = other.rows(np.random.default_rng(seed).random(len(other)) < limit / max(len(other), 1))
+    gold, other = data.rows(data.gold), seeded_sample(data.rows(weak), seed, limit)
     ng, nw = len(gold), len(other)
     zs: list[tuple[float, str]] = []
     if ng >= 2 and nw >= 2:
@@ -516,10 +514,15 @@ def _tensors(data: TrainingArrays, pre: Preprocessor) -> list[torch.Tensor]:
     return [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
 
 
+def seeded_sample(data: TrainingArrays, seed: int, limit: int) -> TrainingArrays:
+    """About `limit` rows of `data` (all of them when it has fewer), the same for the same seed."""
+    return data.rows(np.random.default_rng(seed).random(len(data)) < limit / max(len(data), 1))
+
+
 def share_shift(result: TrainResult, weak: TrainingArrays, seed: int, limit: int = 50_000) -> float:
     """Total-variation distance between the class shares `result`'s model predicts on (a seeded
     sample of at most `limit` of) the weak rows and the weak labels' mean soft target there."""
-    sample = weak.rows(np.random.default_rng(seed).random(len(weak)) < limit / len(weak))
+    sample = seeded_sample(weak, seed, limit)
     logits = _logits(result.model.model, _tensors(sample, result.model.pre)).numpy()
     predicted = np.bincount(logits.argmax(1), minlength=weak.targets.shape[1]) / max(len(sample), 1)
     return float(0.5 * np.abs(predicted - sample.targets.mean(axis=0)).sum())

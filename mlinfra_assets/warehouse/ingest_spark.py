@@ -124,9 +124,7 @@ def nanosecond_columns(files: list[str], where: str = "") -> set[str]:
         try:
             schema = pq.read_schema(file)
         except (pa.ArrowException, OSError) as exc:
-            raise SourceUnreadable(
-                f"source {where or file} cannot be read: {file}: {exc}; fix or replace the file — nothing "
-                "was ingested from this window") from exc
+            raise _unreadable(where or file, f": {file}: {exc}") from exc
         for column in schema:
             if pa.types.is_timestamp(column.type) and column.type.unit == "ns":
                 found.add(column.name)
@@ -230,11 +228,12 @@ def _unreadable_source(spec: DatasetSpec, exc: Exception, root: Path | None = No
     detail = next((line for m in markers for line in lines if m in line), text)  # the file's own line first
     if root is not None and str(root) in detail:  # the lake's own file (removed or spoiled by hand)
         return None
-    detail = detail.split("RuntimeException: ")[-1]
-    return SourceUnreadable(
-        f"source {where} cannot be read by Spark ({detail[:300]}); fix or replace the file — nothing "
-        "was ingested from this window"
-    )
+    return _unreadable(where, f" by Spark ({detail.split('RuntimeException: ')[-1][:300]})")
+
+
+def _unreadable(where: str, detail: str) -> SourceUnreadable:
+    return SourceUnreadable(f"source {where} cannot be read{detail}; fix or replace the file — nothing "
+                            "was ingested from this window")
 
 
 def _ingest(spark: Any, con: duckdb.DuckDBPyConnection, spec: DatasetSpec, window: Window,  # noqa: ANN401
@@ -372,13 +371,13 @@ def cross_check(spark: Any, spec: DatasetSpec, total: int, flagged: int, rows: i
     def keep(n: int) -> int:
         return max(1, math.ceil(buckets * rows / 2 / max(n, 1)))
 
-    bucket = f"pmod(hash(CAST({rid} AS STRING)), {buckets})"
+    row = ", ".join(spec.source_columns)
     # rows without an id have no copies to bring: sampled by the hash of their values
-    bucket = f"CASE WHEN {rid} IS NULL THEN pmod(hash({', '.join(spec.source_columns)}), {buckets}) ELSE {bucket} END"
+    bucket = (f"pmod(CASE WHEN {rid} IS NULL THEN hash({row}) ELSE hash(CAST({rid} AS STRING)) END, "
+              f"{buckets})")
     # at most COPIES rows of one id: GX and Spark flag every copy of a repeated id alike, so a
     # few copies judge the group as well as all of them, and one id repeated a million times
     # cannot bring a million rows to the driver
-    row = ", ".join(spec.source_columns)
     sample = spark.sql(
         f"SELECT * EXCEPT (_copy) FROM (SELECT *, CASE WHEN {rid} IS NULL THEN 1 ELSE row_number() OVER "
         f"(PARTITION BY {rid} ORDER BY hash({row})) END AS _copy FROM _mlinfra_verdict WHERE {bucket} < {keep(total)} "
